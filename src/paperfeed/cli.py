@@ -1,0 +1,427 @@
+"""The `paperfeed` command. Each subcommand is a thin wrapper over a library call."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import click
+
+from paperfeed.config import Settings
+from paperfeed.errors import PaperfeedError
+from paperfeed.services.ingest import IngestSummary, run_ingest
+from paperfeed.services.stats import store_stats
+from paperfeed.sources.arxiv_api import ArxivApiSource
+from paperfeed.sources.base import Source
+from paperfeed.sources.hf_daily import HfDailyApiSource, HfDailyFileSource
+from paperfeed.sources.http import HttpClient
+from paperfeed.sources.jsonl import JsonlSource
+from paperfeed.sources.oai import OaiSource
+from paperfeed.store import Store
+
+DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+class Context:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def open_store(self) -> Store:
+        return Store(self.settings.database_url)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--db",
+    "database_url",
+    envvar="PAPERFEED_DATABASE_URL",
+    help="Database URL: sqlite:///PATH (default: a file in your user data dir) or "
+    "postgresql://USER:PASS@HOST:PORT/DB. Env: PAPERFEED_DATABASE_URL.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="PAPERFEED_DATA_DIR",
+    help="Folder for index files and caches (default: beside the SQLite file). "
+    "Env: PAPERFEED_DATA_DIR.",
+)
+@click.version_option(package_name="paperfeed")
+@click.pass_context
+def cli(ctx: click.Context, database_url: str | None, data_dir: Path | None) -> None:
+    """paperfeed: a self-hosted feed of research papers.
+
+    Ingest arXiv metadata and Hugging Face daily papers into a store (SQLite by default,
+    PostgreSQL when you name one), then serve the site.
+
+    \b
+    Quick start:
+      paperfeed demo                       # load a demo set and serve it
+      paperfeed ingest jsonl arxiv.jsonl.gz
+      paperfeed serve --port 8000
+    """
+    settings = Settings.from_env().with_overrides(database_url=database_url, data_dir=data_dir)
+    ctx.obj = Context(settings)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn errors the user can act on into one line and a non-zero exit."""
+    try:
+        yield
+    except PaperfeedError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _report(summary: IngestSummary, what: str, show_rejected: int) -> None:
+    for rejected in summary.rejections[:show_rejected]:
+        click.echo(f"rejected {rejected.where}: {rejected.reason}", err=True)
+    hidden = summary.rejected - min(show_rejected, len(summary.rejections))
+    if hidden > 0:
+        click.echo(f"... and {hidden} more rejected records", err=True)
+    if summary.resumed_from:
+        click.echo(f"resumed an interrupted run (cursor {summary.resumed_from})", err=True)
+    click.echo(summary.line(what))
+
+
+def ingest_source(
+    ctx: Context, source: Source, what: str, progress: bool, show_rejected: int
+) -> None:
+    with ctx.open_store() as store:
+        try:
+            summary = run_ingest(store, source, show_progress=progress)
+        except KeyboardInterrupt:
+            click.echo(
+                "\nInterrupted: everything before the last checkpoint is saved; "
+                "rerun the same command to resume.",
+                err=True,
+            )
+            sys.exit(130)
+    _report(summary, what, show_rejected)
+
+
+def _ingest_options(func):
+    func = click.option(
+        "--progress/--no-progress", default=True, help="Show a progress bar on stderr."
+    )(func)
+    return click.option(
+        "--show-rejected",
+        default=20,
+        show_default=True,
+        help="How many rejected records to list, with file:line and reason.",
+    )(func)
+
+
+@cli.group()
+def ingest() -> None:
+    """Load papers and community data from arXiv and Hugging Face.
+
+    Every source is idempotent (a rerun changes nothing) and resumable (after Ctrl-C or a
+    crash, rerun the same command and it continues from the last checkpoint).
+    """
+
+
+@ingest.command("arxiv")
+@click.option(
+    "--category",
+    "-c",
+    "categories",
+    multiple=True,
+    required=True,
+    help="arXiv category, e.g. cs.CL (repeatable).",
+)
+@click.option("--since", type=DATE, help="First submission date [default: 7 days ago].")
+@click.option("--until", type=DATE, help="Last submission date [default: today].")
+@click.option(
+    "--page-size", default=2000, show_default=True, help="Results per request (max 2000)."
+)
+@click.option(
+    "--base-url",
+    envvar="PAPERFEED_ARXIV_API_URL",
+    help="arXiv API endpoint. Env: PAPERFEED_ARXIV_API_URL.",
+)
+@_ingest_options
+@click.pass_obj
+def ingest_arxiv(
+    ctx: Context,
+    categories: tuple[str, ...],
+    since: datetime | None,
+    until: datetime | None,
+    page_size: int,
+    base_url: str | None,
+    progress: bool,
+    show_rejected: int,
+) -> None:
+    """Fetch recent papers from the arXiv Atom API (3 s between requests, as arXiv asks).
+
+    Example: paperfeed ingest arxiv --category cs.CL --category cs.LG --since 2026-11-01
+    """
+    settings = ctx.settings.with_overrides(arxiv_api_url=base_url)
+    until_day = until.date() if until else _today()
+    since_day = since.date() if since else until_day - timedelta(days=7)
+    with _user_errors(), HttpClient(settings.http) as client:
+        source = ArxivApiSource(
+            settings.arxiv_api_url,
+            list(categories),
+            since_day,
+            until_day,
+            client,
+            page_size=page_size,
+        )
+        ingest_source(ctx, source, "papers", progress, show_rejected)
+
+
+@ingest.command("oai")
+@click.option(
+    "--set",
+    "set_spec",
+    default="cs",
+    show_default=True,
+    help="OAI-PMH set, e.g. cs, math, physics:hep-th.",
+)
+@click.option("--from", "since", type=DATE, help="First datestamp (inclusive).")
+@click.option("--until", type=DATE, help="Last datestamp (inclusive).")
+@click.option(
+    "--format",
+    "metadata_prefix",
+    type=click.Choice(["arXiv", "arXivRaw"]),
+    default="arXivRaw",
+    show_default=True,
+    help="arXivRaw carries versions and their dates; arXiv carries author parts.",
+)
+@click.option(
+    "--base-url", envvar="PAPERFEED_OAI_URL", help="OAI-PMH endpoint. Env: PAPERFEED_OAI_URL."
+)
+@_ingest_options
+@click.pass_obj
+def ingest_oai(
+    ctx: Context,
+    set_spec: str,
+    since: datetime | None,
+    until: datetime | None,
+    metadata_prefix: str,
+    base_url: str | None,
+    progress: bool,
+    show_rejected: int,
+) -> None:
+    """Harvest arXiv metadata over OAI-PMH (ListRecords, following resumption tokens).
+
+    Example: paperfeed ingest oai --set cs --from 2026-11-01
+    """
+    settings = ctx.settings.with_overrides(oai_url=base_url)
+    with _user_errors(), HttpClient(settings.http) as client:
+        source = OaiSource(
+            settings.oai_url,
+            set_spec,
+            since.date() if since else None,
+            until.date() if until else None,
+            metadata_prefix,
+            client,
+        )
+        ingest_source(ctx, source, "papers", progress, show_rejected)
+
+
+@ingest.command("jsonl")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--since", type=DATE, help="Only papers listed (or last updated) on or after this date."
+)
+@_ingest_options
+@click.pass_obj
+def ingest_jsonl(
+    ctx: Context,
+    paths: tuple[Path, ...],
+    since: datetime | None,
+    progress: bool,
+    show_rejected: int,
+) -> None:
+    """Load arXiv metadata snapshots in JSON Lines (plain or .gz).
+
+    Reads Kaggle's arXiv metadata snapshot and the daily-listing layout of
+    ../shared/data/arxiv-cs-daily. Malformed lines are rejected with file:line; the rest
+    goes in.
+    """
+    with _user_errors():
+        for path in paths:
+            source = JsonlSource(path, since.date() if since else None)
+            ingest_source(ctx, source, f"papers from {path}", progress, show_rejected)
+
+
+@ingest.command("hf-daily")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--date",
+    "dates",
+    type=DATE,
+    multiple=True,
+    help="Fetch this day's list from the live API (repeatable).",
+)
+@click.option(
+    "--base-url",
+    envvar="PAPERFEED_HF_API_URL",
+    help="Hugging Face API root. Env: PAPERFEED_HF_API_URL.",
+)
+@_ingest_options
+@click.pass_obj
+def ingest_hf_daily(
+    ctx: Context,
+    paths: tuple[Path, ...],
+    dates: tuple[datetime, ...],
+    base_url: str | None,
+    progress: bool,
+    show_rejected: int,
+) -> None:
+    """Load Hugging Face daily papers: upvotes, comments, submitters, code links.
+
+    PATHS are files or folders of /api/daily_papers answers (YYYY-MM-DD.json) or the
+    JSON Lines export in ../shared/data/hf-daily-papers. With --date, fetch live.
+    """
+    if not paths and not dates:
+        raise click.UsageError("give a PATH or at least one --date")
+    settings = ctx.settings.with_overrides(hf_api_url=base_url)
+    with _user_errors():
+        for path in paths:
+            ingest_source(
+                ctx, HfDailyFileSource(path), f"daily entries from {path}", progress, show_rejected
+            )
+        if dates:
+            with HttpClient(settings.http) as client:
+                source = HfDailyApiSource(settings.hf_api_url, [d.date() for d in dates], client)
+                ingest_source(ctx, source, "daily entries", progress, show_rejected)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@click.pass_obj
+def stats(ctx: Context, as_json: bool) -> None:
+    """Counts of papers, daily entries and votes, by category and by month."""
+    with _user_errors(), ctx.open_store() as store, store.engine.connect() as conn:
+        data = store_stats(conn)
+    if as_json:
+        click.echo(json.dumps(data, sort_keys=True))
+        return
+    click.echo(f"store:         {store.display_url}")
+    for key in ("papers", "daily_entries", "daily_days", "votes", "comments", "users"):
+        click.echo(f"{key + ':':<15}{data[key]:,}")
+    if data["last_daily_day"]:
+        click.echo(f"daily lists:   {data['first_daily_day']} .. {data['last_daily_day']}")
+    if data["interrupted_ingest_jobs"]:
+        click.echo(f"interrupted ingest jobs: {data['interrupted_ingest_jobs']} (rerun to resume)")
+    if data["by_category"]:
+        click.echo("\ntop categories:")
+        for category, count in list(data["by_category"].items())[:15]:
+            click.echo(f"  {category:<12}{count:>9,}")
+    if data["by_month"]:
+        click.echo("\nmonth      announced   daily")
+        for month, counts in data["by_month"].items():
+            click.echo(f"  {month}  {counts['papers_announced']:>9,} {counts['daily_entries']:>7,}")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, help="Port to listen on.")
+@click.pass_obj
+def serve(ctx: Context, host: str, port: int) -> None:
+    """Serve the site on HOST:PORT."""
+    import uvicorn
+
+    from paperfeed.web.app import create_app
+
+    with _user_errors():
+        store = ctx.open_store()
+    click.echo(f"paperfeed on http://{host}:{port} (store: {store.display_url})", err=True)
+    uvicorn.run(create_app(store), host=host, port=port, log_level="info")
+
+
+def find_demo_data() -> Path | None:
+    """../shared/data beside the checkout or the working directory, or PAPERFEED_DEMO_DATA."""
+    candidates = (
+        [Path(os.environ["PAPERFEED_DEMO_DATA"])] if os.environ.get("PAPERFEED_DEMO_DATA") else []
+    )
+    candidates += [
+        Path.cwd() / ".." / "shared" / "data",
+        Path(__file__).resolve().parents[3] / "shared" / "data",
+    ]
+    for candidate in candidates:
+        if (candidate / "hf-daily-papers").is_dir():
+            return candidate.resolve()
+    return None
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+@click.option("--serve/--no-serve", "then_serve", default=True, help="Serve after loading.")
+@click.pass_context
+def demo(ctx: click.Context, host: str, port: int, then_serve: bool) -> None:
+    """Load a demo set, then serve it on http://127.0.0.1:8000.
+
+    From ../shared/data when it exists (the last 90 days of Hugging Face daily papers and
+    the arXiv papers listed in the same period), otherwise live from Hugging Face and arXiv.
+    Running it again changes nothing and serves at once.
+    """
+    obj: Context = ctx.obj
+    data = find_demo_data()
+    if data is not None:
+        click.echo(f"loading the demo set from {data}", err=True)
+        ctx.invoke(
+            ingest_hf_daily,
+            paths=(data / "hf-daily-papers" / "hf_daily_papers_demo_last90d.jsonl.gz",),
+            dates=(),
+            base_url=None,
+            progress=True,
+            show_rejected=20,
+        )
+        ctx.invoke(
+            ingest_jsonl,
+            paths=(data / "arxiv-cs-daily" / "arxiv_cs_daily.jsonl.gz",),
+            since=datetime(2026, 5, 24),
+            progress=True,
+            show_rejected=20,
+        )
+    else:
+        click.echo(
+            "no ../shared/data here: loading the last week live from Hugging Face and arXiv",
+            err=True,
+        )
+        today = _today()
+        weekdays = [
+            today - timedelta(days=n) for n in range(8) if (today - timedelta(days=n)).weekday() < 5
+        ]
+        ctx.invoke(
+            ingest_hf_daily,
+            paths=(),
+            dates=tuple(datetime.combine(d, datetime.min.time()) for d in weekdays),
+            base_url=None,
+            progress=True,
+            show_rejected=20,
+        )
+        ctx.invoke(
+            ingest_arxiv,
+            categories=("cs.CL", "cs.LG", "cs.CV", "cs.AI"),
+            since=datetime.combine(today - timedelta(days=3), datetime.min.time()),
+            until=None,
+            page_size=2000,
+            base_url=None,
+            progress=True,
+            show_rejected=20,
+        )
+    if then_serve:
+        ctx.invoke(serve, host=host, port=port)
+    else:
+        with obj.open_store() as store, store.engine.connect() as conn:
+            click.echo(
+                json.dumps({k: v for k, v in store_stats(conn).items() if isinstance(v, int)})
+            )
+
+
+def main() -> None:
+    cli(prog_name="paperfeed")

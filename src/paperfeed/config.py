@@ -1,0 +1,78 @@
+"""Settings, read from PAPERFEED_* environment variables; the CLI overrides them with flags."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from platformdirs import user_data_dir
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{Path(user_data_dir('paperfeed')) / 'paperfeed.db'}"
+
+
+def _float_env(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw else default
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw else default
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """How sources talk to remote servers: politeness, timeouts, retries."""
+
+    # arXiv asks API clients for at least 3 s between requests.
+    min_interval_s: float = 3.0
+    timeout_s: float = 30.0
+    max_retries: int = 5
+    backoff_base_s: float = 2.0
+    # Longest wait we accept from a server's Retry-After before giving up on it.
+    max_retry_after_s: float = 600.0
+    user_agent: str = "paperfeed/0.1 (self-hosted paper feed)"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = field(default_factory=default_database_url)
+    data_dir: Path | None = None
+    arxiv_api_url: str = "https://export.arxiv.org/api/query"
+    oai_url: str = "https://oaipmh.arxiv.org/oai"
+    hf_api_url: str = "https://huggingface.co/api"
+    http: HttpSettings = field(default_factory=HttpSettings)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        base = cls()
+        return cls(
+            database_url=env.get("PAPERFEED_DATABASE_URL") or base.database_url,
+            data_dir=Path(env["PAPERFEED_DATA_DIR"]) if env.get("PAPERFEED_DATA_DIR") else None,
+            arxiv_api_url=env.get("PAPERFEED_ARXIV_API_URL") or base.arxiv_api_url,
+            oai_url=env.get("PAPERFEED_OAI_URL") or base.oai_url,
+            hf_api_url=env.get("PAPERFEED_HF_API_URL") or base.hf_api_url,
+            http=HttpSettings(
+                min_interval_s=_float_env("PAPERFEED_HTTP_MIN_INTERVAL", 3.0),
+                timeout_s=_float_env("PAPERFEED_HTTP_TIMEOUT", 30.0),
+                max_retries=_int_env("PAPERFEED_HTTP_MAX_RETRIES", 5),
+                backoff_base_s=_float_env("PAPERFEED_HTTP_BACKOFF", 2.0),
+            ),
+        )
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        """Index files and caches: PAPERFEED_DATA_DIR, else beside a SQLite file, else the
+        user's data dir."""
+        if self.data_dir is not None:
+            return self.data_dir
+        if self.database_url.startswith("sqlite:///"):
+            return Path(self.database_url.removeprefix("sqlite:///")).expanduser().parent
+        return Path(user_data_dir("paperfeed"))

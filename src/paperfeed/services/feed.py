@@ -1,0 +1,200 @@
+"""Read models for pages: a day's papers and one paper, with community counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from paperfeed.records import parse_arxiv_id
+from paperfeed.store.schema import comments, daily_entries, paper_links, papers, users, votes
+
+
+@dataclass
+class PaperView:
+    arxiv_id: str
+    title: str
+    abstract: str
+    authors: list[str]
+    categories: list[str]
+    primary_category: str | None
+    version: int | None
+    comment: str | None
+    journal_ref: str | None
+    doi: str | None
+    published_at: datetime | None
+    announced_date: date | None
+    upvotes: int = 0
+    num_comments: int = 0
+    github_repo: str | None = None
+    github_stars: int | None = None
+    project_page: str | None = None
+    organization: str | None = None
+    featured_on: list[date] = field(default_factory=list)
+    submitted_by: str | None = None
+
+    @property
+    def abs_url(self) -> str:
+        return f"https://arxiv.org/abs/{self.arxiv_id}"
+
+    @property
+    def pdf_url(self) -> str:
+        return f"https://arxiv.org/pdf/{self.arxiv_id}"
+
+    def to_json(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.__dict__.items()}
+        for key in ("published_at", "announced_date"):
+            data[key] = data[key].isoformat() if data[key] else None
+        data["featured_on"] = [d.isoformat() for d in self.featured_on]
+        data.update(abs_url=self.abs_url, pdf_url=self.pdf_url)
+        return data
+
+
+@dataclass
+class DayListing:
+    day: date | None
+    kind: str  # 'community' (a daily list) or 'arxiv' (that day's announcements)
+    papers: list[PaperView]
+    previous_day: date | None
+    next_day: date | None
+
+
+_PAPER_COLUMNS = [
+    papers.c.id,
+    papers.c.arxiv_id,
+    papers.c.title,
+    papers.c.abstract,
+    papers.c.authors,
+    papers.c.categories,
+    papers.c.primary_category,
+    papers.c.version,
+    papers.c.comment,
+    papers.c.journal_ref,
+    papers.c.doi,
+    papers.c.published_at,
+    papers.c.announced_date,
+]
+
+
+def _local_votes() -> sa.Subquery:
+    return (
+        sa.select(votes.c.paper_id, sa.func.count().label("n"))
+        .group_by(votes.c.paper_id)
+        .subquery("local_votes")
+    )
+
+
+def _local_comments() -> sa.Subquery:
+    return (
+        sa.select(comments.c.paper_id, sa.func.count().label("n"))
+        .where(comments.c.hidden.is_(False))
+        .group_by(comments.c.paper_id)
+        .subquery("local_comments")
+    )
+
+
+def _listing_query() -> sa.Select:
+    """Papers with their community counts: the most imported upvotes any daily snapshot
+    saw, plus votes cast here (likewise for comments)."""
+    imported = (
+        sa.select(
+            daily_entries.c.paper_id,
+            sa.func.max(daily_entries.c.imported_upvotes).label("up"),
+            sa.func.max(daily_entries.c.imported_comments).label("com"),
+        )
+        .group_by(daily_entries.c.paper_id)
+        .subquery("imported")
+    )
+    local_votes, local_comments = _local_votes(), _local_comments()
+    upvotes = sa.func.coalesce(imported.c.up, 0) + sa.func.coalesce(local_votes.c.n, 0)
+    num_comments = sa.func.coalesce(imported.c.com, 0) + sa.func.coalesce(local_comments.c.n, 0)
+    return (
+        sa.select(
+            *_PAPER_COLUMNS,
+            upvotes.label("upvotes"),
+            num_comments.label("num_comments"),
+            paper_links.c.github_repo,
+            paper_links.c.github_stars,
+            paper_links.c.project_page,
+            paper_links.c.organization,
+        )
+        .select_from(papers)
+        .outerjoin(imported, imported.c.paper_id == papers.c.id)
+        .outerjoin(local_votes, local_votes.c.paper_id == papers.c.id)
+        .outerjoin(local_comments, local_comments.c.paper_id == papers.c.id)
+        .outerjoin(paper_links, paper_links.c.paper_id == papers.c.id)
+    )
+
+
+def _view(row: sa.RowMapping) -> PaperView:
+    names = PaperView.__dataclass_fields__
+    return PaperView(**{k: row[k] for k in row if k in names})
+
+
+def latest_day(conn: sa.Connection) -> date | None:
+    days = [
+        conn.execute(sa.select(sa.func.max(daily_entries.c.day))).scalar(),
+        conn.execute(sa.select(sa.func.max(papers.c.announced_date))).scalar(),
+    ]
+    present = [d for d in days if d is not None]
+    return max(present) if present else None
+
+
+def _neighbour(conn: sa.Connection, day: date, later: bool) -> date | None:
+    found = []
+    for column in (daily_entries.c.day, papers.c.announced_date):
+        pick = sa.func.min(column) if later else sa.func.max(column)
+        found.append(
+            conn.execute(sa.select(pick).where(column > day if later else column < day)).scalar()
+        )
+    present = [d for d in found if d is not None]
+    if not present:
+        return None
+    return min(present) if later else max(present)
+
+
+def day_listing(conn: sa.Connection, day: date | None = None, limit: int = 500) -> DayListing:
+    """A day's community list (sorted by upvotes) when one exists, else arXiv's
+    announcements of that day. Without a day: the latest day that has papers."""
+    day = day or latest_day(conn)
+    if day is None:
+        return DayListing(None, "arxiv", [], None, None)
+    query = _listing_query()
+    featured = sa.select(daily_entries.c.paper_id).where(daily_entries.c.day == day)
+    has_community = conn.execute(sa.select(sa.exists(featured))).scalar()
+    if has_community:
+        query = query.where(papers.c.id.in_(featured)).order_by(
+            sa.desc("upvotes"), papers.c.arxiv_id.desc()
+        )
+    else:
+        query = query.where(papers.c.announced_date == day).order_by(papers.c.arxiv_id.desc())
+    rows = conn.execute(query.limit(limit)).mappings().all()
+    return DayListing(
+        day=day,
+        kind="community" if has_community else "arxiv",
+        papers=[_view(r) for r in rows],
+        previous_day=_neighbour(conn, day, later=False),
+        next_day=_neighbour(conn, day, later=True),
+    )
+
+
+def get_paper(conn: sa.Connection, text: str) -> PaperView | None:
+    """A paper by arXiv id (with or without version) or abs/PDF URL."""
+    parsed = parse_arxiv_id(text)
+    if parsed is None:
+        return None
+    row = conn.execute(_listing_query().where(papers.c.arxiv_id == parsed[0])).mappings().first()
+    if row is None:
+        return None
+    paper = _view(row)
+    entries = conn.execute(
+        sa.select(daily_entries.c.day, users.c.username)
+        .outerjoin(users, users.c.id == daily_entries.c.submitted_by)
+        .where(daily_entries.c.paper_id == row["id"])
+        .order_by(daily_entries.c.day)
+    ).all()
+    paper.featured_on = [e.day for e in entries]
+    paper.submitted_by = next((e.username for e in entries if e.username), None)
+    return paper

@@ -1,0 +1,97 @@
+"""HTTP for sources: polite spacing between requests, retries with backoff, Retry-After."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import httpx
+
+from paperfeed.config import HttpSettings
+from paperfeed.errors import SourceError
+
+RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
+
+
+class HttpClient:
+    def __init__(
+        self,
+        settings: HttpSettings,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self._sleep = sleep
+        self._last_request: float | None = None
+        self._client = httpx.Client(
+            timeout=settings.timeout_s,
+            headers={"User-Agent": settings.user_agent},
+            follow_redirects=True,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _wait_turn(self) -> None:
+        if self._last_request is not None:
+            remaining = self.settings.min_interval_s - (time.monotonic() - self._last_request)
+            if remaining > 0:
+                self._sleep(remaining)
+        self._last_request = time.monotonic()
+
+    def get(self, url: str, params: dict[str, str] | None = None) -> httpx.Response:
+        """GET with retries; raises SourceError with one clear line when it cannot."""
+        if not url.startswith(("http://", "https://")):
+            raise SourceError(f"not an http(s) URL: {url!r}")
+        attempts = self.settings.max_retries + 1
+        reason = ""
+        for attempt in range(attempts):
+            self._wait_turn()
+            wait = self.settings.backoff_base_s * (2**attempt)
+            try:
+                response = self._client.get(url, params=params)
+                # Reading the body here turns a truncated transfer into a retryable error.
+                response.read()
+            except httpx.TimeoutException:
+                reason = f"timed out after {self.settings.timeout_s:g} s"
+            except httpx.TransportError as exc:
+                reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            else:
+                if response.status_code < 400:
+                    return response
+                reason = f"HTTP {response.status_code} {response.reason_phrase}".strip()
+                if response.status_code not in RETRYABLE_STATUS:
+                    raise SourceError(f"GET {response.url}: {reason}")
+                asked = retry_after_seconds(response.headers.get("Retry-After"))
+                if asked is not None:
+                    if asked > self.settings.max_retry_after_s:
+                        raise SourceError(
+                            f"GET {url}: {reason}, server asks to wait {asked:.0f} s; try later"
+                        )
+                    wait = asked
+            if attempt + 1 < attempts:
+                self._sleep(wait)
+        raise SourceError(f"GET {url}: {reason} (gave up after {attempts} attempts)")

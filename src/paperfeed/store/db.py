@@ -1,0 +1,74 @@
+"""Opening a store: one SQLAlchemy engine for SQLite or PostgreSQL, migrated on open."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from paperfeed.errors import PaperfeedError
+from paperfeed.store.migrations import migrate
+
+
+def _sqlalchemy_url(url: str) -> sa.URL:
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise PaperfeedError(
+            f"bad database URL {url!r}: use sqlite:///PATH or postgresql://USER@HOST/DB"
+        ) from exc
+    if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg"):
+        return parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername == "sqlite":
+        return parsed
+    raise PaperfeedError(f"unsupported database {parsed.drivername!r}: use sqlite or postgresql")
+
+
+def _configure_sqlite(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL: readers never block the writer; NORMAL sync is safe with WAL (a power cut
+    # may lose the last commits, never corrupts). busy_timeout lets writers queue.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+class Store:
+    """A database: the engine plus what the rest of paperfeed needs to know about it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        sa_url = _sqlalchemy_url(url)
+        if sa_url.drivername == "sqlite":
+            if sa_url.database and sa_url.database != ":memory:":
+                Path(sa_url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            self.engine = sa.create_engine(sa_url, connect_args={"timeout": 30})
+            sa.event.listen(self.engine, "connect", _configure_sqlite)
+        else:
+            self.engine = sa.create_engine(sa_url, pool_pre_ping=True)
+        try:
+            migrate(self.engine)
+        except sa.exc.OperationalError as exc:
+            self.engine.dispose()
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise PaperfeedError(f"cannot open database {self.display_url}: {reason}") from exc
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password hidden, for messages."""
+        return _sqlalchemy_url(self.url).render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,68 @@
+"""Versioned schema migrations.
+
+A fresh database is created from `schema.metadata` and stamped with the latest version; an
+existing one gets each step above its version, in order, each in its own transaction.
+To change the schema: edit schema.py, then append a step here that brings an existing
+database to the same shape (and bump nothing else).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from paperfeed.records import utcnow
+from paperfeed.store.schema import metadata, schema_migrations
+
+Step = Callable[[sa.Connection], None]
+
+# (version, name, step). Version 1 is the initial schema, created by create_all.
+MIGRATIONS: list[tuple[int, str, Step | None]] = [
+    (1, "initial schema: papers, categories, users, daily entries, votes, comments, links", None),
+]
+
+LATEST_VERSION = MIGRATIONS[-1][0]
+
+
+def _lock(conn: sa.Connection) -> None:
+    """Serialize migrations when several app workers start against one database."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(7262771)"))
+
+
+def current_version(conn: sa.Connection) -> int:
+    if not sa.inspect(conn).has_table("schema_migrations"):
+        return 0
+    return conn.execute(sa.select(sa.func.max(schema_migrations.c.version))).scalar() or 0
+
+
+def migrate(engine: sa.Engine) -> int:
+    """Bring the database to LATEST_VERSION; returns the version it was at before."""
+    with engine.begin() as conn:
+        _lock(conn)
+        before = current_version(conn)
+        if before == 0:
+            metadata.create_all(conn)
+            conn.execute(
+                schema_migrations.insert(),
+                [{"version": v, "name": name, "applied_at": utcnow()} for v, name, _ in MIGRATIONS],
+            )
+            return 0
+    if before > LATEST_VERSION:
+        raise RuntimeError(
+            f"database schema version {before} is newer than this paperfeed ({LATEST_VERSION})"
+        )
+    for version, name, step in MIGRATIONS:
+        if version <= before or step is None:
+            continue
+        with engine.begin() as conn:
+            _lock(conn)
+            if current_version(conn) >= version:  # another worker got here first
+                continue
+            step(conn)
+            conn.execute(
+                schema_migrations.insert(),
+                {"version": version, "name": name, "applied_at": utcnow()},
+            )
+    return before

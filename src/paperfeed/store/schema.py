@@ -1,0 +1,129 @@
+"""The data model, as SQLAlchemy Core tables: the one definition both engines share.
+
+Papers hold arXiv metadata, which ingest may overwrite with newer versions. Everything the
+community adds (daily entries, votes, comments, links) lives in its own tables keyed by
+paper id, so a re-ingest of metadata never touches it.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = sa.MetaData()
+
+# JSON lists (authors in order, categories) as JSONB on PostgreSQL, JSON text on SQLite.
+JsonList = sa.JSON().with_variant(JSONB(), "postgresql")
+
+schema_migrations = sa.Table(
+    "schema_migrations",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("applied_at", sa.DateTime, nullable=False),
+)
+
+papers = sa.Table(
+    "papers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("arxiv_id", sa.Text, nullable=False, unique=True),
+    sa.Column("version", sa.Integer),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("abstract", sa.Text, nullable=False),
+    sa.Column("authors", JsonList, nullable=False),
+    sa.Column("categories", JsonList, nullable=False),
+    sa.Column("primary_category", sa.Text),
+    sa.Column("comment", sa.Text),
+    sa.Column("journal_ref", sa.Text),
+    sa.Column("doi", sa.Text),
+    sa.Column("license", sa.Text),
+    sa.Column("published_at", sa.DateTime),  # first version submitted
+    sa.Column("updated_at", sa.DateTime),  # latest version submitted
+    sa.Column("announced_date", sa.Date),  # first listed in arXiv's daily announcement
+    # How authoritative the stored metadata is (see store.papers.SOURCE_RANK).
+    sa.Column("metadata_rank", sa.Integer, nullable=False),
+    sa.Column("ingested_at", sa.DateTime, nullable=False),
+    sa.Index("ix_papers_announced_date", "announced_date"),
+    sa.Index("ix_papers_published_at", "published_at"),
+)
+
+paper_categories = sa.Table(
+    "paper_categories",
+    metadata,
+    sa.Column("paper_id", sa.ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("category", sa.Text, primary_key=True),
+    sa.Index("ix_paper_categories_category", "category", "paper_id"),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("username", sa.Text, nullable=False, unique=True),
+    sa.Column("email", sa.Text, unique=True),
+    # NULL for users known only from imported data: they cannot log in here.
+    sa.Column("password_hash", sa.Text),
+    sa.Column("is_admin", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("origin", sa.Text, nullable=False),  # 'local' or 'huggingface'
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+daily_entries = sa.Table(
+    "daily_entries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("paper_id", sa.ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("submitted_by", sa.ForeignKey("users.id", ondelete="SET NULL")),
+    sa.Column("submitted_at", sa.DateTime),
+    # Upvotes and comments counted by the source (Hugging Face) when it was read; votes
+    # cast here are rows in `votes`, added on top.
+    sa.Column("imported_upvotes", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("imported_comments", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("origin", sa.Text, nullable=False),  # 'huggingface' or 'local'
+    sa.UniqueConstraint("paper_id", "day", name="uq_daily_entries_paper_day"),
+    sa.Index("ix_daily_entries_day", "day"),
+)
+
+votes = sa.Table(
+    "votes",
+    metadata,
+    sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("paper_id", sa.ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Index("ix_votes_paper", "paper_id", "created_at"),
+)
+
+comments = sa.Table(
+    "comments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("paper_id", sa.ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("parent_id", sa.ForeignKey("comments.id", ondelete="CASCADE")),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("hidden", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Index("ix_comments_paper", "paper_id", "created_at"),
+)
+
+paper_links = sa.Table(
+    "paper_links",
+    metadata,
+    sa.Column("paper_id", sa.ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("github_repo", sa.Text),
+    sa.Column("github_stars", sa.Integer),
+    sa.Column("project_page", sa.Text),
+    sa.Column("organization", sa.Text),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+# Where an interrupted ingest job stopped; removed when the job finishes.
+ingest_checkpoints = sa.Table(
+    "ingest_checkpoints",
+    metadata,
+    sa.Column("job", sa.Text, primary_key=True),
+    sa.Column("cursor", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)

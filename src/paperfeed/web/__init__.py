@@ -1,0 +1,1 @@
+"""The web interface: HTML pages with JSON twins. No business logic here: pages call services."""

@@ -1,0 +1,82 @@
+"""The site. Every page has a JSON twin at the same path plus `.json`."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from paperfeed.services.feed import DayListing, day_listing, get_paper
+from paperfeed.store import Store
+
+HERE = Path(__file__).parent
+
+
+def _listing_json(listing: DayListing) -> dict[str, Any]:
+    return {
+        "day": listing.day.isoformat() if listing.day else None,
+        "kind": listing.kind,
+        "previous_day": listing.previous_day.isoformat() if listing.previous_day else None,
+        "next_day": listing.next_day.isoformat() if listing.next_day else None,
+        "papers": [p.to_json() for p in listing.papers],
+    }
+
+
+def create_app(store: Store) -> FastAPI:
+    app = FastAPI(title="paperfeed", docs_url="/api/docs", redoc_url=None)
+    templates = Jinja2Templates(directory=HERE / "templates")
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    def render_day(request: Request, day: date | None, as_json: bool) -> Response:
+        with store.engine.connect() as conn:
+            listing = day_listing(conn, day)
+        if as_json:
+            return JSONResponse(_listing_json(listing))
+        return templates.TemplateResponse(request, "day.html", {"listing": listing})
+
+    @app.get("/", response_class=HTMLResponse)
+    def home(request: Request) -> Response:
+        return render_day(request, None, as_json=False)
+
+    @app.get("/index.json")
+    def home_json(request: Request) -> Response:
+        return render_day(request, None, as_json=True)
+
+    @app.get("/papers/date/{day}", response_class=HTMLResponse)
+    def papers_on(request: Request, day: str) -> Response:
+        as_json = day.endswith(".json")
+        try:
+            parsed = date.fromisoformat(day.removesuffix(".json"))
+        except ValueError as exc:
+            raise HTTPException(400, f"not a date (YYYY-MM-DD): {day[:40]!r}") from exc
+        return render_day(request, parsed, as_json)
+
+    @app.get("/papers/{arxiv_id:path}", response_class=HTMLResponse)
+    def paper(request: Request, arxiv_id: str) -> Response:
+        as_json = arxiv_id.endswith(".json")
+        with store.engine.connect() as conn:
+            found = get_paper(conn, arxiv_id.removesuffix(".json"))
+        if found is None:
+            raise HTTPException(404, "no such paper here")
+        if as_json:
+            return JSONResponse(found.to_json())
+        return templates.TemplateResponse(request, "paper.html", {"paper": found})
+
+    @app.exception_handler(StarletteHTTPException)
+    def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.endswith(".json") or request.url.path.startswith("/api/"):
+            return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+        return templates.TemplateResponse(
+            request,
+            "error.html",
+            {"status": exc.status_code, "detail": exc.detail},
+            status_code=exc.status_code,
+        )
+
+    return app
