@@ -9,6 +9,7 @@ Reads three shapes of the same data:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -124,7 +125,9 @@ class HfDailyFileSource:
     def __init__(self, path: Path) -> None:
         self.files = _files_under(path)
         stamp = ",".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in self.files)
-        self.job = f"hf-daily:{path.resolve()}:{hash(stamp) & 0xFFFFFFFF:x}"
+        digest = hashlib.sha1(stamp.encode()).hexdigest()[:12]
+        # The files' names, sizes and times are part of the job: changed files start over.
+        self.job = f"hf-daily:{path.resolve()}:{digest}"
 
     def progress(self) -> tuple[int, int, str] | None:
         return None

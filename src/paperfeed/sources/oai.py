@@ -118,6 +118,7 @@ class OaiSource:
 
     def items(self, resume_from: str | None) -> Iterator[Item]:
         token = resume_from
+        restarted = False
         for _ in range(MAX_PAGES):
             params = (
                 {"verb": "ListRecords", "resumptionToken": token} if token else self.first_params
@@ -128,8 +129,8 @@ class OaiSource:
                 code = error.get("code", "")
                 if code == "noRecordsMatch":
                     return
-                if code == "badResumptionToken" and token:
-                    token = None  # expired: harvest again from the start
+                if code == "badResumptionToken" and token and not restarted:
+                    token, restarted = None, True  # expired: harvest again from the start
                     continue
                 raise SourceError(f"OAI-PMH error {code}: {(error.text or '').strip()}")
             listing = root.find("oai:ListRecords", NS)

@@ -139,7 +139,8 @@ def _upsert_entries(
 def _upsert_links(
     conn: sa.Connection, records: list[DailyRecord], paper_ids: list[int]
 ) -> list[bool]:
-    """Newer non-empty link data replaces older; returns whether each record changed it."""
+    """Link data from the newest daily list wins; an older list only fills blanks (so
+    reruns and any file order give the same result). Returns whether each record changed it."""
     stored = {
         row["paper_id"]: dict(row)
         for row in conn.execute(
@@ -149,37 +150,29 @@ def _upsert_links(
     pending: dict[int, dict[str, Any]] = {}
     changed = []
     for record, paper_id in zip(records, paper_ids, strict=True):
-        incoming = {name: getattr(record, name) for name in _LINK_FIELDS}
+        incoming = {k: getattr(record, k) for k in _LINK_FIELDS if getattr(record, k) is not None}
         current = pending.get(paper_id) or stored.get(paper_id)
         if current is None:
-            if all(v is None for v in incoming.values()):
+            if not incoming:
                 changed.append(False)
                 continue
-            current = {"paper_id": paper_id, **dict.fromkeys(_LINK_FIELDS)}
-        merged = {**current, **{k: v for k, v in incoming.items() if v is not None}}
+            current = {"paper_id": paper_id, "as_of": record.day, **dict.fromkeys(_LINK_FIELDS)}
+        if record.day >= current["as_of"]:
+            merged = {**current, **incoming, "as_of": record.day}
+        else:
+            merged = {**current, **{k: v for k, v in incoming.items() if current[k] is None}}
         if merged != current:
             pending[paper_id] = merged
-            changed.append(True)
-        else:
-            changed.append(False)
-    now = utcnow()
-    rows = [
-        {**{k: r[k] for k in ("paper_id", *_LINK_FIELDS)}, "updated_at": now}
-        for r in pending.values()
-    ]
+        changed.append(merged != current)
+    columns = ("paper_id", *_LINK_FIELDS, "as_of")
+    rows = [{k: r[k] for k in columns} for r in pending.values()]
     if inserts := [r for r in rows if r["paper_id"] not in stored]:
         conn.execute(paper_links.insert(), inserts)
     if updates := [r for r in rows if r["paper_id"] in stored]:
         conn.execute(
             paper_links.update()
-            .where(paper_links.c.paper_id == sa.bindparam("v_paper"))
-            .values({name: sa.bindparam(f"v_{name}") for name in (*_LINK_FIELDS, "updated_at")}),
-            [
-                {
-                    "v_paper": r["paper_id"],
-                    **{f"v_{k}": r[k] for k in (*_LINK_FIELDS, "updated_at")},
-                }
-                for r in updates
-            ],
+            .where(paper_links.c.paper_id == sa.bindparam("v_paper_id"))
+            .values({k: sa.bindparam(f"v_{k}") for k in columns[1:]}),
+            [{f"v_{k}": r[k] for k in columns} for r in updates],
         )
     return changed

@@ -2,8 +2,8 @@
 
 Merge rules (the same result whatever order sources arrive in):
 - a newer version of a paper replaces its metadata; an older one only fills blanks;
-- at equal version, the more authoritative source wins (SOURCE_RANK) and a less
-  authoritative one only fills fields that are still empty;
+- at equal version, a more authoritative source (SOURCE_RANK) replaces metadata, and an
+  equally or less authoritative one only fills fields that are still empty;
 - first-published and first-announced keep the earliest date seen, last-updated the latest.
 Community data lives in other tables and is never touched here.
 """
@@ -59,7 +59,9 @@ def merge_paper(current: dict[str, Any] | None, record: PaperRecord, rank: int) 
     if old_version and new_version and new_version != old_version:
         authoritative = new_version > old_version
     else:
-        authoritative = rank >= current["metadata_rank"]
+        # Strictly more authoritative: at equal rank the first value stays, so two copies
+        # that disagree (a paper on two daily lists) cannot flip-flop on every rerun.
+        authoritative = rank > current["metadata_rank"]
     for name in METADATA_FIELDS:
         value = getattr(record, name)
         if not _empty(value) and (authoritative or _empty(row[name])):

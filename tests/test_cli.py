@@ -1,0 +1,114 @@
+"""The `paperfeed` command: help, stats, and one clear line for every user error."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from paperfeed.cli import cli
+from tests.feeds import atom_feed, hf_api_entry, listing_line, paper
+from tests.loopback import Reply
+
+COMMANDS = [
+    [],
+    ["ingest"],
+    ["ingest", "arxiv"],
+    ["ingest", "oai"],
+    ["ingest", "jsonl"],
+    ["ingest", "hf-daily"],
+    ["stats"],
+    ["serve"],
+    ["demo"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "paperfeed")
+def test_every_command_has_help(command):
+    result = CliRunner().invoke(cli, [*command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage: " in result.output
+    assert len(result.output.splitlines()) > 5
+
+
+def test_ingest_then_stats_json(run_cli, tmp_path):
+    path = tmp_path / "a.jsonl"
+    path.write_text("\n".join(listing_line(paper(n)) for n in range(1, 4)) + "\n{broken\n")
+    result = run_cli("ingest", "jsonl", str(path), "--no-progress")
+    assert result.exit_code == 0
+    assert "3 added, 0 updated, 0 unchanged, 1 rejected" in result.stdout
+    assert f"rejected {path}:4: invalid JSON" in result.stderr
+    daily = tmp_path / "2026-11-03.json"
+    daily.write_text(json.dumps([hf_api_entry(paper(1), upvotes=7), hf_api_entry(paper(9))]))
+    result = run_cli("ingest", "hf-daily", str(daily), "--no-progress")
+    assert "2 added" in result.stdout and "1 new papers" in result.stdout
+    stats = json.loads(run_cli("stats", "--json").stdout)
+    assert (stats["papers"], stats["daily_entries"], stats["imported_upvotes"]) == (4, 2, 10)
+    assert stats["by_category"] == {"cs.CL": 3, "cs.LG": 3}
+    assert stats["by_month"]["2026-11"] == {"papers_announced": 3, "daily_entries": 2}
+    text = run_cli("stats").stdout
+    assert "papers:        4" in text
+
+
+def test_live_sources_from_the_cli(run_cli_sqlite, http_server):
+    http_server.route("/api/query", lambda p: Reply(atom_feed([paper(1), paper(2)], 2)))
+    http_server.route("/api/daily_papers", lambda p: Reply(json.dumps([hf_api_entry(paper(2))])))
+    result = run_cli_sqlite(
+        "ingest",
+        "arxiv",
+        "-c",
+        "cs.CL",
+        "--since",
+        "2026-11-01",
+        "--base-url",
+        f"{http_server.url}/api/query",
+        "--no-progress",
+    )
+    assert "2 added" in result.stdout
+    result = run_cli_sqlite(
+        "ingest",
+        "hf-daily",
+        "--date",
+        "2026-11-03",
+        "--base-url",
+        f"{http_server.url}/api",
+        "--no-progress",
+    )
+    assert "1 added" in result.stdout and "new papers" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ingest", "jsonl", "/nonexistent/file.jsonl"], "cannot read /nonexistent/file.jsonl"),
+        (["ingest", "hf-daily"], "give a PATH or at least one --date"),
+        (
+            ["ingest", "arxiv", "-c", "cs.CL", "--base-url", "ftp://example.org"],
+            "not an http(s) URL",
+        ),
+        (
+            ["ingest", "arxiv", "-c", "cs.CL", "--since", "2026-11-05", "--until", "2026-11-01"],
+            "is after --until",
+        ),
+        (["ingest", "oai", "--base-url", "http://127.0.0.1:9/oai"], "gave up after 3 attempts"),
+        (["ingest", "arxiv", "-c", "cs.CL", "--since", "yesterday"], "Invalid value for '--since'"),
+    ],
+)
+def test_user_errors_are_one_clear_line_and_non_zero(run_cli_sqlite, args, message):
+    result = run_cli_sqlite(*args)
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://x/y", "unsupported database 'mysql'"),
+        ("nonsense", "bad database URL"),
+        ("postgresql://nobody@127.0.0.1:9/none", "cannot open database"),
+    ],
+)
+def test_bad_database_urls(url, message):
+    result = CliRunner().invoke(cli, ["--db", url, "stats"])
+    assert result.exit_code == 1
+    assert message in result.output

@@ -1,0 +1,109 @@
+"""The first site, over real HTTP on loopback: the latest day, day pages, paper pages."""
+
+import json
+
+import pytest
+
+from paperfeed.services.ingest import run_ingest
+from paperfeed.sources.hf_daily import HfDailyFileSource
+from paperfeed.sources.jsonl import JsonlSource
+from paperfeed.store import Store
+from tests.conftest import live_site
+from tests.feeds import hf_api_entry, listing_line, paper
+
+HOSTILE = paper(
+    66,
+    title='<script>alert("x")</script> <img src=x onerror=alert(1)> $a<b$ & c',
+    authors=['<b onmouseover="alert(1)">Eve</b>', "ناصر"],
+)
+
+
+@pytest.fixture
+def site(fresh_db, tmp_path):
+    listing = tmp_path / "a.jsonl"
+    listing.write_text(
+        "\n".join(
+            [
+                listing_line(paper(1), "2026-11-02"),
+                listing_line(paper(2), "2026-11-03"),
+                listing_line(HOSTILE, "2026-11-03"),
+            ]
+        )
+    )
+    run_ingest(fresh_db, JsonlSource(listing), show_progress=False)
+    daily = tmp_path / "2026-11-04.json"
+    daily.write_text(
+        json.dumps(
+            [
+                hf_api_entry(paper(2), upvotes=3),
+                hf_api_entry(paper(5), upvotes=40, github="https://github.com/e/x"),
+            ]
+        )
+    )
+    run_ingest(fresh_db, HfDailyFileSource(daily), show_progress=False)
+    with live_site(fresh_db) as client:
+        yield client
+
+
+def test_home_shows_the_latest_day_sorted_by_upvotes(site):
+    page = site.get("/")
+    assert page.status_code == 200
+    html = page.text
+    assert "Daily papers" in html and "Wed 04 Nov 2026" in html
+    assert html.index("Invented paper number 5") < html.index("Invented paper number 2")
+    assert 'href="https://arxiv.org/abs/2611.00005"' in html
+    assert 'href="/papers/date/2026-11-03"' in html
+    data = site.get("/index.json").json()
+    assert data["day"] == "2026-11-04" and data["kind"] == "community"
+    assert [p["arxiv_id"] for p in data["papers"]] == ["2611.00005", "2611.00002"]
+    assert data["papers"][0]["upvotes"] == 40
+
+
+def test_a_day_without_a_community_list_shows_arxiv_announcements(site):
+    data = site.get("/papers/date/2026-11-03.json").json()
+    assert data["kind"] == "arxiv"
+    assert {p["arxiv_id"] for p in data["papers"]} == {"2611.00002", "2611.00066"}
+    assert data["previous_day"] == "2026-11-02" and data["next_day"] == "2026-11-04"
+    assert site.get("/papers/date/2026-13-45").status_code == 400
+    assert site.get("/papers/date/2020-01-01.json").json()["papers"] == []
+
+
+def test_paper_page_and_its_json_twin(site):
+    html = site.get("/papers/2611.00005").text
+    assert "Invented paper number 5" in html
+    assert 'href="https://arxiv.org/pdf/2611.00005"' in html
+    assert 'href="https://github.com/e/x"' in html
+    assert "submitted by alice" in html
+    data = site.get("/papers/2611.00005.json").json()
+    assert data["featured_on"] == ["2026-11-04"] and data["upvotes"] == 40
+    assert site.get("/papers/arXiv:2611.00005v2.json").json()["arxiv_id"] == "2611.00005"
+
+
+def test_unknown_and_hostile_paper_ids_are_404s(site):
+    for path in [
+        "/papers/2611.99999",
+        "/papers/<script>",
+        "/papers/' OR 1=1 --",
+        "/papers/" + "9" * 5000,
+    ]:
+        page = site.get(path)
+        assert page.status_code == 404
+        assert "<script>" not in page.text
+    assert site.get("/papers/nope.json").json() == {"error": "no such paper here"}
+
+
+def test_hostile_titles_and_authors_are_escaped(site):
+    for path in ["/papers/date/2026-11-03", "/papers/2611.00066"]:
+        html = site.get(path).text
+        assert "<script>alert" not in html and "<img src=x" not in html
+        assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
+        assert "<b onmouseover" not in html
+        assert "$a&lt;b$ &amp; c" in html
+    assert "ناصر" in site.get("/papers/2611.00066").text
+
+
+def test_empty_store_shows_how_to_load_papers(tmp_path):
+    with Store(f"sqlite:///{tmp_path / 'empty.db'}") as store, live_site(store) as client:
+        page = client.get("/")
+    assert page.status_code == 200
+    assert "paperfeed demo" in page.text
