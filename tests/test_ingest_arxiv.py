@@ -229,3 +229,49 @@ def test_killed_cli_run_resumes_where_it_stopped(sqlite_url, http_server, tmp_pa
     assert "40 added" in done.stdout
     with Store(sqlite_url) as store:
         assert len(stored_ids(store)) == 60
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(sqlite_url, http_server):
+    many = [paper(n) for n in range(1, 41)]
+    base = paged(many)
+
+    def hang_on_third_page(params):
+        reply = base(params)
+        reply.delay = 0 if int(params["start"]) < 20 else 30
+        return reply
+
+    http_server.route("/api/query", hang_on_third_page)
+    env = {**os.environ, "PAPERFEED_HTTP_MIN_INTERVAL": "0", "PAPERFEED_HTTP_TIMEOUT": "60"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "paperfeed",
+            "--db",
+            sqlite_url,
+            "ingest",
+            "arxiv",
+            "-c",
+            "cs.CL",
+            "--since",
+            "2026-11-01",
+            "--page-size",
+            "10",
+            "--base-url",
+            f"{http_server.url}/api/query",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while len(http_server.calls("/api/query")) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert "rerun the same command to resume" in stderr
+    assert "Traceback" not in stderr
+    with Store(sqlite_url) as store:
+        assert len(stored_ids(store)) == 20

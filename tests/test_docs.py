@@ -1,0 +1,40 @@
+"""The README is checked: its two commands, and every `paperfeed` command it shows exists."""
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from paperfeed.cli import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def test_readme_starts_with_exactly_two_setup_commands():
+    block = re.search(r"## Two commands.*?```bash\n(.*?)```", README, re.S).group(1)
+    commands = [line for line in block.splitlines() if line and not line.startswith("#")]
+    assert commands == [
+        "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/paperfeed demo",
+        "bash scripts/test",
+    ]
+    assert "bash scripts/test" in (ROOT / ".ci" / "run").read_text()
+
+
+def _documented_commands():
+    for line in re.findall(r"`(paperfeed [^`]+)`", README):
+        words = shlex.split(line.replace("[", " ").replace("]", " ").replace("|", " "))
+        path = []
+        for word in words[1:]:
+            if word.startswith("-") or word.isupper() or "/" in word or "." in word:
+                break
+            path.append(word)
+        yield line, path
+
+
+@pytest.mark.parametrize(("line", "path"), list(_documented_commands()))
+def test_documented_commands_exist(line, path):
+    result = CliRunner().invoke(cli, [*path, "--help"])
+    assert result.exit_code == 0, f"README shows `{line}`, but `paperfeed {' '.join(path)}` fails"
