@@ -139,6 +139,17 @@ def test_equal_sources_that_disagree_settle_on_the_first_and_rerun_unchanged(fre
     assert row(fresh_db, "2601.00001")["title"] == "HF title 1"
 
 
+def test_at_equal_rank_a_versioned_record_beats_an_unversioned_one_in_either_order(fresh_db):
+    unversioned = rec(1, version=None, title="Listing title")
+    versioned = rec(1, version=2, title="Snapshot title")
+    assert write(fresh_db, [unversioned], "jsonl") == ["added"]
+    assert write(fresh_db, [versioned], "jsonl") == ["updated"]
+    assert write(fresh_db, [unversioned], "jsonl") == ["unchanged"]
+    assert row(fresh_db, "2601.00001")["title"] == "Snapshot title"
+    assert write(fresh_db, [rec(2, version=2, title="Snapshot title")], "jsonl") == ["added"]
+    assert write(fresh_db, [rec(2, version=None, title="Listing title")], "jsonl") == ["unchanged"]
+
+
 def test_same_paper_twice_in_one_batch(fresh_db):
     assert write(fresh_db, [rec(1), rec(1, version=2, title="v2")]) == ["added", "updated"]
     assert row(fresh_db, "2601.00001")["title"] == "v2"

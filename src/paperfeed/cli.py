@@ -5,16 +5,23 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import click
+from tqdm import tqdm
 
 from paperfeed.config import Settings
 from paperfeed.errors import PaperfeedError
+from paperfeed.index.embedder import Embedder
+from paperfeed.index.vectors import count_stale, embed_pending
+from paperfeed.records import parse_arxiv_id
+from paperfeed.services.evaluate import evaluate, load_corpus
 from paperfeed.services.ingest import IngestSummary, run_ingest
+from paperfeed.services.search import MODES, SearchEngine, SearchHit
 from paperfeed.services.stats import store_stats
 from paperfeed.sources.arxiv_api import ArxivApiSource
 from paperfeed.sources.base import Source
@@ -37,6 +44,10 @@ class Context:
 
     def open_store(self) -> Store:
         return Store(self.settings.database_url)
+
+    def search_engine(self, store: Store, device: str = "cpu") -> SearchEngine:
+        embedder = Embedder(max_tokens=self.settings.embed_max_tokens, device=device)
+        return SearchEngine(store, self.settings.resolved_data_dir, embedder=embedder)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -339,6 +350,193 @@ def serve(ctx: Context, host: str, port: int) -> None:
         store = ctx.open_store()
     click.echo(f"paperfeed on http://{host}:{port} (store: {store.display_url})", err=True)
     uvicorn.run(create_app(store), host=host, port=port, log_level="info")
+
+
+def build_indexes(ctx: Context, store: Store, device: str, progress: bool) -> SearchEngine:
+    """Bring the keyword index and the embeddings up to date with the store."""
+    engine = ctx.search_engine(store, device)
+    pending = engine.keyword.pending(store)
+    if pending:
+        with tqdm(
+            total=pending,
+            desc="keyword index",
+            unit=" papers",
+            file=sys.stderr,
+            disable=None if progress else True,
+        ) as bar:
+            for done in engine.keyword.sync(store):
+                bar.n = done
+                bar.refresh()
+    stale = count_stale(store, engine.embedder.model_id)
+    if stale:
+        with tqdm(
+            total=stale,
+            desc="embeddings",
+            unit=" papers",
+            file=sys.stderr,
+            disable=None if progress else True,
+        ) as bar:
+            for _ in embed_pending(store, engine.embedder, on_progress=bar.update):
+                pass
+    engine.refresh()
+    click.echo(
+        f"indexed: {engine.keyword.num_docs():,} papers for keywords, "
+        f"{len(engine.vectors):,} embedded ({engine.embedder.model_id})",
+        err=True,
+    )
+    return engine
+
+
+@cli.command("index")
+@click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda"]),
+    default="cpu",
+    show_default=True,
+    help="Where to compute embeddings (cuda needs onnxruntime-gpu).",
+)
+@click.option("--progress/--no-progress", default=True, help="Show progress bars on stderr.")
+@click.pass_obj
+def index_command(ctx: Context, device: str, progress: bool) -> None:
+    """Build or update the search indexes: keywords (fast) and embeddings (slow on a CPU).
+
+    Incremental: only papers added or changed since the last run are indexed. Keyword
+    search works as soon as this starts; semantic search covers papers as they are
+    embedded. Interrupt it at any time: finished batches are kept.
+    """
+    with _user_errors(), ctx.open_store() as store:
+        build_indexes(ctx, store, device, progress)
+
+
+def _hit_json(hit: SearchHit) -> dict:
+    return {
+        **hit.paper.to_json(),
+        "score": round(hit.score, 6),
+        "keyword_rank": hit.keyword_rank,
+        "semantic_rank": hit.semantic_rank,
+        "snippet_html": hit.snippet_html,
+    }
+
+
+def _print_hits(hits: list[SearchHit]) -> None:
+    for i, hit in enumerate(hits, start=1):
+        authors = ", ".join(hit.paper.authors[:3]) + (
+            " et al." if len(hit.paper.authors) > 3 else ""
+        )
+        click.echo(f"{i:>3}. {hit.paper.title}\n     arXiv:{hit.paper.arxiv_id}  {authors}")
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True)
+@click.option("--limit", default=10, show_default=True, help="How many results (1-100).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@click.pass_obj
+def search(ctx: Context, query: str, mode: str, limit: int, as_json: bool) -> None:
+    """Search papers by words and meaning.
+
+    \b
+    Syntax: words, "exact phrases", -excluded, author:NAME, cat:cs.CL,
+    since:2026-01, until:2026-06-30, has:code; or an arXiv id / abs or PDF URL.
+    Example: paperfeed search '"chain of thought" author:wei since:2026-01'
+    """
+    with _user_errors(), ctx.open_store() as store:
+        engine = ctx.search_engine(store)
+        engine.refresh()
+        results = engine.search(query, mode=mode, limit=limit)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "query": query,
+                    "mode": mode,
+                    "semantic_available": results.semantic_available,
+                    "hits": [_hit_json(h) for h in results.hits],
+                }
+            )
+        )
+        return
+    if not results.semantic_available and mode != "keyword":
+        click.echo("(no embeddings yet: keyword results only; run `paperfeed index`)", err=True)
+    if not results.hits:
+        click.echo("no results")
+    _print_hits(results.hits)
+
+
+@cli.command()
+@click.argument("arxiv_id")
+@click.option("--limit", default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@click.pass_obj
+def similar(ctx: Context, arxiv_id: str, limit: int, as_json: bool) -> None:
+    """Papers similar to one paper (by embedding)."""
+    with _user_errors(), ctx.open_store() as store:
+        engine = ctx.search_engine(store)
+        parsed = parse_arxiv_id(arxiv_id)
+        hits = engine.similar(parsed[0] if parsed else arxiv_id, limit=limit)
+    if as_json:
+        click.echo(json.dumps({"arxiv_id": arxiv_id, "hits": [_hit_json(h) for h in hits]}))
+        return
+    if not hits:
+        raise click.ClickException(f"no paper {arxiv_id!r} here, or nothing embedded yet")
+    _print_hits(hits)
+
+
+@cli.group("eval")
+def eval_group() -> None:
+    """Measure retrieval quality."""
+
+
+@eval_group.command("beir")
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--split", default="test", show_default=True)
+@click.option(
+    "--mode",
+    "modes",
+    type=click.Choice(MODES),
+    multiple=True,
+    help="Modes to evaluate (repeatable) [default: all three].",
+)
+@click.option(
+    "--work-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the scratch store and indexes here, to reuse embeddings next time.",
+)
+@click.option("--json", "as_json", is_flag=True, help="End with one JSON line of the results.")
+@click.pass_obj
+def eval_beir(
+    ctx: Context,
+    path: Path,
+    split: str,
+    modes: tuple[str, ...],
+    work_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """nDCG@10, recall@100 and MRR@10 on a BEIR-layout folder (e.g. scifact-beir).
+
+    Loads the corpus into a scratch store, indexes it, and runs the split's queries.
+    """
+    with _user_errors(), tempfile.TemporaryDirectory() as scratch:
+        folder = work_dir or Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        settings = ctx.settings.with_overrides(
+            database_url=f"sqlite:///{folder / 'beir.db'}", data_dir=folder
+        )
+        scratch_ctx = Context(settings)
+        with scratch_ctx.open_store() as store:
+            click.echo(f"corpus: {load_corpus(store, path):,} documents", err=True)
+            engine = build_indexes(scratch_ctx, store, "cpu", progress=True)
+            results = [evaluate(engine, path, split, mode) for mode in (modes or MODES)]
+    click.echo(f"{'mode':<10}{'queries':>8}{'nDCG@10':>9}{'R@100':>8}{'MRR@10':>8}")
+    for r in results:
+        click.echo(
+            f"{r.mode:<10}{r.queries:>8}{r.ndcg_at_10:>9.4f}{r.recall_at_100:>8.4f}"
+            f"{r.mrr_at_10:>8.4f}"
+        )
+    if as_json:
+        # The first mode's numbers at the top level, every mode under "modes".
+        summary = {**results[0].to_json(), "modes": {r.mode: r.to_json() for r in results}}
+        click.echo(json.dumps(summary))
 
 
 def find_demo_data() -> Path | None:

@@ -45,6 +45,8 @@ class Settings:
     oai_url: str = "https://oaipmh.arxiv.org/oai"
     hf_api_url: str = "https://huggingface.co/api"
     http: HttpSettings = field(default_factory=HttpSettings)
+    # Tokens of title + abstract the embedding model reads (see benchmarks/search_quality.py).
+    embed_max_tokens: int = 256
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -62,6 +64,7 @@ class Settings:
                 max_retries=_int_env("PAPERFEED_HTTP_MAX_RETRIES", 5),
                 backoff_base_s=_float_env("PAPERFEED_HTTP_BACKOFF", 2.0),
             ),
+            embed_max_tokens=_int_env("PAPERFEED_EMBED_MAX_TOKENS", base.embed_max_tokens),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

@@ -198,3 +198,11 @@ def get_paper(conn: sa.Connection, text: str) -> PaperView | None:
     paper.featured_on = [e.day for e in entries]
     paper.submitted_by = next((e.username for e in entries if e.username), None)
     return paper
+
+
+def papers_by_id(conn: sa.Connection, ids: list[int]) -> dict[int, PaperView]:
+    """Listing views for these paper ids (search results), keyed by id."""
+    if not ids:
+        return {}
+    rows = conn.execute(_listing_query().where(papers.c.id.in_(ids))).mappings().all()
+    return {row["id"]: _view(row) for row in rows}

@@ -17,9 +17,18 @@ from paperfeed.store.schema import metadata, schema_migrations
 
 Step = Callable[[sa.Connection], None]
 
+
+def _create_tables(*names: str) -> Step:
+    def step(conn: sa.Connection) -> None:
+        metadata.create_all(conn, tables=[metadata.tables[n] for n in names])
+
+    return step
+
+
 # (version, name, step). Version 1 is the initial schema, created by create_all.
 MIGRATIONS: list[tuple[int, str, Step | None]] = [
     (1, "initial schema: papers, categories, users, daily entries, votes, comments, links", None),
+    (2, "paper embeddings", _create_tables("paper_embeddings")),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -2,8 +2,9 @@
 
 Merge rules (the same result whatever order sources arrive in):
 - a newer version of a paper replaces its metadata; an older one only fills blanks;
-- at equal version, a more authoritative source (SOURCE_RANK) replaces metadata, and an
-  equally or less authoritative one only fills fields that are still empty;
+- at equal (or unknown) version, a more authoritative source (SOURCE_RANK) replaces
+  metadata; at equal rank, a record with a known version replaces one without; otherwise
+  the incoming record only fills fields that are still empty;
 - first-published and first-announced keep the earliest date seen, last-updated the latest.
 Community data lives in other tables and is never touched here.
 """
@@ -58,10 +59,13 @@ def merge_paper(current: dict[str, Any] | None, record: PaperRecord, rank: int) 
     old_version, new_version = current["version"], record.version
     if old_version and new_version and new_version != old_version:
         authoritative = new_version > old_version
-    else:
-        # Strictly more authoritative: at equal rank the first value stays, so two copies
-        # that disagree (a paper on two daily lists) cannot flip-flop on every rerun.
+    elif rank != current["metadata_rank"]:
         authoritative = rank > current["metadata_rank"]
+    else:
+        # At equal rank a record that knows its version beats one that does not; otherwise
+        # the first value stays, so two copies that disagree (a paper on two daily lists)
+        # cannot flip-flop on every rerun.
+        authoritative = bool(new_version) and not old_version
     for name in METADATA_FIELDS:
         value = getattr(record, name)
         if not _empty(value) and (authoritative or _empty(row[name])):

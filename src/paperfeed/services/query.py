@@ -1,0 +1,120 @@
+"""The search box's language, parsed into a structure no engine can choke on.
+
+    one-step diffusion "chain of thought" -survey author:wei cat:cs.CL since:2026-01
+    until:2026-06-30 has:code
+
+Free words and "quoted phrases" are matched; -word and -"phrase" exclude; author:, cat:,
+since:, until: and has:code filter. An arXiv id or abs/PDF URL alone goes straight to the
+paper. Anything else (unbalanced quotes, FTS operators such as NEAR( or *, SQL) is reduced
+to plain words, so user input never reaches an engine's own query syntax.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass, field
+from datetime import date
+
+from paperfeed.errors import PaperfeedError
+from paperfeed.records import parse_arxiv_id
+
+MAX_QUERY_CHARS = 2_000
+MAX_TERMS = 64
+# A word: letters and digits, with inner dots or hyphens (cs.CL, one-step, gpt-4.5).
+_WORD = re.compile(r"[^\W_]+(?:[.\-'][^\W_]+)*")
+_TOKEN = re.compile(r'(-?)(?:(\w+):)?(?:"([^"]*)"?|(\S+))')
+
+
+class QueryError(PaperfeedError):
+    """A query that cannot be run as written (a 4xx on the web, exit 2 on the CLI)."""
+
+
+@dataclass
+class ParsedQuery:
+    text: str
+    words: list[str] = field(default_factory=list)
+    phrases: list[list[str]] = field(default_factory=list)
+    excluded_words: list[str] = field(default_factory=list)
+    excluded_phrases: list[list[str]] = field(default_factory=list)
+    authors: list[list[str]] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    since: date | None = None
+    until: date | None = None
+    has_code: bool = False
+    arxiv_id: str | None = None
+
+    @property
+    def has_terms(self) -> bool:
+        return bool(self.words or self.phrases)
+
+    @property
+    def has_filters(self) -> bool:
+        return bool(self.authors or self.categories or self.since or self.until or self.has_code)
+
+    @property
+    def semantic_text(self) -> str:
+        """What the embedding model reads: the words and phrases, no operators."""
+        return " ".join([*self.words, *(" ".join(p) for p in self.phrases)])
+
+
+def words_of(text: str) -> list[str]:
+    return _WORD.findall(text)
+
+
+def _parse_date(value: str, end: bool) -> date:
+    """YYYY, YYYY-MM or YYYY-MM-DD; `end` picks the last day of a year or month."""
+    parts = value.split("-")
+    try:
+        if len(parts) == 1 and len(parts[0]) == 4:
+            year = int(parts[0])
+            return date(year, 12, 31) if end else date(year, 1, 1)
+        if len(parts) == 2:
+            year, month = int(parts[0]), int(parts[1])
+            last = calendar.monthrange(year, month)[1]
+            return date(year, month, last if end else 1)
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise QueryError(f"not a date: {value!r} (use YYYY, YYYY-MM or YYYY-MM-DD)") from exc
+
+
+def parse_query(text: str) -> ParsedQuery:
+    if len(text) > MAX_QUERY_CHARS:
+        raise QueryError(f"query longer than {MAX_QUERY_CHARS} characters")
+    query = ParsedQuery(text=text.strip())
+    found = parse_arxiv_id(query.text)
+    if found is not None:
+        query.arxiv_id = found[0]
+        return query
+    for negate, key, quoted, bare in _TOKEN.findall(query.text):
+        value = quoted if quoted or bare == "" else bare
+        key = key.lower()
+        if key == "author":
+            if words_of(value):
+                query.authors.append(words_of(value))
+        elif key in ("cat", "category"):
+            query.categories += [c for c in value.split(",") if re.fullmatch(r"[\w.\-]+", c)]
+        elif key == "since":
+            query.since = _parse_date(value, end=False)
+        elif key == "until":
+            query.until = _parse_date(value, end=True)
+        elif key == "has" and value.lower() == "code":
+            query.has_code = True
+        else:
+            if key:  # an unknown field: keep its words as plain text
+                value = f"{key} {value}"
+            words = words_of(value)
+            is_phrase = bool(quoted) and len(words) > 1
+            if negate:
+                if is_phrase:
+                    query.excluded_phrases.append(words)
+                else:
+                    query.excluded_words += words
+            elif is_phrase:
+                query.phrases.append(words)
+            else:
+                query.words += words
+    if query.since and query.until and query.since > query.until:
+        raise QueryError(f"since:{query.since} is after until:{query.until}")
+    query.words = query.words[:MAX_TERMS]
+    return query

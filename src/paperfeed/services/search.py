@@ -1,0 +1,264 @@
+"""Search and similar papers: keyword (BM25), semantic (embeddings) and the two fused.
+
+Fusion is weighted reciprocal rank fusion: score = sum over legs of weight / (k + rank).
+Ranks, not raw scores, are fused because BM25 and cosine scores live on unrelated scales.
+The weights and k were chosen by measurement (benchmarks/search_quality.py).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import sqlalchemy as sa
+
+from paperfeed.index.embedder import Embedder, paper_text
+from paperfeed.index.lexical import KeywordIndex
+from paperfeed.index.vectors import VectorIndex
+from paperfeed.services.feed import PaperView, papers_by_id
+from paperfeed.services.query import ParsedQuery, QueryError, parse_query, words_of
+from paperfeed.store import Store
+from paperfeed.store.schema import paper_links, papers
+
+MODES = ("hybrid", "keyword", "semantic")
+RRF_K = 60
+KEYWORD_WEIGHT = 1.0
+SEMANTIC_WEIGHT = 1.0
+CANDIDATES = 100  # per leg, before fusion
+MAX_LIMIT = 100
+SNIPPET_CHARS = 300
+
+
+@dataclass
+class SearchHit:
+    paper: PaperView
+    score: float
+    keyword_rank: int | None = None
+    semantic_rank: int | None = None
+    snippet_html: str = ""
+
+
+@dataclass
+class SearchResults:
+    query: ParsedQuery
+    mode: str
+    hits: list[SearchHit] = field(default_factory=list)
+    semantic_available: bool = True
+
+
+def fuse(rankings: list[tuple[list[int], float]], k: int = RRF_K) -> list[tuple[int, float]]:
+    """Weighted reciprocal rank fusion of ranked id lists; best first."""
+    scores: dict[int, float] = {}
+    for ids, weight in rankings:
+        for rank, paper_id in enumerate(ids, start=1):
+            scores[paper_id] = scores.get(paper_id, 0.0) + weight / (k + rank)
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+
+
+def snippet(text: str, terms: list[str], width: int = SNIPPET_CHARS) -> str:
+    """HTML-escaped excerpt around the first matched term, matches wrapped in <mark>.
+    A term matches a word that starts with it (cheap stemming: step -> steps)."""
+    stems = sorted(
+        {t.lower()[: max(4, len(t) - 2)] for t in terms if len(t) > 1}, key=len, reverse=True
+    )
+    pattern = (
+        re.compile(r"\b(" + "|".join(re.escape(s) for s in stems) + r")\w*", re.I)
+        if stems
+        else None
+    )
+    first = pattern.search(text) if pattern else None
+    start = max(0, (first.start() if first else 0) - width // 3)
+    if start:
+        start = text.find(" ", start) + 1 or start
+    excerpt = text[start : start + width]
+    out, last = [], 0
+    for match in pattern.finditer(excerpt) if pattern else []:
+        out += [
+            html.escape(excerpt[last : match.start()]),
+            "<mark>",
+            html.escape(match.group(0)),
+            "</mark>",
+        ]
+        last = match.end()
+    out.append(html.escape(excerpt[last:]))
+    prefix = "… " if start else ""
+    suffix = " …" if start + width < len(text) else ""
+    return prefix + "".join(out) + suffix
+
+
+class SearchEngine:
+    """Holds the indexes for one store; one per process, shared by requests."""
+
+    def __init__(self, store: Store, data_dir: Path, embedder: Embedder | None = None) -> None:
+        self.store = store
+        self.keyword = KeywordIndex(data_dir / "index" / "keyword")
+        self._embedder = embedder
+        self.vectors: VectorIndex | None = None
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = Embedder()
+        return self._embedder
+
+    def refresh(self) -> None:
+        """Catch the indexes up with the store (keyword: sync; vectors: load new ones)."""
+        if self.keyword.pending(self.store):
+            for _ in self.keyword.sync(self.store):
+                pass
+        if self.vectors is None:
+            self.vectors = VectorIndex(self.embedder.model_id)
+        self.vectors.refresh(self.store)
+
+    def _has_code_ids(self) -> set[int]:
+        with self.store.engine.connect() as conn:
+            return set(
+                conn.execute(
+                    sa.select(paper_links.c.paper_id).where(paper_links.c.github_repo.is_not(None))
+                ).scalars()
+            )
+
+    def _allowed_mask(self, query: ParsedQuery) -> np.ndarray | None:
+        """Rows of the vector index that pass the query's filters (None: all)."""
+        if not (query.has_filters or query.excluded_words or query.excluded_phrases):
+            return None
+        filters_only = ParsedQuery(
+            text="",
+            excluded_words=query.excluded_words,
+            excluded_phrases=query.excluded_phrases,
+            authors=query.authors,
+            categories=query.categories,
+            since=query.since,
+            until=query.until,
+        )
+        passing = (
+            [h.paper_id for h in self.keyword.search(filters_only, limit=10_000_000)]
+            if filters_only.has_filters
+            or filters_only.excluded_words
+            or filters_only.excluded_phrases
+            else None
+        )
+        mask = np.ones(len(self.vectors), dtype=bool)
+        if passing is not None:
+            mask &= np.isin(self.vectors.ids, np.array(passing, dtype=np.int64))
+        if query.has_code:
+            mask &= np.isin(
+                self.vectors.ids, np.array(sorted(self._has_code_ids()), dtype=np.int64)
+            )
+        return mask
+
+    def search(
+        self, text: str, mode: str = "hybrid", limit: int = 20, offset: int = 0
+    ) -> SearchResults:
+        if mode not in MODES:
+            raise QueryError(f"unknown mode {mode!r}: use {', '.join(MODES)}")
+        if not 1 <= limit <= MAX_LIMIT or offset < 0:
+            raise QueryError(f"limit must be 1..{MAX_LIMIT} and offset >= 0")
+        query = parse_query(text)
+        results = SearchResults(query=query, mode=mode)
+        if query.arxiv_id:
+            with self.store.engine.connect() as conn:
+                paper_id = conn.execute(
+                    sa.select(papers.c.id).where(papers.c.arxiv_id == query.arxiv_id)
+                ).scalar()
+            ids = [(paper_id, 1.0)] if paper_id is not None else []
+            return self._materialize(results, ids, {}, {}, offset, limit)
+        depth = max(CANDIDATES, offset + limit)
+        keyword_ids: list[int] = []
+        semantic_ids: list[int] = []
+        if mode in ("keyword", "hybrid"):
+            hits = self.keyword.search(query, limit=depth * (3 if query.has_code else 1))
+            if query.has_code:
+                code = self._has_code_ids()
+                hits = [h for h in hits if h.paper_id in code]
+            keyword_ids = [h.paper_id for h in hits]
+        if mode in ("semantic", "hybrid") and query.semantic_text:
+            if self.vectors is None:
+                self.refresh()
+            if len(self.vectors):
+                vector = self.embedder.embed_query(query.semantic_text)
+                semantic_ids = [
+                    pid
+                    for pid, _ in self.vectors.search(
+                        vector, depth, allowed=self._allowed_mask(query)
+                    )
+                ]
+            else:
+                results.semantic_available = False
+        if mode == "keyword" or not semantic_ids:
+            ranked = [(pid, 1.0 / (RRF_K + r)) for r, pid in enumerate(keyword_ids, 1)]
+        elif mode == "semantic":
+            ranked = [(pid, 1.0 / (RRF_K + r)) for r, pid in enumerate(semantic_ids, 1)]
+        else:
+            ranked = fuse([(keyword_ids, KEYWORD_WEIGHT), (semantic_ids, SEMANTIC_WEIGHT)])
+        keyword_rank = {pid: r for r, pid in enumerate(keyword_ids, 1)}
+        semantic_rank = {pid: r for r, pid in enumerate(semantic_ids, 1)}
+        return self._materialize(results, ranked, keyword_rank, semantic_rank, offset, limit)
+
+    def _materialize(
+        self,
+        results: SearchResults,
+        ranked: list[tuple[int, float]],
+        keyword_rank: dict[int, int],
+        semantic_rank: dict[int, int],
+        offset: int,
+        limit: int,
+    ) -> SearchResults:
+        page = ranked[offset : offset + limit]
+        with self.store.engine.connect() as conn:
+            views = papers_by_id(conn, [pid for pid, _ in page])
+        terms = [*results.query.words, *(w for p in results.query.phrases for w in p)]
+        for paper_id, score in page:
+            view = views.get(paper_id)
+            if view is None:  # deleted since it was indexed
+                continue
+            results.hits.append(
+                SearchHit(
+                    paper=view,
+                    score=score,
+                    keyword_rank=keyword_rank.get(paper_id),
+                    semantic_rank=semantic_rank.get(paper_id),
+                    snippet_html=snippet(view.abstract, terms),
+                )
+            )
+        return results
+
+    def similar(self, arxiv_id: str, limit: int = 10) -> list[SearchHit]:
+        """Nearest papers by embedding; a paper without a vector yet is embedded now."""
+        with self.store.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(papers.c.id, papers.c.title, papers.c.abstract).where(
+                    papers.c.arxiv_id == arxiv_id
+                )
+            ).first()
+        if row is None:
+            return []
+        if self.vectors is None:
+            self.refresh()
+        vector = self.vectors.vector_of(row.id)
+        if vector is None:
+            vector = self.embedder.embed([paper_text(row.title, row.abstract)])[0]
+        return self.by_vector(vector, limit, exclude=row.id)
+
+    def by_abstract(self, text: str, limit: int = 10) -> list[SearchHit]:
+        """Search by pasting an abstract (or any passage)."""
+        if not words_of(text):
+            raise QueryError("paste some text to search by")
+        if self.vectors is None:
+            self.refresh()
+        return self.by_vector(self.embedder.embed([text])[0], limit)
+
+    def by_vector(
+        self, vector: np.ndarray, limit: int, exclude: int | None = None
+    ) -> list[SearchHit]:
+        found = self.vectors.search(vector, limit, exclude=exclude)
+        with self.store.engine.connect() as conn:
+            views = papers_by_id(conn, [pid for pid, _ in found])
+        return [
+            SearchHit(paper=views[pid], score=score, semantic_rank=rank)
+            for rank, (pid, score) in enumerate(found, 1)
+            if pid in views
+        ]

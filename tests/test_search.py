@@ -1,0 +1,254 @@
+"""Search on a small invented corpus: keyword index, embeddings, fusion, similar papers."""
+
+import json
+
+import pytest
+
+from paperfeed.errors import PaperfeedError
+from paperfeed.index.embedder import Embedder
+from paperfeed.services.ingest import run_ingest
+from paperfeed.services.query import QueryError
+from paperfeed.services.search import SearchEngine, fuse, snippet
+from paperfeed.sources.hf_daily import HfDailyFileSource
+from paperfeed.sources.jsonl import JsonlSource
+from paperfeed.store import Store
+from tests.feeds import hf_api_entry, listing_line, paper
+
+TOPICS = [
+    (
+        "One-step image generation by distilling a diffusion model",
+        "We distill a pretrained diffusion model into a generator that samples in a single step.",
+    ),
+    (
+        "Process reward models for step-by-step math reasoning",
+        "A reward model scores every intermediate step of a chain of thought solution.",
+    ),
+    (
+        "Multi-step tool use by language agents",
+        "Agents call tools over many steps; we study planning errors in long tool chains.",
+    ),
+    (
+        "Step localization in instructional videos",
+        "We find the temporal boundaries of each procedural step in cooking videos.",
+    ),
+    (
+        "Grasping fragile objects with tactile feedback",
+        "A robot hand uses touch sensors to pick up eggs and glasses without breaking them.",
+    ),
+    (
+        "Sparse attention for long context transformers",
+        "Attention over long documents is made sparse so memory grows linearly with length.",
+    ),
+    (
+        "A survey of retrieval augmented generation",
+        "We review methods that retrieve documents to ground the answers of language models.",
+    ),
+    (
+        "Speech recognition for low resource languages",
+        "Self-supervised pretraining helps transcribe speech in languages with little data.",
+    ),
+]
+
+
+def corpus_lines():
+    lines = []
+    for n, (title, abstract) in enumerate(TOPICS, start=1):
+        cats = ["cs.CV"] if n in (1, 4) else ["cs.RO"] if n == 5 else ["cs.CL", "cs.AI"]
+        lines.append(
+            listing_line(
+                paper(
+                    n,
+                    title=title,
+                    abstract=abstract,
+                    categories=cats,
+                    authors=[f"Author{n} Person", "Jason Wei" if n == 2 else "Mia Chen"],
+                ),
+                listing_date=f"2026-0{1 + n % 6}-10",
+            )
+        )
+    return lines
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return Embedder(max_tokens=128)
+
+
+@pytest.fixture
+def engine(fresh_db, tmp_path, embedder):
+    path = tmp_path / "topics.jsonl"
+    path.write_text("\n".join(corpus_lines()))
+    run_ingest(fresh_db, JsonlSource(path), show_progress=False)
+    daily = tmp_path / "2026-03-02.json"
+    daily.write_text(json.dumps([hf_api_entry(paper(3), github="https://github.com/ex/tools")]))
+    run_ingest(fresh_db, HfDailyFileSource(daily), show_progress=False)
+    search = SearchEngine(fresh_db, tmp_path / "data", embedder=embedder)
+    for _ in search.keyword.sync(fresh_db):
+        pass
+    from paperfeed.index.vectors import embed_pending
+
+    for _ in embed_pending(fresh_db, embedder):
+        pass
+    search.refresh()
+    return search
+
+
+def ids(results):
+    return [h.paper.arxiv_id for h in results.hits]
+
+
+def test_keyword_search_ranks_title_matches_first(engine):
+    assert ids(engine.search("tactile grasping", mode="keyword"))[0] == "2611.00005"
+    assert ids(engine.search("reward model", mode="keyword"))[0] == "2611.00002"
+
+
+def test_quoted_phrase_author_and_filters(engine):
+    assert ids(engine.search('"chain of thought"', mode="keyword")) == ["2611.00002"]
+    assert ids(engine.search("author:wei", mode="keyword")) == ["2611.00002"]
+    assert ids(engine.search('author:"jason wei" step', mode="keyword")) == ["2611.00002"]
+    assert set(ids(engine.search("step cat:cs.CV", mode="keyword"))) == {"2611.00001", "2611.00004"}
+    assert ids(engine.search("step has:code", mode="keyword")) == ["2611.00003"]
+    dated = ids(engine.search("step since:2026-04 until:2026-05", mode="keyword"))
+    assert dated == ["2611.00003", "2611.00004"] or set(dated) == {"2611.00003", "2611.00004"}
+    assert "2611.00007" not in ids(engine.search("language -survey", mode="keyword"))
+    assert "2611.00007" not in ids(engine.search('language -"retrieval augmented"', mode="hybrid"))
+
+
+def test_ids_and_urls_go_to_the_paper(engine):
+    for text in [
+        "2611.00004",
+        "arXiv:2611.00004v2",
+        "https://arxiv.org/abs/2611.00004",
+        "https://arxiv.org/pdf/2611.00004v1",
+    ]:
+        assert ids(engine.search(text)) == ["2611.00004"]
+    assert ids(engine.search("2611.99999")) == []
+
+
+def test_semantic_search_understands_meaning(engine):
+    # No shared words with the title or abstract of the right paper.
+    found = ids(engine.search("robot hand picks up breakable items by feel", mode="semantic"))
+    assert found[0] == "2611.00005"
+    assert (
+        ids(engine.search("transcribing audio of rare tongues", mode="hybrid"))[0] == "2611.00008"
+    )
+
+
+def test_step_query_finds_every_meaning_of_step(engine):
+    top4 = set(ids(engine.search("step", mode="hybrid", limit=4)))
+    assert top4 == {"2611.00001", "2611.00002", "2611.00003", "2611.00004"}
+
+
+def test_filters_apply_to_semantic_results(engine):
+    found = ids(engine.search("robots and touch cat:cs.CL", mode="semantic"))
+    assert "2611.00005" not in found and found
+    assert ids(engine.search("tool-using agents has:code", mode="semantic")) == ["2611.00003"]
+
+
+def test_similar_papers_and_search_by_abstract(engine):
+    similar = [h.paper.arxiv_id for h in engine.similar("2611.00002", limit=3)]
+    assert "2611.00002" not in similar and len(similar) == 3
+    pasted = engine.by_abstract("Touch sensing lets a manipulator lift delicate glassware.", 1)
+    assert pasted[0].paper.arxiv_id == "2611.00005"
+    assert engine.similar("2611.99999") == []
+
+
+def test_snippets_highlight_terms_and_escape_html():
+    html = snippet('Our <b>steps</b> & "stepwise" <script>x</script> method', ["step"])
+    assert "<b>" not in html and "<script>" not in html
+    assert "&lt;b&gt;<mark>steps</mark>&lt;/b&gt;" in html
+    assert "<mark>stepwise</mark>" in html
+    assert snippet("no match here", []) == "no match here"
+
+
+def test_fusion_rewards_agreement():
+    fused = fuse([([1, 2, 3], 1.0), ([3, 4, 1], 1.0)])
+    assert [pid for pid, _ in fused][:2] == [1, 3]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "!!!",
+        "NEAR(",
+        '"',
+        "x" * 1999,
+        "' OR 1=1 --",
+        "title:* AND",
+        "\u0000\u202e",
+        "😀 🚀",
+        "-",
+        "-a -b",
+    ],
+)
+@pytest.mark.parametrize("mode", ["keyword", "semantic", "hybrid"])
+def test_hostile_queries_give_a_result_not_a_crash(engine, text, mode):
+    results = engine.search(text, mode=mode)
+    assert isinstance(results.hits, list)
+
+
+def test_bad_arguments_are_query_errors(engine):
+    for kwargs in ({"mode": "fuzzy"}, {"limit": 0}, {"limit": 101}, {"offset": -1}):
+        with pytest.raises(QueryError):
+            engine.search("step", **kwargs)
+    with pytest.raises(QueryError):
+        engine.search("x" * 10_000)
+    with pytest.raises(QueryError):
+        engine.by_abstract("   ")
+
+
+def test_keyword_works_before_embeddings_and_semantic_joins_after(sqlite_db, tmp_path, embedder):
+    path = tmp_path / "topics.jsonl"
+    path.write_text("\n".join(corpus_lines()))
+    run_ingest(sqlite_db, JsonlSource(path), show_progress=False)
+    search = SearchEngine(sqlite_db, tmp_path / "data", embedder=embedder)
+    search.refresh()  # keyword index synced, no vectors yet
+    results = search.search("tactile", mode="hybrid")
+    assert ids(results) == ["2611.00005"] and not results.semantic_available
+
+
+def test_reingested_papers_are_reindexed(sqlite_db, tmp_path, embedder):
+    from paperfeed.index.vectors import count_stale, embed_pending
+
+    path = tmp_path / "a.jsonl"
+    path.write_text(listing_line(paper(1, title="Quantum annealing schedules")))
+    run_ingest(sqlite_db, JsonlSource(path), show_progress=False)
+    search = SearchEngine(sqlite_db, tmp_path / "data", embedder=embedder)
+    search.refresh()
+    list(embed_pending(sqlite_db, embedder))
+    assert count_stale(sqlite_db, embedder.model_id) == 0
+    kaggle = tmp_path / "b.jsonl"  # version 2 with a new title
+    kaggle.write_text(
+        json.dumps(
+            {
+                "id": "2611.00001",
+                "title": "Photonic neural networks",
+                "abstract": "Light computes.",
+                "authors": "A B",
+                "categories": "cs.ET",
+                "versions": [
+                    {"version": "v1", "created": "Mon, 2 Nov 2026 10:00:00 GMT"},
+                    {"version": "v2", "created": "Tue, 3 Nov 2026 10:00:00 GMT"},
+                ],
+            }
+        )
+    )
+    run_ingest(sqlite_db, JsonlSource(kaggle), show_progress=False)
+    assert search.keyword.pending(sqlite_db) == 1
+    assert count_stale(sqlite_db, embedder.model_id) == 1
+    search.refresh()
+    assert ids(search.search("photonic", mode="keyword")) == ["2611.00001"]
+    assert ids(search.search("quantum annealing", mode="keyword")) == []
+
+
+def test_cuda_without_a_gpu_is_a_clear_error():
+    with pytest.raises(PaperfeedError, match="onnxruntime-gpu"):
+        Embedder(device="cuda")
+
+
+def test_store_without_index_dir_is_created(tmp_path):
+    with Store(f"sqlite:///{tmp_path / 'x.db'}") as store:
+        engine = SearchEngine(store, tmp_path / "deep" / "data")
+        assert engine.search("anything", mode="keyword").hits == []
