@@ -125,12 +125,11 @@ def run_cli_sqlite(sqlite_url: str) -> Cli:
 
 
 @contextmanager
-def live_site(store: Store) -> Iterator[httpx.Client]:
+def live_site(store: Store, **app_options: object) -> Iterator[httpx.Client]:
     """The site served by uvicorn on a free loopback port; a client for it."""
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning")
-    )
+    app = create_app(store, **app_options)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

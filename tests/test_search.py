@@ -252,3 +252,48 @@ def test_store_without_index_dir_is_created(tmp_path):
     with Store(f"sqlite:///{tmp_path / 'x.db'}") as store:
         engine = SearchEngine(store, tmp_path / "deep" / "data")
         assert engine.search("anything", mode="keyword").hits == []
+
+
+def test_search_pages_over_http(engine, fresh_db):
+    from tests.conftest import live_site
+
+    with live_site(fresh_db, search=engine) as site:
+        page = site.get("/search", params={"q": "tactile grasping touch"})
+        assert page.status_code == 200
+        assert "Grasping fragile objects with tactile feedback" in page.text
+        assert "<mark>touch</mark>" in page.text
+        data = site.get("/search.json", params={"q": "step", "mode": "keyword"}).json()
+        assert data["hits"] and all("snippet_html" in h for h in data["hits"])
+        hostile = site.get("/search", params={"q": '<script>alert(1)</script> "NEAR('})
+        assert hostile.status_code == 200 and "<script>alert(1)" not in hostile.text
+        assert site.get("/search", params={"q": "x" * 10_000}).status_code == 400
+        assert site.get("/search.json", params={"q": "a", "mode": "bogus"}).status_code == 400
+        assert site.get("/search.json", params={"q": ""}).json()["hits"] == []
+        paper_page = site.get("/papers/2611.00005")
+        assert "Similar papers" in paper_page.text
+        assert len(site.get("/papers/2611.00005.json").json()["similar"]) == 5
+
+
+def test_serve_indexes_in_the_background(sqlite_db, tmp_path, embedder):
+    import time
+
+    from paperfeed.services.indexer import BackgroundIndexer
+    from tests.conftest import live_site
+
+    path = tmp_path / "topics.jsonl"
+    path.write_text("\n".join(corpus_lines()))
+    run_ingest(sqlite_db, JsonlSource(path), show_progress=False)
+    search = SearchEngine(sqlite_db, tmp_path / "data", embedder=embedder)
+    indexer = BackgroundIndexer(search, interval_s=0.2)
+    with live_site(sqlite_db, search=search, indexer=indexer) as site:
+        deadline = time.monotonic() + 60
+        data = {}
+        while time.monotonic() < deadline:
+            data = site.get(
+                "/search.json", params={"q": "robot hand picks up breakable items"}
+            ).json()
+            if data["semantic_available"] and data["hits"]:
+                break
+            time.sleep(0.2)
+        assert data["hits"][0]["arxiv_id"] == "2611.00005"
+    assert not indexer.thread.is_alive()

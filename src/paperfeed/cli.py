@@ -17,9 +17,10 @@ from tqdm import tqdm
 from paperfeed.config import Settings
 from paperfeed.errors import PaperfeedError
 from paperfeed.index.embedder import Embedder
-from paperfeed.index.vectors import count_stale, embed_pending
+from paperfeed.index.vectors import count_stale
 from paperfeed.records import parse_arxiv_id
 from paperfeed.services.evaluate import evaluate, load_corpus
+from paperfeed.services.indexer import BackgroundIndexer, update_indexes
 from paperfeed.services.ingest import IngestSummary, run_ingest
 from paperfeed.services.search import MODES, SearchEngine, SearchHit
 from paperfeed.services.stats import store_stats
@@ -348,37 +349,30 @@ def serve(ctx: Context, host: str, port: int) -> None:
 
     with _user_errors():
         store = ctx.open_store()
+        engine = ctx.search_engine(store)
     click.echo(f"paperfeed on http://{host}:{port} (store: {store.display_url})", err=True)
-    uvicorn.run(create_app(store), host=host, port=port, log_level="info")
+    # The indexer brings keywords up first (seconds), then embeds in the background.
+    app = create_app(store, search=engine, indexer=BackgroundIndexer(engine))
+    uvicorn.run(app, host=host, port=port, log_level="info")
 
 
 def build_indexes(ctx: Context, store: Store, device: str, progress: bool) -> SearchEngine:
-    """Bring the keyword index and the embeddings up to date with the store."""
+    """Bring the keyword index and the embeddings up to date, with progress bars."""
     engine = ctx.search_engine(store, device)
-    pending = engine.keyword.pending(store)
-    if pending:
-        with tqdm(
-            total=pending,
-            desc="keyword index",
-            unit=" papers",
-            file=sys.stderr,
-            disable=None if progress else True,
-        ) as bar:
-            for done in engine.keyword.sync(store):
-                bar.n = done
-                bar.refresh()
     stale = count_stale(store, engine.embedder.model_id)
-    if stale:
-        with tqdm(
-            total=stale,
-            desc="embeddings",
-            unit=" papers",
-            file=sys.stderr,
-            disable=None if progress else True,
-        ) as bar:
-            for _ in embed_pending(store, engine.embedder, on_progress=bar.update):
-                pass
-    engine.refresh()
+    hide = None if progress else True
+    with (
+        tqdm(desc="keyword index", unit=" papers", file=sys.stderr, disable=hide) as keyword_bar,
+        tqdm(
+            total=stale, desc="embeddings", unit=" papers", file=sys.stderr, disable=hide
+        ) as embed_bar,
+    ):
+
+        def on_keyword(done: int, total: int) -> None:
+            keyword_bar.total, keyword_bar.n = total, done
+            keyword_bar.refresh()
+
+        update_indexes(engine, on_keyword=on_keyword, on_embedded=embed_bar.update)
     click.echo(
         f"indexed: {engine.keyword.num_docs():,} papers for keywords, "
         f"{len(engine.vectors):,} embedded ({engine.embedder.model_id})",

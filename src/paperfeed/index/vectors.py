@@ -79,16 +79,23 @@ def embed_pending(
 
 
 class VectorIndex:
-    """All vectors of one model, in memory; `refresh` loads what was added since."""
+    """All vectors of one model, in memory; `refresh` loads what was added since.
+
+    The ids and the matrix are swapped together as one tuple, so a query running while a
+    background refresh lands sees either the old pair or the new one, never a mix.
+    """
 
     def __init__(self, model: str) -> None:
         self.model = model
-        self.ids = np.zeros(0, dtype=np.int64)
-        self.matrix = np.zeros((0, DIM), dtype=np.float32)
+        self._data = (np.zeros(0, dtype=np.int64), np.zeros((0, DIM), dtype=np.float32))
         self._loaded_through = None
 
+    @property
+    def ids(self) -> np.ndarray:
+        return self._data[0]
+
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self._data[0])
 
     def refresh(self, store: Store) -> int:
         query = sa.select(
@@ -102,10 +109,12 @@ class VectorIndex:
             return 0
         new_ids = np.fromiter((r.paper_id for r in rows), dtype=np.int64, count=len(rows))
         new_vectors = np.frombuffer(b"".join(r.vector for r in rows), dtype=np.float32)
-        new_vectors = new_vectors.reshape(len(rows), DIM)
-        keep = ~np.isin(self.ids, new_ids)  # a re-embedded paper replaces its old row
-        self.ids = np.concatenate([self.ids[keep], new_ids])
-        self.matrix = np.concatenate([self.matrix[keep], new_vectors])
+        ids, matrix = self._data
+        keep = ~np.isin(ids, new_ids)  # a re-embedded paper replaces its old row
+        self._data = (
+            np.concatenate([ids[keep], new_ids]),
+            np.concatenate([matrix[keep], new_vectors.reshape(len(rows), DIM)]),
+        )
         self._loaded_through = max(r.embedded_at for r in rows)
         return len(rows)
 
@@ -116,19 +125,21 @@ class VectorIndex:
         allowed: np.ndarray | None = None,
         exclude: int | None = None,
     ) -> list[tuple[int, float]]:
-        """(paper id, cosine) best first; `allowed` is a boolean mask over the rows."""
-        if not len(self.ids):
+        """(paper id, cosine) best first, among the `allowed` paper ids if given."""
+        ids, matrix = self._data
+        if not len(ids):
             return []
-        scores = self.matrix @ vector
+        scores = matrix @ vector
         if allowed is not None:
-            scores = np.where(allowed, scores, -np.inf)
+            scores = np.where(np.isin(ids, allowed), scores, -np.inf)
         if exclude is not None:
-            scores = np.where(self.ids == exclude, -np.inf, scores)
+            scores = np.where(ids == exclude, -np.inf, scores)
         limit = min(limit, len(scores))
         top = np.argpartition(-scores, limit - 1)[:limit]
         top = top[np.argsort(-scores[top])]
-        return [(int(self.ids[i]), float(scores[i])) for i in top if np.isfinite(scores[i])]
+        return [(int(ids[i]), float(scores[i])) for i in top if np.isfinite(scores[i])]
 
     def vector_of(self, paper_id: int) -> np.ndarray | None:
-        rows = np.flatnonzero(self.ids == paper_id)
-        return self.matrix[rows[0]] if len(rows) else None
+        ids, matrix = self._data
+        rows = np.flatnonzero(ids == paper_id)
+        return matrix[rows[0]] if len(rows) else None

@@ -117,28 +117,36 @@ class EvalResult:
         }
 
 
-def evaluate(
+def evaluate_queries(
     engine: SearchEngine,
-    folder: Path,
-    split: str,
+    queries: dict[str, str],
+    qrels: dict[str, dict[str, int]],
     mode: str,
-    on_query: Callable[[], None] | None = None,
+    doc_id: Callable[[str], str] = lambda arxiv_id: arxiv_id,
 ) -> EvalResult:
-    qrels = read_qrels(folder, split)
-    queries = {
-        q["_id"]: q["text"] for q in read_jsonl(folder, "queries.jsonl") if q["_id"] in qrels
-    }
+    """Mean metrics over `queries`; `doc_id` maps a paper's arxiv_id to the qrels' ids."""
     scores = []
     for query_id, text in queries.items():
         results = engine.search(text[:2000], mode=mode, limit=100)
-        ranked = [h.paper.arxiv_id.removeprefix(BEIR_PREFIX) for h in results.hits]
+        ranked = [doc_id(h.paper.arxiv_id) for h in results.hits]
         relevant = qrels[query_id]
         scores.append(
             (ndcg_at(ranked, relevant), recall_at(ranked, relevant), mrr_at(ranked, relevant))
         )
-        if on_query:
-            on_query()
     if not scores:
-        raise PaperfeedError(f"no queries of split {split!r} have relevance judgments")
+        raise PaperfeedError("no queries with relevance judgments")
     n = len(scores)
     return EvalResult(mode, n, *(sum(s[i] for s in scores) / n for i in range(3)))
+
+
+def evaluate(engine: SearchEngine, folder: Path, split: str, mode: str) -> EvalResult:
+    """The metrics of one mode on a BEIR folder's split."""
+    qrels = read_qrels(folder, split)
+    queries = {
+        q["_id"]: q["text"] for q in read_jsonl(folder, "queries.jsonl") if q["_id"] in qrels
+    }
+    if not queries:
+        raise PaperfeedError(f"no queries of split {split!r} have relevance judgments")
+    return evaluate_queries(
+        engine, queries, qrels, mode, doc_id=lambda arxiv_id: arxiv_id.removeprefix(BEIR_PREFIX)
+    )

@@ -2,7 +2,13 @@
 
 Fusion is weighted reciprocal rank fusion: score = sum over legs of weight / (k + rank).
 Ranks, not raw scores, are fused because BM25 and cosine scores live on unrelated scales.
-The weights and k were chosen by measurement (benchmarks/search_quality.py).
+The keyword leg's weight depends on the query: it is scaled by how much of the query the
+best keyword hit covers, max(COVERAGE_FLOOR, coverage) ** COVERAGE_POWER. A title or a
+technical phrase is covered fully and keeps its full weight; a paraphrase shares few words
+with the right paper, its keyword ranking is mostly noise, and the semantic leg leads.
+Plain RRF (power 0) let that noise push paraphrased abstracts down to rank 2-8; stronger
+settings cost SciFact nDCG@10. The settings tried and their numbers are in
+benchmarks/results/search_quality.json (benchmarks/search_quality.py).
 """
 
 from __future__ import annotations
@@ -27,6 +33,52 @@ MODES = ("hybrid", "keyword", "semantic")
 RRF_K = 60
 KEYWORD_WEIGHT = 1.0
 SEMANTIC_WEIGHT = 1.0
+COVERAGE_POWER = 1.0
+COVERAGE_FLOOR = 0.3
+# Words too common to say whether a document matches a query.
+STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "has",
+        "have",
+        "how",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "their",
+        "this",
+        "to",
+        "using",
+        "via",
+        "was",
+        "we",
+        "what",
+        "when",
+        "which",
+        "who",
+        "why",
+        "with",
+    ]
+)
 CANDIDATES = 100  # per leg, before fusion
 MAX_LIMIT = 100
 SNIPPET_CHARS = 300
@@ -56,6 +108,21 @@ def fuse(rankings: list[tuple[list[int], float]], k: int = RRF_K) -> list[tuple[
         for rank, paper_id in enumerate(ids, start=1):
             scores[paper_id] = scores.get(paper_id, 0.0) + weight / (k + rank)
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+
+
+def _stem(word: str) -> str:
+    word = word.lower()
+    return word[: max(4, len(word) - 2)]
+
+
+def coverage(terms: list[str], text: str) -> float:
+    """Share of the query's content words that occur in `text` (prefix-stemmed)."""
+    wanted = {_stem(t) for t in terms if t.lower() not in STOPWORDS}
+    if not wanted:
+        return 1.0
+    present = {_stem(w) for w in words_of(text)}
+    found = sum(1 for stem in wanted if stem in present or any(p.startswith(stem) for p in present))
+    return found / len(wanted)
 
 
 def snippet(text: str, terms: list[str], width: int = SNIPPET_CHARS) -> str:
@@ -94,6 +161,12 @@ class SearchEngine:
 
     def __init__(self, store: Store, data_dir: Path, embedder: Embedder | None = None) -> None:
         self.store = store
+        # Fusion settings; benchmarks/search_quality.py varies them.
+        self.rrf_k = RRF_K
+        self.keyword_weight = KEYWORD_WEIGHT
+        self.semantic_weight = SEMANTIC_WEIGHT
+        self.coverage_power = COVERAGE_POWER
+        self.coverage_floor = COVERAGE_FLOOR
         self.keyword = KeywordIndex(data_dir / "index" / "keyword")
         self._embedder = embedder
         self.vectors: VectorIndex | None = None
@@ -109,6 +182,9 @@ class SearchEngine:
         if self.keyword.pending(self.store):
             for _ in self.keyword.sync(self.store):
                 pass
+        self.refresh_vectors()
+
+    def refresh_vectors(self) -> None:
         if self.vectors is None:
             self.vectors = VectorIndex(self.embedder.model_id)
         self.vectors.refresh(self.store)
@@ -121,11 +197,9 @@ class SearchEngine:
                 ).scalars()
             )
 
-    def _allowed_mask(self, query: ParsedQuery) -> np.ndarray | None:
-        """Rows of the vector index that pass the query's filters (None: all)."""
-        if not (query.has_filters or query.excluded_words or query.excluded_phrases):
-            return None
-        filters_only = ParsedQuery(
+    def _allowed_ids(self, query: ParsedQuery) -> np.ndarray | None:
+        """Paper ids that pass the query's filters and exclusions (None: all pass)."""
+        constraints = ParsedQuery(
             text="",
             excluded_words=query.excluded_words,
             excluded_phrases=query.excluded_phrases,
@@ -134,21 +208,14 @@ class SearchEngine:
             since=query.since,
             until=query.until,
         )
-        passing = (
-            [h.paper_id for h in self.keyword.search(filters_only, limit=10_000_000)]
-            if filters_only.has_filters
-            or filters_only.excluded_words
-            or filters_only.excluded_phrases
-            else None
-        )
-        mask = np.ones(len(self.vectors), dtype=bool)
-        if passing is not None:
-            mask &= np.isin(self.vectors.ids, np.array(passing, dtype=np.int64))
+        allowed = None
+        if constraints.has_filters or constraints.excluded_words or constraints.excluded_phrases:
+            hits = self.keyword.search(constraints, limit=max(1, self.keyword.num_docs()))
+            allowed = np.array([h.paper_id for h in hits], dtype=np.int64)
         if query.has_code:
-            mask &= np.isin(
-                self.vectors.ids, np.array(sorted(self._has_code_ids()), dtype=np.int64)
-            )
-        return mask
+            code = np.array(sorted(self._has_code_ids()), dtype=np.int64)
+            allowed = code if allowed is None else np.intersect1d(allowed, code)
+        return allowed
 
     def search(
         self, text: str, mode: str = "hybrid", limit: int = 20, offset: int = 0
@@ -169,21 +236,25 @@ class SearchEngine:
         depth = max(CANDIDATES, offset + limit)
         keyword_ids: list[int] = []
         semantic_ids: list[int] = []
+        keyword_coverage = 1.0
         if mode in ("keyword", "hybrid"):
             hits = self.keyword.search(query, limit=depth * (3 if query.has_code else 1))
             if query.has_code:
                 code = self._has_code_ids()
                 hits = [h for h in hits if h.paper_id in code]
             keyword_ids = [h.paper_id for h in hits]
+            if hits and query.words:
+                terms = [*query.words, *(w for p in query.phrases for w in p)]
+                keyword_coverage = coverage(terms, hits[0].text)
         if mode in ("semantic", "hybrid") and query.semantic_text:
             if self.vectors is None:
-                self.refresh()
+                self.refresh_vectors()
             if len(self.vectors):
                 vector = self.embedder.embed_query(query.semantic_text)
                 semantic_ids = [
                     pid
                     for pid, _ in self.vectors.search(
-                        vector, depth, allowed=self._allowed_mask(query)
+                        vector, depth, allowed=self._allowed_ids(query)
                     )
                 ]
             else:
@@ -193,7 +264,14 @@ class SearchEngine:
         elif mode == "semantic":
             ranked = [(pid, 1.0 / (RRF_K + r)) for r, pid in enumerate(semantic_ids, 1)]
         else:
-            ranked = fuse([(keyword_ids, KEYWORD_WEIGHT), (semantic_ids, SEMANTIC_WEIGHT)])
+            keyword_weight = (
+                self.keyword_weight
+                * max(self.coverage_floor, keyword_coverage) ** self.coverage_power
+            )
+            ranked = fuse(
+                [(keyword_ids, keyword_weight), (semantic_ids, self.semantic_weight)],
+                k=self.rrf_k,
+            )
         keyword_rank = {pid: r for r, pid in enumerate(keyword_ids, 1)}
         semantic_rank = {pid: r for r, pid in enumerate(semantic_ids, 1)}
         return self._materialize(results, ranked, keyword_rank, semantic_rank, offset, limit)
@@ -237,7 +315,7 @@ class SearchEngine:
         if row is None:
             return []
         if self.vectors is None:
-            self.refresh()
+            self.refresh_vectors()
         vector = self.vectors.vector_of(row.id)
         if vector is None:
             vector = self.embedder.embed([paper_text(row.title, row.abstract)])[0]
@@ -248,7 +326,7 @@ class SearchEngine:
         if not words_of(text):
             raise QueryError("paste some text to search by")
         if self.vectors is None:
-            self.refresh()
+            self.refresh_vectors()
         return self.by_vector(self.embedder.embed([text])[0], limit)
 
     def by_vector(

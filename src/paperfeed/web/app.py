@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,9 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from paperfeed.services.feed import DayListing, day_listing, get_paper
+from paperfeed.services.indexer import BackgroundIndexer
+from paperfeed.services.query import QueryError
+from paperfeed.services.search import SearchEngine
 from paperfeed.store import Store
 
 HERE = Path(__file__).parent
@@ -28,8 +33,21 @@ def _listing_json(listing: DayListing) -> dict[str, Any]:
     }
 
 
-def create_app(store: Store) -> FastAPI:
-    app = FastAPI(title="paperfeed", docs_url="/api/docs", redoc_url=None)
+def create_app(
+    store: Store, search: SearchEngine | None = None, indexer: BackgroundIndexer | None = None
+) -> FastAPI:
+    """The site on `store`. Search pages need `search`; `indexer`, if given, runs while
+    the app serves."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if indexer is not None:
+            indexer.start()
+        yield
+        if indexer is not None:
+            indexer.close()
+
+    app = FastAPI(title="paperfeed", docs_url="/api/docs", redoc_url=None, lifespan=lifespan)
     templates = Jinja2Templates(directory=HERE / "templates")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
@@ -48,6 +66,49 @@ def create_app(store: Store) -> FastAPI:
     def home_json(request: Request) -> Response:
         return render_day(request, None, as_json=True)
 
+    def run_search(request: Request, q: str, mode: str, page: int, as_json: bool) -> Response:
+        if search is None:
+            raise HTTPException(503, "search is not enabled on this server")
+        per_page = 20
+        try:
+            results = search.search(
+                q, mode=mode, limit=per_page, offset=(max(page, 1) - 1) * per_page
+            )
+        except QueryError as exc:
+            raise HTTPException(400, str(exc)) from exc
+        if as_json:
+            return JSONResponse(
+                {
+                    "query": q,
+                    "mode": mode,
+                    "page": page,
+                    "semantic_available": results.semantic_available,
+                    "hits": [
+                        {
+                            **h.paper.to_json(),
+                            "score": h.score,
+                            "snippet_html": h.snippet_html,
+                            "keyword_rank": h.keyword_rank,
+                            "semantic_rank": h.semantic_rank,
+                        }
+                        for h in results.hits
+                    ],
+                }
+            )
+        return templates.TemplateResponse(
+            request,
+            "search.html",
+            {"q": q, "mode": mode, "page": page, "results": results, "per_page": per_page},
+        )
+
+    @app.get("/search", response_class=HTMLResponse)
+    def search_page(request: Request, q: str = "", mode: str = "hybrid", page: int = 1) -> Response:
+        return run_search(request, q, mode, page, as_json=False)
+
+    @app.get("/search.json")
+    def search_json(request: Request, q: str = "", mode: str = "hybrid", page: int = 1) -> Response:
+        return run_search(request, q, mode, page, as_json=True)
+
     @app.get("/papers/date/{day}", response_class=HTMLResponse)
     def papers_on(request: Request, day: str) -> Response:
         as_json = day.endswith(".json")
@@ -64,9 +125,12 @@ def create_app(store: Store) -> FastAPI:
             found = get_paper(conn, arxiv_id.removesuffix(".json"))
         if found is None:
             raise HTTPException(404, "no such paper here")
+        similar = search.similar(found.arxiv_id, limit=5) if search is not None else []
         if as_json:
-            return JSONResponse(found.to_json())
-        return templates.TemplateResponse(request, "paper.html", {"paper": found})
+            return JSONResponse({**found.to_json(), "similar": [h.paper.arxiv_id for h in similar]})
+        return templates.TemplateResponse(
+            request, "paper.html", {"paper": found, "similar": similar}
+        )
 
     @app.exception_handler(StarletteHTTPException)
     def http_error(request: Request, exc: StarletteHTTPException) -> Response:

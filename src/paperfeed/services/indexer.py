@@ -1,0 +1,69 @@
+"""Keeping the search indexes up with the store: on demand (`paperfeed index`) or in the
+background of `paperfeed serve`. Keywords first (seconds), then embeddings (slow on a
+CPU), so that keyword search works as soon as papers are ingested and semantic search
+joins as their vectors land."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from paperfeed.index.vectors import count_stale, embed_pending
+from paperfeed.services.search import SearchEngine
+
+log = logging.getLogger("paperfeed.indexer")
+
+
+def update_indexes(
+    engine: SearchEngine,
+    on_keyword: Callable[[int, int], None] | None = None,
+    on_embedded: Callable[[int], None] | None = None,
+    stop: threading.Event | None = None,
+) -> tuple[int, int]:
+    """Sync the keyword index, embed stale papers, load new vectors. Returns how many
+    papers were (keyword-indexed, embedded). Callbacks get progress; `stop` ends early
+    between batches (what was committed stays)."""
+    store = engine.store
+    keyword_total = engine.keyword.pending(store)
+    keyword_done = 0
+    if keyword_total:
+        for keyword_done in engine.keyword.sync(store):
+            if on_keyword:
+                on_keyword(keyword_done, keyword_total)
+    embedded = 0
+    if count_stale(store, engine.embedder.model_id):
+        for count in embed_pending(store, engine.embedder, on_progress=on_embedded):
+            embedded = count
+            engine.refresh_vectors()  # searchable batch by batch
+            if stop is not None and stop.is_set():
+                break
+    engine.refresh_vectors()
+    return keyword_done, embedded
+
+
+class BackgroundIndexer:
+    """A daemon thread that runs update_indexes every `interval_s` seconds."""
+
+    def __init__(self, engine: SearchEngine, interval_s: float = 30.0) -> None:
+        self.engine = engine
+        self.interval_s = interval_s
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="paperfeed-indexer", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                keyword, embedded = update_indexes(self.engine, stop=self.stop)
+                if keyword or embedded:
+                    log.info("indexed %d papers for keywords, embedded %d", keyword, embedded)
+            except Exception:  # keep serving; the next round retries
+                log.exception("background indexing failed")
+            self.stop.wait(self.interval_s)
