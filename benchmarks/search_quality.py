@@ -23,6 +23,7 @@ import platform
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,7 +34,12 @@ from ingest import cpu_model  # noqa: E402
 
 from paperfeed.index.embedder import Embedder  # noqa: E402
 from paperfeed.index.vectors import embed_pending  # noqa: E402
-from paperfeed.services.evaluate import evaluate, evaluate_queries, load_corpus  # noqa: E402
+from paperfeed.services.evaluate import (  # noqa: E402
+    EvalResult,
+    evaluate,
+    evaluate_queries,
+    load_corpus,
+)
 from paperfeed.services.ingest import run_ingest  # noqa: E402
 from paperfeed.services.search import SearchEngine  # noqa: E402
 from paperfeed.sources.hf_daily import HfDailyFileSource  # noqa: E402
@@ -59,14 +65,14 @@ def build(store: Store, folder: Path, max_tokens: int) -> tuple[SearchEngine, fl
     for _ in engine.keyword.sync(store):
         pass
     started, embedded = time.perf_counter(), 0
-    for embedded in embed_pending(store, embedder):
-        pass
+    for count in embed_pending(store, embedder):
+        embedded = count
     rate = embedded / (time.perf_counter() - started) if embedded else 0.0
     engine.refresh()
     return engine, rate
 
 
-def run_modes(engine: SearchEngine, evaluate_mode) -> list[dict]:  # noqa: ANN001
+def run_modes(engine: SearchEngine, evaluate_mode: Callable[[str], EvalResult]) -> list[dict]:
     rows = []
     for mode in ("keyword", "semantic"):
         rows.append({"setting": mode, **evaluate_mode(mode).to_json()})
@@ -160,7 +166,7 @@ def main() -> None:
     if not hf_2026.exists():
         with gzip.open(DATA / "hf-daily-papers" / "hf_daily_papers.jsonl.gz", "rt") as lines:
             hf_2026.write_text(
-                "".join(l for l in lines if json.loads(l)["daily_date"] >= "2026-01-01")
+                "".join(row for row in lines if json.loads(row)["daily_date"] >= "2026-01-01")
             )
     with Store(f"sqlite:///{folder / 'store.db'}") as store:
         run_ingest(store, HfDailyFileSource(hf_2026), show_progress=False)
