@@ -297,3 +297,24 @@ def test_serve_indexes_in_the_background(sqlite_db, tmp_path, embedder):
             time.sleep(0.2)
         assert data["hits"][0]["arxiv_id"] == "2611.00005"
     assert not indexer.thread.is_alive()
+
+
+def test_compact_vectors_find_what_the_exact_scan_finds(fresh_db, engine):
+    """Past the threshold, vectors become sign codes + float16; the top hits agree."""
+    import numpy as np
+
+    from paperfeed.index.vectors import VectorIndex
+
+    exact = VectorIndex(engine.embedder.model_id)
+    compact = VectorIndex(engine.embedder.model_id, compact_above=3, rescore=4)
+    exact.refresh(fresh_db)
+    compact.refresh(fresh_db)
+    assert compact.compact and not exact.compact
+    assert compact._data[1].dtype == np.float16
+    for text in ("robot touch", "speech in rare languages", "diffusion in one step"):
+        q = engine.embedder.embed_query(text)
+        assert [i for i, _ in compact.search(q, 2)] == [i for i, _ in exact.search(q, 2)]
+    pid = int(exact.ids[0])
+    assert pid not in [i for i, _ in compact.search(exact.vector_of(pid), 3, exclude=pid)]
+    allowed = exact.ids[:2]
+    assert {i for i, _ in compact.search(q, 5, allowed=allowed)} <= set(allowed.tolist())

@@ -81,18 +81,31 @@ def embed_pending(
 class VectorIndex:
     """All vectors of one model, in memory; `refresh` loads what was added since.
 
-    The ids and the matrix are swapped together as one tuple, so a query running while a
-    background refresh lands sees either the old pair or the new one, never a mix.
+    Up to `compact_above` vectors the scan is exact over float32. Past it (1M papers would
+    take 1.5 GB), vectors are kept as float16 beside 48-byte sign codes: a Hamming scan of
+    the codes picks `rescore` candidates, which are then ranked by their exact cosine.
+    The arrays are swapped together as one tuple, so a query running while a background
+    refresh lands sees either the old state or the new one, never a mix.
     """
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, compact_above: int = 300_000, rescore: int = 2_000) -> None:
         self.model = model
-        self._data = (np.zeros(0, dtype=np.int64), np.zeros((0, DIM), dtype=np.float32))
+        self.compact_above = compact_above
+        self.rescore = rescore
+        self._data: tuple[np.ndarray, np.ndarray, np.ndarray | None] = (
+            np.zeros(0, dtype=np.int64),
+            np.zeros((0, DIM), dtype=np.float32),
+            None,
+        )
         self._loaded_through = None
 
     @property
     def ids(self) -> np.ndarray:
         return self._data[0]
+
+    @property
+    def compact(self) -> bool:
+        return self._data[2] is not None
 
     def __len__(self) -> int:
         return len(self._data[0])
@@ -103,20 +116,33 @@ class VectorIndex:
         ).where(paper_embeddings.c.model == self.model)
         if self._loaded_through is not None:
             query = query.where(paper_embeddings.c.embedded_at >= self._loaded_through)
+        loaded = 0
         with store.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        if not rows:
-            return 0
+            result = conn.execution_options(yield_per=50_000).execute(query)
+            for rows in result.partitions(50_000):
+                self._add(rows)
+                loaded += len(rows)
+        return loaded
+
+    def _add(self, rows: list) -> None:
         new_ids = np.fromiter((r.paper_id for r in rows), dtype=np.int64, count=len(rows))
         new_vectors = np.frombuffer(b"".join(r.vector for r in rows), dtype=np.float32)
-        ids, matrix = self._data
+        new_vectors = new_vectors.reshape(len(rows), DIM)
+        ids, vectors, codes = self._data
         keep = ~np.isin(ids, new_ids)  # a re-embedded paper replaces its old row
-        self._data = (
-            np.concatenate([ids[keep], new_ids]),
-            np.concatenate([matrix[keep], new_vectors.reshape(len(rows), DIM)]),
+        ids = np.concatenate([ids[keep], new_ids])
+        compact = codes is not None or len(ids) > self.compact_above
+        if compact and codes is None:  # crossing the threshold: convert what is loaded
+            codes = np.packbits(vectors > 0, axis=1)
+            vectors = vectors.astype(np.float16)
+        if compact:
+            codes = np.concatenate([codes[keep], np.packbits(new_vectors > 0, axis=1)])
+            new_vectors = new_vectors.astype(np.float16)
+        vectors = np.concatenate([vectors[keep], new_vectors])
+        self._data = (ids, vectors, codes)
+        self._loaded_through = max(
+            [r.embedded_at for r in rows] + ([self._loaded_through] if self._loaded_through else [])
         )
-        self._loaded_through = max(r.embedded_at for r in rows)
-        return len(rows)
 
     def search(
         self,
@@ -126,20 +152,31 @@ class VectorIndex:
         exclude: int | None = None,
     ) -> list[tuple[int, float]]:
         """(paper id, cosine) best first, among the `allowed` paper ids if given."""
-        ids, matrix = self._data
+        ids, vectors, codes = self._data
         if not len(ids):
             return []
-        scores = matrix @ vector
-        if allowed is not None:
-            scores = np.where(np.isin(ids, allowed), scores, -np.inf)
+        usable = np.isin(ids, allowed) if allowed is not None else None
         if exclude is not None:
-            scores = np.where(ids == exclude, -np.inf, scores)
+            usable = (ids != exclude) if usable is None else usable & (ids != exclude)
+        if codes is None:
+            rows = np.arange(len(ids))
+            scores = vectors @ vector
+        else:
+            distance = np.bitwise_count(codes ^ np.packbits(vector > 0)).sum(axis=1, dtype=np.int32)
+            if usable is not None:
+                distance[~usable] = DIM + 1
+            count = min(max(self.rescore, limit), len(ids))
+            rows = np.argpartition(distance, count - 1)[:count]
+            scores = vectors[rows].astype(np.float32) @ vector
+            usable = usable[rows] if usable is not None else None
+        if usable is not None:
+            scores = np.where(usable, scores, -np.inf)
         limit = min(limit, len(scores))
         top = np.argpartition(-scores, limit - 1)[:limit]
         top = top[np.argsort(-scores[top])]
-        return [(int(ids[i]), float(scores[i])) for i in top if np.isfinite(scores[i])]
+        return [(int(ids[rows[i]]), float(scores[i])) for i in top if np.isfinite(scores[i])]
 
     def vector_of(self, paper_id: int) -> np.ndarray | None:
-        ids, matrix = self._data
+        ids, vectors, _ = self._data
         rows = np.flatnonzero(ids == paper_id)
-        return matrix[rows[0]] if len(rows) else None
+        return vectors[rows[0]].astype(np.float32) if len(rows) else None

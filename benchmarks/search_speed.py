@@ -1,0 +1,280 @@
+"""Search latency and memory at 104k real papers, and at 1M (the corpus scaled up).
+
+    .venv/bin/python benchmarks/search_speed.py [--scale 1000000] [--work-dir /tmp/pf-speed]
+
+End to end through SearchEngine.search (query parsing, query embedding, keyword and vector
+legs, fusion, reading the result rows from the store, snippets), single-threaded, after a
+warm-up. Queries: 150 of the 2-4 word keywords Hugging Face attached to papers, 50 paper
+titles, 50 filtered queries (author:/cat:/since:).
+
+How the corpus is scaled, and why it is fair for timing:
+- 104k: the real arxiv-cs-daily papers, their real text in the keyword index.
+- 1M: the same papers copied until there are N, each copy with a new id, its title
+  suffixed with the copy number; term statistics stay those of real text.
+- Vectors: embedding 104k abstracts takes hours on two cores, so the first 2,000 papers
+  are embedded for real and every other paper gets the vector of a real one plus small
+  noise (re-normalized). An exact scan costs the same whatever the values are; what this
+  does not measure is ranking quality (benchmarks/search_quality.py does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from ingest import cpu_model  # noqa: E402
+
+from paperfeed.index.embedder import Embedder  # noqa: E402
+from paperfeed.records import utcnow  # noqa: E402
+from paperfeed.services.ingest import run_ingest  # noqa: E402
+from paperfeed.services.search import SearchEngine  # noqa: E402
+from paperfeed.sources.jsonl import JsonlSource  # noqa: E402
+from paperfeed.store import Store  # noqa: E402
+from paperfeed.store.schema import paper_embeddings, papers  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+REAL_EMBEDDED = 2_000
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def scaled_corpus(folder: Path, size: int) -> Path:
+    """JSON Lines of `size` papers: the real ones, then renamed copies."""
+    path = folder / f"corpus_{size}.jsonl"
+    if path.exists():
+        return path
+    with gzip.open(DATA / "arxiv-cs-daily" / "arxiv_cs_daily.jsonl.gz", "rt") as lines:
+        real = [json.loads(line) for line in lines]
+    with path.open("w") as out:
+        for n in range(size):
+            record = dict(real[n % len(real)])
+            copy = n // len(real)
+            if copy:
+                # Ids 9ccc.NNNNN cannot clash with real 25xx/26xx ids.
+                record["arxiv_id"] = f"{9000 + copy}.{n % len(real):05d}"
+                record["title"] = f"{record['title']} (copy {copy})"
+            out.write(json.dumps(record) + "\n")
+    return path
+
+
+def fill_vectors(store: Store, embedder: Embedder) -> None:
+    """Real embeddings for the first papers, noisy copies of them for the rest."""
+    model = embedder.model_id
+    with store.engine.connect() as conn:
+        have = conn.execute(sa.select(sa.func.count()).select_from(paper_embeddings)).scalar()
+        total = conn.execute(sa.select(sa.func.count()).select_from(papers)).scalar()
+    if have >= total:
+        return
+    with store.engine.connect() as conn:
+        first = conn.execute(
+            sa.select(papers.c.id, papers.c.title, papers.c.abstract)
+            .order_by(papers.c.id)
+            .limit(REAL_EMBEDDED)
+        ).all()
+    texts = [f"{r.title}. {r.abstract}" for r in first]
+    real = embedder.embed(texts)
+    rng = np.random.default_rng(7)
+    with store.engine.begin() as conn:
+        conn.execute(paper_embeddings.delete())
+        conn.execute(
+            paper_embeddings.insert(),
+            [
+                {"paper_id": r.id, "model": model, "vector": v.tobytes(), "embedded_at": utcnow()}
+                for r, v in zip(first, real, strict=True)
+            ],
+        )
+    with store.engine.connect() as conn:
+        rest = (
+            conn.execute(sa.select(papers.c.id).where(papers.c.id.not_in([r.id for r in first])))
+            .scalars()
+            .all()
+        )
+    for start in range(0, len(rest), 50_000):
+        ids = rest[start : start + 50_000]
+        base = real[np.arange(len(ids)) % len(real)]
+        noisy = base + rng.normal(0, 0.03, base.shape).astype(np.float32)
+        noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
+        with store.engine.begin() as conn:
+            conn.execute(
+                paper_embeddings.insert(),
+                [
+                    {
+                        "paper_id": pid,
+                        "model": model,
+                        "vector": v.tobytes(),
+                        "embedded_at": utcnow(),
+                    }
+                    for pid, v in zip(ids, noisy, strict=True)
+                ],
+            )
+
+
+def queries(titles: list[str]) -> list[str]:
+    tags: dict[str, int] = {}
+    with gzip.open(DATA / "hf-daily-papers" / "hf_daily_papers.jsonl.gz", "rt") as lines:
+        for line in lines:
+            for keyword in json.loads(line).get("ai_keywords") or []:
+                if 2 <= len(keyword.split()) <= 4:
+                    tags[keyword.lower()] = tags.get(keyword.lower(), 0) + 1
+    topics = sorted(tags, key=lambda k: (-tags[k], k))[:150]
+    filtered = [
+        f"{t} cat:cs.CV since:2026-01" if i % 2 else f"{t} author:wang"
+        for i, t in enumerate(topics[:50])
+    ]
+    return topics + titles[:50] + filtered
+
+
+def measure(engine: SearchEngine, texts: list[str], mode: str) -> dict:
+    for text in texts[:20]:
+        engine.search(text, mode=mode)
+    times = []
+    for text in texts:
+        started = time.perf_counter()
+        engine.search(text, mode=mode)
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return {
+        "mode": mode,
+        "queries": len(times),
+        "p50_ms": round(times[len(times) // 2], 1),
+        "p95_ms": round(times[int(len(times) * 0.95)], 1),
+        "max_ms": round(times[-1], 1),
+    }
+
+
+def prepare(folder: Path, size: int) -> Path:
+    """The store (papers, vectors) and the keyword index, built once and cached."""
+    url = f"sqlite:///{folder / 'store.db'}"
+    with Store(url) as store:
+        run_ingest(store, JsonlSource(scaled_corpus(folder, size)), show_progress=False)
+        embedder = Embedder()
+        fill_vectors(store, embedder)
+        engine = SearchEngine(store, folder, embedder=embedder)
+        started = time.perf_counter()
+        for _ in engine.keyword.sync(store):
+            pass
+        build_s = time.perf_counter() - started
+        with store.engine.connect() as conn:
+            sample = conn.execute(
+                sa.select(papers.c.title, papers.c.abstract).order_by(papers.c.id).limit(300)
+            ).all()
+        speed = {}
+        for max_tokens in (256, 128):
+            started = time.perf_counter()
+            embedder.embed([f"{r.title}. {r.abstract}" for r in sample], max_tokens=max_tokens)
+            rate = len(sample) / (time.perf_counter() - started)
+            speed[f"docs_per_s_at_{max_tokens}_tokens"] = round(rate, 1)
+    info = folder / "prepared.json"
+    previous = json.loads(info.read_text()) if info.exists() else {}
+    if build_s < 1 and "keyword_index_build_s" in previous:  # already built earlier
+        build_s = previous["keyword_index_build_s"]
+    info.write_text(json.dumps({"keyword_index_build_s": round(build_s, 1), "embedding": speed}))
+    return info
+
+
+def measure_all(folder: Path) -> dict:
+    """Run in a fresh process, so that its memory is that of a serving process."""
+    before = rss_mb()
+    with Store(f"sqlite:///{folder / 'store.db'}") as store:
+        engine = SearchEngine(store, folder, embedder=Embedder())
+        started = time.perf_counter()
+        engine.refresh_vectors()
+        load_s = time.perf_counter() - started
+        with store.engine.connect() as conn:
+            titles = (
+                conn.execute(sa.select(papers.c.title).order_by(papers.c.id).limit(5000))
+                .scalars()
+                .all()[::100]
+            )
+        texts = queries(titles)
+        rows = [measure(engine, texts, mode) for mode in ("keyword", "semantic", "hybrid")]
+        return {
+            "rows": rows,
+            "vector_load_s": round(load_s, 1),
+            "compact_vectors": engine.vectors.compact,
+            "memory": {"rss_mb_empty_process": round(before), "rss_mb_serving": round(rss_mb())},
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--scale", type=int, default=0, help="corpus size (default: the real 104,235)"
+    )
+    parser.add_argument("--work-dir", type=Path, default=Path("/tmp/paperfeed-speed"))
+    parser.add_argument("--measure-only", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    size = args.scale or 104_235
+    folder = args.work_dir / str(size)
+    folder.mkdir(parents=True, exist_ok=True)
+    if args.measure_only:
+        print(json.dumps(measure_all(folder)))
+        return
+    prepared = json.loads(prepare(folder, size).read_text())
+    child = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--measure-only",
+            "--work-dir",
+            str(args.work_dir),
+            *(["--scale", str(size)] if args.scale else []),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    measured = json.loads(child.stdout.strip().splitlines()[-1])
+    print(
+        f"\n{size:,} papers; keyword index build {prepared['keyword_index_build_s']} s; "
+        f"vectors load {measured['vector_load_s']} s; compact vectors: {measured['compact_vectors']}"
+    )
+    print(f"{'mode':<10}{'queries':>8}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}")
+    for r in measured["rows"]:
+        print(f"{r['mode']:<10}{r['queries']:>8}{r['p50_ms']:>9}{r['p95_ms']:>9}{r['max_ms']:>9}")
+    print(f"memory: {measured['memory']}; embedding: {prepared['embedding']}")
+    out = ROOT / "benchmarks" / "results" / f"search_speed_{size}.json"
+    out.write_text(
+        json.dumps(
+            {
+                "benchmark": "search_speed",
+                "papers": size,
+                "command": "python benchmarks/search_speed.py"
+                + (f" --scale {size}" if args.scale else ""),
+                "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "machine": {
+                    "cpu": cpu_model(),
+                    "cores": os.cpu_count(),
+                    "python": platform.python_version(),
+                },
+                **prepared,
+                **measured,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
