@@ -53,9 +53,10 @@ ANCHORS = {
 }
 # (label, attribute overrides): the fusion settings compared on both query sets.
 FUSIONS = [
-    ("hybrid: adaptive RRF (default)", {}),
-    ("hybrid: plain RRF k=60", {"coverage_power": 0.0}),
-    ("hybrid: adaptive, power 2, floor 0.5", {"coverage_power": 2.0, "coverage_floor": 0.5}),
+    ("hybrid: adaptive (default)", {}),
+    ("hybrid: plain RRF k=60", {"coverage_power": 0.0, "covered_discount": 0.0}),
+    ("hybrid: keyword weight only", {"covered_discount": 0.0}),
+    ("hybrid: semantic discount only", {"coverage_power": 0.0}),
 ]
 
 
@@ -76,7 +77,7 @@ def run_modes(engine: SearchEngine, evaluate_mode: Callable[[str], EvalResult]) 
     rows = []
     for mode in ("keyword", "semantic"):
         rows.append({"setting": mode, **evaluate_mode(mode).to_json()})
-    defaults = {k: getattr(engine, k) for k in ("coverage_power", "coverage_floor")}
+    defaults = {k: getattr(engine, k) for k in ("coverage_power", "covered_discount")}
     for label, overrides in FUSIONS:
         for key, value in {**defaults, **overrides}.items():
             setattr(engine, key, value)
