@@ -180,19 +180,19 @@ def test_not_found_and_unreachable_servers_fail_fast(sqlite_db, http_server):
             run_ingest(sqlite_db, dead, show_progress=False)
 
 
-def test_killed_cli_run_resumes_where_it_stopped(sqlite_url, http_server, tmp_path):
-    """SIGKILL a real `paperfeed ingest arxiv` process mid-run, then rerun it."""
-    many = [paper(n) for n in range(1, 61)]
-    base = paged(many)
+def hang_from_third_page(handler):
+    """Serve the first two pages at once, then hang (a stuck server)."""
 
-    def slow_after_first_pages(params):
-        reply = base(params)
-        reply.delay = 0 if int(params["start"]) < 20 else 30  # hang on the third page
+    def slow(params):
+        reply = handler(params)
+        reply.delay = 0 if int(params["start"]) < 20 else 30
         return reply
 
-    http_server.route("/api/query", slow_after_first_pages)
-    env = {**os.environ, "PAPERFEED_HTTP_MIN_INTERVAL": "0", "PAPERFEED_HTTP_TIMEOUT": "60"}
-    args = [
+    return slow
+
+
+def cli_ingest_args(sqlite_url, server):
+    return [
         sys.executable,
         "-m",
         "paperfeed",
@@ -209,14 +209,29 @@ def test_killed_cli_run_resumes_where_it_stopped(sqlite_url, http_server, tmp_pa
         "--page-size",
         "10",
         "--base-url",
-        f"{http_server.url}/api/query",
+        f"{server.url}/api/query",
         "--no-progress",
     ]
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def start_and_wait_for_third_page(args, server):
+    env = {**os.environ, "PAPERFEED_HTTP_MIN_INTERVAL": "0", "PAPERFEED_HTTP_TIMEOUT": "60"}
+    proc = subprocess.Popen(
+        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 30
-    while len(http_server.calls("/api/query")) < 3 and time.monotonic() < deadline:
+    while len(server.calls("/api/query")) < 3 and time.monotonic() < deadline:
         time.sleep(0.05)
-    time.sleep(0.3)
+    time.sleep(0.3)  # the second page's commit
+    return proc, env
+
+
+def test_killed_cli_run_resumes_where_it_stopped(sqlite_url, http_server):
+    """SIGKILL a real `paperfeed ingest arxiv` process mid-run, then rerun it."""
+    base = paged([paper(n) for n in range(1, 61)])
+    http_server.route("/api/query", hang_from_third_page(base))
+    args = cli_ingest_args(sqlite_url, http_server)
+    proc, env = start_and_wait_for_third_page(args, http_server)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     with Store(sqlite_url) as store:
@@ -232,42 +247,8 @@ def test_killed_cli_run_resumes_where_it_stopped(sqlite_url, http_server, tmp_pa
 
 
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(sqlite_url, http_server):
-    many = [paper(n) for n in range(1, 41)]
-    base = paged(many)
-
-    def hang_on_third_page(params):
-        reply = base(params)
-        reply.delay = 0 if int(params["start"]) < 20 else 30
-        return reply
-
-    http_server.route("/api/query", hang_on_third_page)
-    env = {**os.environ, "PAPERFEED_HTTP_MIN_INTERVAL": "0", "PAPERFEED_HTTP_TIMEOUT": "60"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "paperfeed",
-            "--db",
-            sqlite_url,
-            "ingest",
-            "arxiv",
-            "-c",
-            "cs.CL",
-            "--since",
-            "2026-11-01",
-            "--page-size",
-            "10",
-            "--base-url",
-            f"{http_server.url}/api/query",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 30
-    while len(http_server.calls("/api/query")) < 3 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    http_server.route("/api/query", hang_from_third_page(paged([paper(n) for n in range(1, 41)])))
+    proc, _ = start_and_wait_for_third_page(cli_ingest_args(sqlite_url, http_server), http_server)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130
