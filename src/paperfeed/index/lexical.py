@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
+import numpy as np
 import sqlalchemy as sa
 import tantivy
 
@@ -192,33 +193,48 @@ class KeywordIndex:
             )
         return clauses
 
-    def search(self, query: ParsedQuery, limit: int = 100) -> list[KeywordHit]:
-        """BM25-ranked hits; with filters or exclusions only, the newest papers first."""
+    def _run(
+        self, query: ParsedQuery, limit: int, newest_first: bool
+    ) -> tuple[tantivy.Searcher, list, bool]:
+        """(searcher, (key, address) hits, scored); scored is False when the query has
+        no terms to rank by (filters or exclusions only)."""
         clauses = self._clauses(query)
         if not clauses:
-            return []
+            return self.index.searcher(), [], False
         scored = bool(query.words or query.phrases or query.authors)
         if not any(occur == tantivy.Occur.Must for occur, _ in clauses):
             clauses.append((tantivy.Occur.Must, tantivy.Query.all_query()))
         searcher = self.index.searcher()
+        order = {"order_by_field": "day"} if newest_first and not scored else {}
         result = searcher.search(
-            tantivy.Query.boolean_query(clauses),
-            limit=limit,
-            count=False,
-            **({} if scored else {"order_by_field": "day"}),
+            tantivy.Query.boolean_query(clauses), limit=limit, count=False, **order
         )
-        # Ids from the fast field (no stored-document reads: a filter can match 100k
-        # papers); the stored text of the best hit only, for the caller to judge it.
-        addresses = [address for _, address in result.hits]
+        return searcher, result.hits, scored
+
+    def search(self, query: ParsedQuery, limit: int = 100) -> list[KeywordHit]:
+        """BM25-ranked hits; with filters or exclusions only, the newest papers first."""
+        searcher, found, scored = self._run(query, limit, newest_first=True)
+        # Ids from the fast field (no stored-document reads); the stored text of the best
+        # hit only, for the caller to judge how well it matches.
+        addresses = [address for _, address in found]
         ids = searcher.fast_field_values("paper_id", addresses) if addresses else []
         hits = [
             KeywordHit(paper_id, float(key) if scored else 0.0)
-            for paper_id, (key, _) in zip(ids, result.hits, strict=True)
+            for paper_id, (key, _) in zip(ids, found, strict=True)
         ]
         if hits:
             best = searcher.doc(addresses[0])
             hits[0].text = f"{best['title'][0]} {best['abstract'][0]}"
         return hits
+
+    def matching_ids(self, query: ParsedQuery) -> np.ndarray:
+        """Every paper id the query matches, in no order: a filter for other lists (a
+        category can match 100k papers, so no per-hit Python objects)."""
+        searcher, found, _ = self._run(query, max(1, self.num_docs()), newest_first=False)
+        if not found:
+            return np.zeros(0, dtype=np.int64)
+        ids = searcher.fast_field_values("paper_id", [address for _, address in found])
+        return np.array(ids, dtype=np.int64)
 
     def num_docs(self) -> int:
         return self.index.searcher().num_docs

@@ -98,6 +98,7 @@ class VectorIndex:
             None,
         )
         self._loaded_through = None
+        self._sorted: tuple[np.ndarray | None, np.ndarray] = (None, np.zeros(0, np.int64))
 
     @property
     def ids(self) -> np.ndarray:
@@ -155,7 +156,16 @@ class VectorIndex:
         ids, vectors, codes = self._data
         if not len(ids):
             return []
-        usable = np.isin(ids, allowed) if allowed is not None else None
+        usable = None
+        if allowed is not None:
+            allowed_rows = self._rows_of(allowed)
+            if codes is None and len(allowed_rows) < len(ids) // 4:
+                # A narrow filter (an author, a short date range): score only its rows.
+                if exclude is not None:
+                    allowed_rows = allowed_rows[ids[allowed_rows] != exclude]
+                return self._top(ids, allowed_rows, vectors[allowed_rows] @ vector, limit)
+            usable = np.zeros(len(ids), dtype=bool)
+            usable[allowed_rows] = True
         if exclude is not None:
             usable = (ids != exclude) if usable is None else usable & (ids != exclude)
         if codes is None:
@@ -171,10 +181,30 @@ class VectorIndex:
             usable = usable[rows] if usable is not None else None
         if usable is not None:
             scores = np.where(usable, scores, -np.inf)
+        return self._top(ids, rows, scores, limit)
+
+    @staticmethod
+    def _top(
+        ids: np.ndarray, rows: np.ndarray, scores: np.ndarray, limit: int
+    ) -> list[tuple[int, float]]:
         limit = min(limit, len(scores))
+        if limit == 0:
+            return []
         top = np.argpartition(-scores, limit - 1)[:limit]
         top = top[np.argsort(-scores[top])]
         return [(int(ids[rows[i]]), float(scores[i])) for i in top if np.isfinite(scores[i])]
+
+    def _rows_of(self, paper_ids: np.ndarray) -> np.ndarray:
+        """Row numbers of these paper ids (ids without a vector are left out)."""
+        ids = self._data[0]
+        sorted_for, order = self._sorted
+        if sorted_for is not ids:  # first use since a refresh (one tuple: thread-safe)
+            order = np.argsort(ids, kind="stable")
+            self._sorted = (ids, order)
+        where = np.searchsorted(ids, paper_ids, sorter=order)
+        where = np.minimum(where, len(ids) - 1)
+        rows = order[where]
+        return rows[ids[rows] == paper_ids]
 
     def vector_of(self, paper_id: int) -> np.ndarray | None:
         ids, vectors, _ = self._data

@@ -78,38 +78,25 @@ _PAPER_COLUMNS = [
 ]
 
 
-def _local_votes() -> sa.Subquery:
-    return (
-        sa.select(votes.c.paper_id, sa.func.count().label("n"))
-        .group_by(votes.c.paper_id)
-        .subquery("local_votes")
-    )
-
-
-def _local_comments() -> sa.Subquery:
-    return (
-        sa.select(comments.c.paper_id, sa.func.count().label("n"))
-        .where(comments.c.hidden.is_(False))
-        .group_by(comments.c.paper_id)
-        .subquery("local_comments")
-    )
-
-
-def _listing_query() -> sa.Select:
+def _build_listing_query() -> sa.Select:
     """Papers with their community counts: the most imported upvotes any daily snapshot
-    saw, plus votes cast here (likewise for comments)."""
-    imported = (
-        sa.select(
-            daily_entries.c.paper_id,
-            sa.func.max(daily_entries.c.imported_upvotes).label("up"),
-            sa.func.max(daily_entries.c.imported_comments).label("com"),
-        )
-        .group_by(daily_entries.c.paper_id)
-        .subquery("imported")
+    saw, plus votes cast here (likewise for comments). Correlated subqueries, so the
+    counts are computed for the rows selected only, through the paper_id indexes."""
+    by_paper = daily_entries.c.paper_id == papers.c.id
+    imported_up = sa.select(sa.func.max(daily_entries.c.imported_upvotes)).where(by_paper)
+    imported_com = sa.select(sa.func.max(daily_entries.c.imported_comments)).where(by_paper)
+    local_votes = (
+        sa.select(sa.func.count()).select_from(votes).where(votes.c.paper_id == papers.c.id)
     )
-    local_votes, local_comments = _local_votes(), _local_comments()
-    upvotes = sa.func.coalesce(imported.c.up, 0) + sa.func.coalesce(local_votes.c.n, 0)
-    num_comments = sa.func.coalesce(imported.c.com, 0) + sa.func.coalesce(local_comments.c.n, 0)
+    local_comments = (
+        sa.select(sa.func.count())
+        .select_from(comments)
+        .where(comments.c.paper_id == papers.c.id, comments.c.hidden.is_(False))
+    )
+    upvotes = sa.func.coalesce(imported_up.scalar_subquery(), 0) + local_votes.scalar_subquery()
+    num_comments = (
+        sa.func.coalesce(imported_com.scalar_subquery(), 0) + local_comments.scalar_subquery()
+    )
     return (
         sa.select(
             *_PAPER_COLUMNS,
@@ -121,11 +108,12 @@ def _listing_query() -> sa.Select:
             paper_links.c.organization,
         )
         .select_from(papers)
-        .outerjoin(imported, imported.c.paper_id == papers.c.id)
-        .outerjoin(local_votes, local_votes.c.paper_id == papers.c.id)
-        .outerjoin(local_comments, local_comments.c.paper_id == papers.c.id)
         .outerjoin(paper_links, paper_links.c.paper_id == papers.c.id)
     )
+
+
+# Built once: constructing it costs more than running it for a page of results.
+LISTING = _build_listing_query()
 
 
 def _view(row: sa.RowMapping) -> PaperView:
@@ -161,7 +149,7 @@ def day_listing(conn: sa.Connection, day: date | None = None, limit: int = 500) 
     day = day or latest_day(conn)
     if day is None:
         return DayListing(None, "arxiv", [], None, None)
-    query = _listing_query()
+    query = LISTING
     featured = sa.select(daily_entries.c.paper_id).where(daily_entries.c.day == day)
     has_community = conn.execute(sa.select(sa.exists(featured))).scalar()
     if has_community:
@@ -185,7 +173,7 @@ def get_paper(conn: sa.Connection, text: str) -> PaperView | None:
     parsed = parse_arxiv_id(text)
     if parsed is None:
         return None
-    row = conn.execute(_listing_query().where(papers.c.arxiv_id == parsed[0])).mappings().first()
+    row = conn.execute(LISTING.where(papers.c.arxiv_id == parsed[0])).mappings().first()
     if row is None:
         return None
     paper = _view(row)
@@ -204,5 +192,5 @@ def papers_by_id(conn: sa.Connection, ids: list[int]) -> dict[int, PaperView]:
     """Listing views for these paper ids (search results), keyed by id."""
     if not ids:
         return {}
-    rows = conn.execute(_listing_query().where(papers.c.id.in_(ids))).mappings().all()
+    rows = conn.execute(LISTING.where(papers.c.id.in_(ids))).mappings().all()
     return {row["id"]: _view(row) for row in rows}

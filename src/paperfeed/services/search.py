@@ -215,8 +215,7 @@ class SearchEngine:
         )
         allowed = None
         if constraints.has_filters or constraints.excluded_words or constraints.excluded_phrases:
-            hits = self.keyword.search(constraints, limit=max(1, self.keyword.num_docs()))
-            allowed = np.array([h.paper_id for h in hits], dtype=np.int64)
+            allowed = self.keyword.matching_ids(constraints)
         if query.has_code:
             code = np.array(sorted(self._has_code_ids()), dtype=np.int64)
             allowed = code if allowed is None else np.intersect1d(allowed, code)
