@@ -68,7 +68,7 @@ def build(store: Store, folder: Path, max_tokens: int) -> tuple[SearchEngine, fl
     started, embedded = time.perf_counter(), 0
     for count in embed_pending(store, embedder):
         embedded = count
-    rate = embedded / (time.perf_counter() - started) if embedded else 0.0
+    rate = embedded / (time.perf_counter() - started) if embedded else None
     engine.refresh()
     return engine, rate
 
@@ -146,7 +146,7 @@ def main() -> None:
             rows = run_modes(engine, lambda mode, e=engine: evaluate(e, scifact, "test", mode))
             result[f"scifact_max_tokens_{max_tokens}"] = {
                 "rows": rows,
-                "embed_docs_per_s_when_built": round(rate, 1),
+                "embed_docs_per_s_when_built": round(rate, 1) if rate else None,
             }
             print_table(
                 f"SciFact test, embeddings of title + abstract cut at {max_tokens} tokens", rows

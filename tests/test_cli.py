@@ -19,6 +19,11 @@ COMMANDS = [
     ["stats"],
     ["serve"],
     ["demo"],
+    ["index"],
+    ["search"],
+    ["similar"],
+    ["eval"],
+    ["eval", "beir"],
 ]
 
 
@@ -112,3 +117,26 @@ def test_bad_database_urls(url, message):
     result = CliRunner().invoke(cli, ["--db", url, "stats"])
     assert result.exit_code == 1
     assert message in result.output
+
+
+def test_index_search_and_similar_from_the_cli(run_cli_sqlite, tmp_path):
+    from tests.test_search import corpus_lines
+
+    path = tmp_path / "topics.jsonl"
+    path.write_text("\n".join(corpus_lines()))
+    run_cli_sqlite("ingest", "jsonl", str(path), "--no-progress")
+    # Keyword search works before any embedding, and says so.
+    early = run_cli_sqlite("search", "tactile", "--json")
+    data = json.loads(early.stdout)
+    assert [h["arxiv_id"] for h in data["hits"]] == ["2611.00005"]
+    assert data["semantic_available"] is False
+    indexed = run_cli_sqlite("index", "--no-progress")
+    assert "8 embedded" in indexed.stderr
+    found = run_cli_sqlite("search", "robot hand picks up breakable items by feel")
+    assert found.stdout.splitlines()[0].endswith("Grasping fragile objects with tactile feedback")
+    similar = json.loads(run_cli_sqlite("similar", "2611.00002", "--json").stdout)
+    assert "2611.00002" not in [h["arxiv_id"] for h in similar["hits"]]
+    pasted = run_cli_sqlite("similar", "--text", "speech transcription for rare languages")
+    assert "Speech recognition for low resource languages" in pasted.stdout.splitlines()[0]
+    assert run_cli_sqlite("search", "x" * 3000).exit_code == 1
+    assert run_cli_sqlite("similar").exit_code == 2

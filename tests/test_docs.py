@@ -38,3 +38,12 @@ def _documented_commands():
 def test_documented_commands_exist(line, path):
     result = CliRunner().invoke(cli, [*path, "--help"])
     assert result.exit_code == 0, f"README shows `{line}`, but `paperfeed {' '.join(path)}` fails"
+
+
+def test_readme_benchmark_numbers_are_the_committed_results():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("report", ROOT / "benchmarks" / "report.py")
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    assert report.readme_block() in README, "run: python benchmarks/report.py --write"

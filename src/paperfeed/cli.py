@@ -458,16 +458,29 @@ def search(ctx: Context, query: str, mode: str, limit: int, as_json: bool) -> No
 
 
 @cli.command()
-@click.argument("arxiv_id")
+@click.argument("arxiv_id", required=False)
+@click.option("--text", help="Instead of a paper: an abstract or passage to match.")
 @click.option("--limit", default=10, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @click.pass_obj
-def similar(ctx: Context, arxiv_id: str, limit: int, as_json: bool) -> None:
-    """Papers similar to one paper (by embedding)."""
+def similar(
+    ctx: Context, arxiv_id: str | None, text: str | None, limit: int, as_json: bool
+) -> None:
+    """Papers similar to a paper (by embedding), or to a pasted abstract (--text).
+
+    \b
+    Examples: paperfeed similar 2501.01234
+              paperfeed similar --text "We distill a diffusion model into one step..."
+    """
+    if bool(arxiv_id) == bool(text):
+        raise click.UsageError("give an ARXIV_ID or --text, not both")
     with _user_errors(), ctx.open_store() as store:
         engine = ctx.search_engine(store)
-        parsed = parse_arxiv_id(arxiv_id)
-        hits = engine.similar(parsed[0] if parsed else arxiv_id, limit=limit)
+        if text:
+            hits = engine.by_abstract(text, limit=limit)
+        else:
+            parsed = parse_arxiv_id(arxiv_id)
+            hits = engine.similar(parsed[0] if parsed else arxiv_id, limit=limit)
     if as_json:
         click.echo(json.dumps({"arxiv_id": arxiv_id, "hits": [_hit_json(h) for h in hits]}))
         return

@@ -1,0 +1,138 @@
+"""The README's benchmark tables, made from benchmarks/results/*.json.
+
+    .venv/bin/python benchmarks/report.py            # print them
+    .venv/bin/python benchmarks/report.py --write    # put them into README.md
+
+tests/test_docs.py checks that README.md shows exactly what this prints, so a number in
+the README is always one that a committed result file holds.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
+
+
+def _load(name: str) -> dict | None:
+    path = RESULTS / name
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _where(result: dict) -> str:
+    machine = result["machine"]
+    return (
+        f"measured {result['measured_at'][:10]} on {machine['cpu']} "
+        f"({machine['cores']} cores, shared), `{result['command']}`"
+    )
+
+
+def ingest_table(result: dict) -> list[str]:
+    lines = [
+        f"**Ingest**, {_where(result)}:",
+        "",
+        "| engine | step | records | seconds | records/s |",
+        "|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        lines.append(
+            f"| {r['engine']} | {r['step']} | {r['records']:,} | {r['seconds']:.1f} | "
+            f"{r['records_per_s']:,} |"
+        )
+    lines += [
+        "",
+        "Goal: >= 5,000 papers/s for a fresh SQLite ingest of arxiv-cs-daily. The "
+        "PostgreSQL rows use the test server's settings (`fsync=off`).",
+    ]
+    return lines
+
+
+def quality_table(result: dict) -> list[str]:
+    lines = [
+        f"**Search quality**, {_where(result)}:",
+        "",
+        "| query set | setting | nDCG@10 | recall@100 | MRR@10 |",
+        "|---|---|---|---|---|",
+    ]
+    sets = [
+        ("SciFact test (256 tokens)", "scifact_max_tokens_256"),
+        ("SciFact test (128 tokens)", "scifact_max_tokens_128"),
+        ("HF topic phrases", "topics"),
+    ]
+    for label, key in sets:
+        for r in result.get(key, {}).get("rows", []):
+            lines.append(
+                f"| {label} | {r['setting']} | {r['ndcg@10']:.3f} | "
+                f"{r['recall@100']:.3f} | {r['mrr@10']:.3f} |"
+            )
+    anchors = ", ".join(f"{k} {v}" for k, v in result["anchors_scifact_ndcg@10"].items())
+    lines += [
+        "",
+        f"Published SciFact nDCG@10 anchors: {anchors}. Goal: hybrid >= 0.72 on "
+        "SciFact, and hybrid >= keyword on the topic phrases.",
+    ]
+    return lines
+
+
+def speed_table(results: list[dict]) -> list[str]:
+    if not results:
+        return []
+    lines = [
+        f"**Search speed**, {_where(results[0])} (and `--scale 1000000`):",
+        "",
+        "| papers | mode | p50 ms | p95 ms | serving RSS MB | vectors |",
+        "|---|---|---|---|---|---|",
+    ]
+    for result in results:
+        kind = "sign codes + float16" if result["compact_vectors"] else "float32, exact"
+        for r in result["rows"]:
+            lines.append(
+                f"| {result['papers']:,} | {r['mode']} | {r['p50_ms']} | {r['p95_ms']} "
+                f"| {result['memory']['rss_mb_serving']:,} | {kind} |"
+            )
+    embedding = results[0]["embedding"]
+    lines += [
+        "",
+        "Embedding on the CPU (title + abstract, int8 MiniLM through onnxruntime, "
+        "length-sorted batches): "
+        + ", ".join(f"{v} abstracts/s at {k.split('_')[-2]} tokens" for k, v in embedding.items())
+        + " (baseline: ~9/s with sentence-transformers). Goals: p50 <= 30 ms and "
+        "p95 <= 100 ms at 104k; p50 <= 50 ms and < 2 GB at 1M.",
+    ]
+    return lines
+
+
+def report() -> str:
+    parts = []
+    if ingest := _load("ingest.json"):
+        parts.append(ingest_table(ingest))
+    if quality := _load("search_quality.json"):
+        parts.append(quality_table(quality))
+    speeds = [
+        r for r in (_load("search_speed_104235.json"), _load("search_speed_1000000.json")) if r
+    ]
+    if speeds:
+        parts.append(speed_table(speeds))
+    return "\n\n".join("\n".join(p) for p in parts)
+
+
+def readme_block() -> str:
+    return f"{START}\n{report()}\n{END}"
+
+
+def main() -> None:
+    if "--write" in sys.argv:
+        readme = ROOT / "README.md"
+        text = readme.read_text()
+        start, end = text.index(START), text.index(END) + len(END)
+        readme.write_text(text[:start] + readme_block() + text[end:])
+    else:
+        print(report())
+
+
+if __name__ == "__main__":
+    main()
