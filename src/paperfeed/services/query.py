@@ -53,9 +53,14 @@ class ParsedQuery:
         return bool(self.authors or self.categories or self.since or self.until or self.has_code)
 
     @property
+    def terms(self) -> list[str]:
+        """The words to match, phrases included."""
+        return [*self.words, *(word for phrase in self.phrases for word in phrase)]
+
+    @property
     def semantic_text(self) -> str:
         """What the embedding model reads: the words and phrases, no operators."""
-        return " ".join([*self.words, *(" ".join(p) for p in self.phrases)])
+        return " ".join(self.terms)
 
 
 def words_of(text: str) -> list[str]:

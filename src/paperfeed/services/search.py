@@ -189,10 +189,15 @@ class SearchEngine:
                 pass
         self.refresh_vectors()
 
-    def refresh_vectors(self) -> None:
+    def refresh_vectors(self) -> VectorIndex:
+        """Load vectors added since the last call (all of them the first time)."""
         if self.vectors is None:
             self.vectors = VectorIndex(self.embedder.model_id)
         self.vectors.refresh(self.store)
+        return self.vectors
+
+    def _loaded_vectors(self) -> VectorIndex:
+        return self.vectors if self.vectors is not None else self.refresh_vectors()
 
     def _has_code_ids(self) -> set[int]:
         with self.store.engine.connect() as conn:
@@ -248,19 +253,13 @@ class SearchEngine:
                 hits = [h for h in hits if h.paper_id in code]
             keyword_ids = [h.paper_id for h in hits]
             if hits and query.words:
-                terms = [*query.words, *(w for p in query.phrases for w in p)]
-                keyword_coverage = coverage(terms, hits[0].text)
+                keyword_coverage = coverage(query.terms, hits[0].text)
         if mode in ("semantic", "hybrid") and query.semantic_text:
-            if self.vectors is None:
-                self.refresh_vectors()
-            if len(self.vectors):
+            vectors = self._loaded_vectors()
+            if len(vectors):
                 vector = self.embedder.embed_query(query.semantic_text)
-                semantic_ids = [
-                    pid
-                    for pid, _ in self.vectors.search(
-                        vector, depth, allowed=self._allowed_ids(query)
-                    )
-                ]
+                found = vectors.search(vector, depth, allowed=self._allowed_ids(query))
+                semantic_ids = [pid for pid, _ in found]
             else:
                 results.semantic_available = False
         if mode == "keyword" or not semantic_ids:
@@ -295,7 +294,7 @@ class SearchEngine:
         page = ranked[offset : offset + limit]
         with self.store.engine.connect() as conn:
             views = papers_by_id(conn, [pid for pid, _ in page])
-        terms = [*results.query.words, *(w for p in results.query.phrases for w in p)]
+        terms = results.query.terms
         for paper_id, score in page:
             view = views.get(paper_id)
             if view is None:  # deleted since it was indexed
@@ -321,9 +320,7 @@ class SearchEngine:
             ).first()
         if row is None:
             return []
-        if self.vectors is None:
-            self.refresh_vectors()
-        vector = self.vectors.vector_of(row.id)
+        vector = self._loaded_vectors().vector_of(row.id)
         if vector is None:
             vector = self.embedder.embed([paper_text(row.title, row.abstract)])[0]
         return self.by_vector(vector, limit, exclude=row.id)
@@ -332,14 +329,12 @@ class SearchEngine:
         """Search by pasting an abstract (or any passage)."""
         if not words_of(text):
             raise QueryError("paste some text to search by")
-        if self.vectors is None:
-            self.refresh_vectors()
         return self.by_vector(self.embedder.embed([text])[0], limit)
 
     def by_vector(
         self, vector: np.ndarray, limit: int, exclude: int | None = None
     ) -> list[SearchHit]:
-        found = self.vectors.search(vector, limit, exclude=exclude)
+        found = self._loaded_vectors().search(vector, limit, exclude=exclude)
         with self.store.engine.connect() as conn:
             views = papers_by_id(conn, [pid for pid, _ in found])
         return [
