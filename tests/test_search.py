@@ -139,10 +139,14 @@ def test_step_query_finds_every_meaning_of_step(engine):
     assert top4 == {"2611.00001", "2611.00002", "2611.00003", "2611.00004"}
 
 
-def test_filters_apply_to_semantic_results(engine):
+@pytest.mark.parametrize("narrow_filter", [20_000, 0], ids=["before-scan", "after-scan"])
+def test_filters_apply_to_semantic_results(engine, narrow_filter):
+    engine.narrow_filter = narrow_filter
     found = ids(engine.search("robots and touch cat:cs.CL", mode="semantic"))
     assert "2611.00005" not in found and found
+    assert set(found) <= {"2611.00002", "2611.00003", "2611.00006", "2611.00007", "2611.00008"}
     assert ids(engine.search("tool-using agents has:code", mode="semantic")) == ["2611.00003"]
+    assert ids(engine.search("robot hand -tactile", mode="semantic"))[0] != "2611.00005"
 
 
 def test_similar_papers_and_search_by_abstract(engine):

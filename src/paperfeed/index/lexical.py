@@ -227,6 +227,31 @@ class KeywordIndex:
             hits[0].text = f"{best['title'][0]} {best['abstract'][0]}"
         return hits
 
+    def count(self, query: ParsedQuery) -> int:
+        """How many papers the query matches (no hits are read)."""
+        clauses = self._clauses(query)
+        if not clauses:
+            return 0
+        if not any(occur == tantivy.Occur.Must for occur, _ in clauses):
+            clauses.append((tantivy.Occur.Must, tantivy.Query.all_query()))
+        result = self.index.searcher().search(tantivy.Query.boolean_query(clauses), limit=1)
+        return result.count or 0
+
+    def keep_matching(self, query: ParsedQuery, paper_ids: list[int]) -> set[int]:
+        """The subset of `paper_ids` that the query matches."""
+        clauses = self._clauses(query)
+        if not clauses or not paper_ids:
+            return set(paper_ids)
+        clauses.append(
+            (tantivy.Occur.Must, tantivy.Query.term_set_query(self.schema, "paper_id", paper_ids))
+        )
+        searcher = self.index.searcher()
+        result = searcher.search(
+            tantivy.Query.boolean_query(clauses), limit=len(paper_ids), count=False
+        )
+        addresses = [address for _, address in result.hits]
+        return set(searcher.fast_field_values("paper_id", addresses)) if addresses else set()
+
     def matching_ids(self, query: ParsedQuery) -> np.ndarray:
         """Every paper id the query matches, in no order: a filter for other lists (a
         category can match 100k papers, so no per-hit Python objects)."""

@@ -84,6 +84,10 @@ STOPWORDS = frozenset(
     ]
 )
 CANDIDATES = 100  # per leg, before fusion
+# Constraints matching at most this many papers are applied before the semantic scan;
+# broader ones after it, on the OVERFETCH nearest papers.
+NARROW_FILTER = 20_000
+OVERFETCH = 5_000
 MAX_LIMIT = 100
 SNIPPET_CHARS = 300
 
@@ -172,6 +176,7 @@ class SearchEngine:
         self.coverage_power = COVERAGE_POWER
         self.coverage_floor = COVERAGE_FLOOR
         self.covered_discount = COVERED_DISCOUNT
+        self.narrow_filter = NARROW_FILTER
         self.keyword = KeywordIndex(data_dir / "index" / "keyword")
         self._embedder = embedder
         self.vectors: VectorIndex | None = None
@@ -207,8 +212,14 @@ class SearchEngine:
                 ).scalars()
             )
 
-    def _allowed_ids(self, query: ParsedQuery) -> np.ndarray | None:
-        """Paper ids that pass the query's filters and exclusions (None: all pass)."""
+    def _semantic(self, query: ParsedQuery, vectors: VectorIndex, depth: int) -> list[int]:
+        """The semantic list, restricted to papers that pass the query's constraints.
+
+        A narrow constraint (an author, a short period: few matching papers) is applied
+        first, so only its papers are scored. A broad one (a big category) is applied
+        after: the nearest OVERFETCH papers are scored and those that pass are kept,
+        which avoids listing a large share of the corpus for every query."""
+        vector = self.embedder.embed_query(query.semantic_text)
         constraints = ParsedQuery(
             text="",
             excluded_words=query.excluded_words,
@@ -218,13 +229,20 @@ class SearchEngine:
             since=query.since,
             until=query.until,
         )
-        allowed = None
-        if constraints.has_filters or constraints.excluded_words or constraints.excluded_phrases:
+        constrained = bool(
+            constraints.has_filters or constraints.excluded_words or constraints.excluded_phrases
+        )
+        code = np.array(sorted(self._has_code_ids()), dtype=np.int64) if query.has_code else None
+        if not constrained:
+            return [pid for pid, _ in vectors.search(vector, depth, allowed=code)]
+        if self.keyword.count(constraints) <= self.narrow_filter:
             allowed = self.keyword.matching_ids(constraints)
-        if query.has_code:
-            code = np.array(sorted(self._has_code_ids()), dtype=np.int64)
-            allowed = code if allowed is None else np.intersect1d(allowed, code)
-        return allowed
+            if code is not None:
+                allowed = np.intersect1d(allowed, code)
+            return [pid for pid, _ in vectors.search(vector, depth, allowed=allowed)]
+        nearest = [pid for pid, _ in vectors.search(vector, OVERFETCH, allowed=code)]
+        passing = self.keyword.keep_matching(constraints, nearest)
+        return [pid for pid in nearest if pid in passing][:depth]
 
     def search(
         self, text: str, mode: str = "hybrid", limit: int = 20, offset: int = 0
@@ -257,9 +275,7 @@ class SearchEngine:
         if mode in ("semantic", "hybrid") and query.semantic_text:
             vectors = self._loaded_vectors()
             if len(vectors):
-                vector = self.embedder.embed_query(query.semantic_text)
-                found = vectors.search(vector, depth, allowed=self._allowed_ids(query))
-                semantic_ids = [pid for pid, _ in found]
+                semantic_ids = self._semantic(query, vectors, depth)
             else:
                 results.semantic_available = False
         if mode == "keyword" or not semantic_ids:
