@@ -82,6 +82,7 @@ def _build_listing_query() -> sa.Select:
     """Papers with their community counts: the most imported upvotes any daily snapshot
     saw, plus votes cast here (likewise for comments). Correlated subqueries, so the
     counts are computed for the rows selected only, through the paper_id indexes."""
+    # correlate(papers) only: callers may join daily_entries to the outer query too.
     by_paper = daily_entries.c.paper_id == papers.c.id
     imported_up = sa.select(sa.func.max(daily_entries.c.imported_upvotes)).where(by_paper)
     imported_com = sa.select(sa.func.max(daily_entries.c.imported_comments)).where(by_paper)
@@ -92,6 +93,9 @@ def _build_listing_query() -> sa.Select:
         sa.select(sa.func.count())
         .select_from(comments)
         .where(comments.c.paper_id == papers.c.id, comments.c.hidden.is_(False))
+    )
+    imported_up, imported_com, local_votes, local_comments = (
+        q.correlate(papers) for q in (imported_up, imported_com, local_votes, local_comments)
     )
     upvotes = sa.func.coalesce(imported_up.scalar_subquery(), 0) + local_votes.scalar_subquery()
     num_comments = (
@@ -116,7 +120,7 @@ def _build_listing_query() -> sa.Select:
 LISTING = _build_listing_query()
 
 
-def _view(row: sa.RowMapping) -> PaperView:
+def view_of(row: sa.RowMapping) -> PaperView:
     names = PaperView.__dataclass_fields__
     return PaperView(**{k: row[k] for k in row if k in names})
 
@@ -162,7 +166,7 @@ def day_listing(conn: sa.Connection, day: date | None = None, limit: int = 500) 
     return DayListing(
         day=day,
         kind="community" if has_community else "arxiv",
-        papers=[_view(r) for r in rows],
+        papers=[view_of(r) for r in rows],
         previous_day=_neighbour(conn, day, later=False),
         next_day=_neighbour(conn, day, later=True),
     )
@@ -176,7 +180,7 @@ def get_paper(conn: sa.Connection, text: str) -> PaperView | None:
     row = conn.execute(LISTING.where(papers.c.arxiv_id == parsed[0])).mappings().first()
     if row is None:
         return None
-    paper = _view(row)
+    paper = view_of(row)
     entries = conn.execute(
         sa.select(daily_entries.c.day, users.c.username)
         .outerjoin(users, users.c.id == daily_entries.c.submitted_by)
@@ -193,4 +197,18 @@ def papers_by_id(conn: sa.Connection, ids: list[int]) -> dict[int, PaperView]:
     if not ids:
         return {}
     rows = conn.execute(LISTING.where(papers.c.id.in_(ids))).mappings().all()
-    return {row["id"]: _view(row) for row in rows}
+    return {row["id"]: view_of(row) for row in rows}
+
+
+def latest_papers(conn: sa.Connection, offset: int = 0, limit: int = 50) -> list[PaperView]:
+    """Newest first: by announcement date, then first publication."""
+    rows = conn.execute(
+        LISTING.order_by(
+            papers.c.announced_date.desc().nulls_last(),
+            papers.c.published_at.desc().nulls_last(),
+            papers.c.arxiv_id.desc(),
+        )
+        .offset(offset)
+        .limit(limit)
+    ).mappings()
+    return [view_of(row) for row in rows]

@@ -19,6 +19,7 @@ from paperfeed.services.indexer import BackgroundIndexer
 from paperfeed.services.query import QueryError
 from paperfeed.services.search import SearchEngine
 from paperfeed.store import Store
+from paperfeed.web.hf_api import create_router
 
 HERE = Path(__file__).parent
 
@@ -48,6 +49,7 @@ def create_app(
             indexer.close()
 
     app = FastAPI(title="paperfeed", docs_url="/api/docs", redoc_url=None, lifespan=lifespan)
+    app.include_router(create_router(store, search))
     templates = Jinja2Templates(directory=HERE / "templates")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
