@@ -107,3 +107,54 @@ def test_empty_store_shows_how_to_load_papers(tmp_path):
         page = client.get("/")
     assert page.status_code == 200
     assert "paperfeed demo" in page.text
+
+
+def test_atom_feeds_parse_and_survive_hostile_titles(site):
+    import feedparser
+
+    for path in [
+        "/feeds/daily.atom",
+        "/feeds/trending.atom",
+        "/feeds/category/cs.CL.atom",
+        "/feeds/category/nonexistent.atom",
+    ]:
+        answer = site.get(path)
+        assert answer.status_code == 200
+        assert answer.headers["content-type"].startswith("application/atom+xml")
+        parsed = feedparser.parse(answer.content)
+        assert not parsed.bozo, (path, parsed.get("bozo_exception"))
+    daily = feedparser.parse(site.get("/feeds/daily.atom").content)
+    assert [e.link.rsplit("/", 1)[1] for e in daily.entries] == ["2611.00005", "2611.00002"]
+    category = feedparser.parse(site.get("/feeds/category/cs.CL.atom").content)
+    titles = [e.title for e in category.entries]
+    assert HOSTILE["title"] in titles  # carried as text, escaped, intact
+    assert site.get("/feeds/search.atom", params={"q": "x"}).status_code == 503  # no search here
+
+
+def test_bibtex_for_a_paper_parses(site):
+    import bibtexparser
+
+    text = site.get("/papers/2611.00002.bib").text
+    library = bibtexparser.parse_string(text)
+    assert not library.failed_blocks
+    entry = library.entries[0]
+    assert entry["eprint"] == "2611.00002"
+    assert entry["archivePrefix"] == "arXiv"
+    assert entry["primaryClass"] == "cs.CL"
+    hostile = bibtexparser.parse_string(site.get("/papers/2611.00066.bib").text)
+    assert not hostile.failed_blocks and len(hostile.entries) == 1
+    assert "Cite" in site.get("/papers/2611.00005").text
+
+
+def test_trending_about_and_periods(site):
+    trending = site.get("/trending.json").json()["papers"]
+    assert [p["arxiv_id"] for p in trending] == ["2611.00005", "2611.00002"]
+    assert "0.5 ** (vote_age_hours / VOTE_HALF_LIFE_H)" in site.get("/about").text
+    assert "Trending papers" in site.get("/trending").text
+    week = site.get("/index.json", params={"week": "2026-W45"}).json()
+    assert {p["arxiv_id"] for p in week["papers"]} == {"2611.00005", "2611.00002"}
+    month = site.get("/index.json", params={"month": "2026-11"}).json()
+    assert len(month["papers"]) == 2
+    assert site.get("/", params={"week": "2026-W99"}).status_code == 400
+    by_time = site.get("/index.json", params={"sort": "time"}).json()
+    assert len(by_time["papers"]) == 2

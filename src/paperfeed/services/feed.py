@@ -9,7 +9,15 @@ from typing import Any
 import sqlalchemy as sa
 
 from paperfeed.records import parse_arxiv_id
-from paperfeed.store.schema import comments, daily_entries, paper_links, papers, users, votes
+from paperfeed.store.schema import (
+    comments,
+    daily_entries,
+    paper_categories,
+    paper_links,
+    papers,
+    users,
+    votes,
+)
 
 
 @dataclass
@@ -209,6 +217,21 @@ def latest_papers(conn: sa.Connection, offset: int = 0, limit: int = 50) -> list
             papers.c.arxiv_id.desc(),
         )
         .offset(offset)
+        .limit(limit)
+    ).mappings()
+    return [view_of(row) for row in rows]
+
+
+def papers_in_category(conn: sa.Connection, category: str, limit: int = 50) -> list[PaperView]:
+    """Newest papers tagged with `category` (primary or cross-list)."""
+    rows = conn.execute(
+        LISTING.join(paper_categories, paper_categories.c.paper_id == papers.c.id)
+        .where(paper_categories.c.category == category)
+        .order_by(
+            papers.c.announced_date.desc().nulls_last(),
+            papers.c.published_at.desc().nulls_last(),
+            papers.c.arxiv_id.desc(),
+        )
         .limit(limit)
     ).mappings()
     return [view_of(row) for row in rows]

@@ -24,6 +24,7 @@ from datetime import datetime, time, timedelta
 import sqlalchemy as sa
 
 from paperfeed.records import utcnow
+from paperfeed.services.feed import PaperView, papers_by_id
 from paperfeed.store.schema import daily_entries, papers, votes
 
 VOTE_HALF_LIFE_H = 36.0
@@ -100,3 +101,9 @@ def trending(conn: sa.Connection, limit: int = 50) -> list[tuple[int, float]]:
         key=lambda item: (-item[1], item[0]),
     )
     return [(pid, s) for pid, s in ranked[:limit] if s > 0]
+
+
+def trending_papers(conn: sa.Connection, limit: int = 50) -> list[tuple[PaperView, float]]:
+    ranked = trending(conn, limit)
+    views = papers_by_id(conn, [pid for pid, _ in ranked])
+    return [(views[pid], value) for pid, value in ranked if pid in views]

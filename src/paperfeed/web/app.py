@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +14,20 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from paperfeed.services import trending as trending_service
+from paperfeed.services.cite import bibtex
+from paperfeed.services.daily import daily_items, period
 from paperfeed.services.feed import DayListing, day_listing, get_paper
 from paperfeed.services.indexer import BackgroundIndexer
 from paperfeed.services.query import QueryError
 from paperfeed.services.search import SearchEngine
+from paperfeed.services.trending import trending_papers
 from paperfeed.store import Store
+from paperfeed.web.feeds import create_feeds_router
 from paperfeed.web.hf_api import create_router
 
 HERE = Path(__file__).parent
+trending_doc = (trending_service.__doc__ or "").strip()
 
 
 def _listing_json(listing: DayListing) -> dict[str, Any]:
@@ -53,20 +59,77 @@ def create_app(
     templates = Jinja2Templates(directory=HERE / "templates")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
-    def render_day(request: Request, day: date | None, as_json: bool) -> Response:
+    app.include_router(create_feeds_router(store, search))
+
+    def render_day(
+        request: Request,
+        day: date | None,
+        as_json: bool,
+        week: str | None = None,
+        month: str | None = None,
+        sort: str = "votes",
+    ) -> Response:
+        """A day's list; with week= or month=, every paper featured in that period."""
+        heading = None
         with store.engine.connect() as conn:
-            listing = day_listing(conn, day)
+            if week or month:
+                try:
+                    items = daily_items(
+                        conn,
+                        period(None, week, month),
+                        sort="upvotes" if sort == "votes" else "publishedAt",
+                        limit=100,
+                    )
+                except QueryError as exc:
+                    raise HTTPException(400, str(exc)) from exc
+                listing = DayListing(None, "community", [i.paper for i in items], None, None)
+                heading = f"Daily papers of {week or month}"
+            else:
+                listing = day_listing(conn, day)
+                if sort == "time":
+                    listing.papers.sort(key=lambda p: p.published_at or datetime.min, reverse=True)
         if as_json:
-            return JSONResponse(_listing_json(listing))
-        return templates.TemplateResponse(request, "day.html", {"listing": listing})
+            return JSONResponse({**_listing_json(listing), "period": week or month})
+        return templates.TemplateResponse(
+            request, "day.html", {"listing": listing, "heading": heading, "sort": sort}
+        )
 
     @app.get("/", response_class=HTMLResponse)
-    def home(request: Request) -> Response:
-        return render_day(request, None, as_json=False)
+    def home(
+        request: Request, week: str | None = None, month: str | None = None, sort: str = "votes"
+    ) -> Response:
+        return render_day(request, None, False, week, month, sort)
 
     @app.get("/index.json")
-    def home_json(request: Request) -> Response:
-        return render_day(request, None, as_json=True)
+    def home_json(
+        request: Request, week: str | None = None, month: str | None = None, sort: str = "votes"
+    ) -> Response:
+        return render_day(request, None, True, week, month, sort)
+
+    def render_trending(request: Request, as_json: bool) -> Response:
+        with store.engine.connect() as conn:
+            ranked = trending_papers(conn, 50)
+        if as_json:
+            return JSONResponse(
+                {
+                    "papers": [
+                        {**p.to_json(), "trending_score": round(score, 4)} for p, score in ranked
+                    ]
+                }
+            )
+        return templates.TemplateResponse(request, "trending.html", {"ranked": ranked})
+
+    @app.get("/trending", response_class=HTMLResponse)
+    def trending_page(request: Request) -> Response:
+        return render_trending(request, as_json=False)
+
+    @app.get("/trending.json")
+    def trending_json(request: Request) -> Response:
+        return render_trending(request, as_json=True)
+
+    @app.get("/about", response_class=HTMLResponse)
+    def about(request: Request) -> Response:
+        return templates.TemplateResponse(request, "about.html", {"formula": trending_doc})
 
     def run_search(request: Request, q: str, mode: str, page: int, as_json: bool) -> Response:
         if search is None:
@@ -122,16 +185,18 @@ def create_app(
 
     @app.get("/papers/{arxiv_id:path}", response_class=HTMLResponse)
     def paper(request: Request, arxiv_id: str) -> Response:
-        as_json = arxiv_id.endswith(".json")
+        as_json, as_bib = arxiv_id.endswith(".json"), arxiv_id.endswith(".bib")
         with store.engine.connect() as conn:
-            found = get_paper(conn, arxiv_id.removesuffix(".json"))
+            found = get_paper(conn, arxiv_id.removesuffix(".json").removesuffix(".bib"))
         if found is None:
             raise HTTPException(404, "no such paper here")
+        if as_bib:
+            return Response(bibtex(found), media_type="application/x-bibtex; charset=utf-8")
         similar = search.similar(found.arxiv_id, limit=5) if search is not None else []
         if as_json:
             return JSONResponse({**found.to_json(), "similar": [h.paper.arxiv_id for h in similar]})
         return templates.TemplateResponse(
-            request, "paper.html", {"paper": found, "similar": similar}
+            request, "paper.html", {"paper": found, "similar": similar, "bibtex": bibtex(found)}
         )
 
     @app.exception_handler(StarletteHTTPException)

@@ -1,0 +1,103 @@
+"""Atom feeds (RFC 4287) of the daily list, trending, a search and a category."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time
+from xml.etree import ElementTree as ET
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response
+
+from paperfeed.records import utcnow
+from paperfeed.services.feed import PaperView, day_listing, papers_in_category
+from paperfeed.services.query import QueryError
+from paperfeed.services.search import SearchEngine
+from paperfeed.services.trending import trending_papers
+from paperfeed.store import Store
+
+ATOM = "http://www.w3.org/2005/Atom"
+# Characters XML 1.0 cannot carry at all: dropped, so a hostile title cannot break a feed.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+FEED_SIZE = 50
+
+
+def _text(value: str) -> str:
+    return _NOT_XML.sub("", value)
+
+
+def _stamp(moment: datetime | date | None) -> str:
+    if moment is None:
+        moment = utcnow()
+    if not isinstance(moment, datetime):
+        moment = datetime.combine(moment, time(0))
+    return moment.replace(tzinfo=UTC).isoformat(timespec="seconds")
+
+
+def atom(title: str, self_url: str, site_url: str, found: list[PaperView]) -> bytes:
+    ET.register_namespace("", ATOM)
+    feed = ET.Element(f"{{{ATOM}}}feed")
+    ET.SubElement(feed, f"{{{ATOM}}}title").text = _text(title)
+    ET.SubElement(feed, f"{{{ATOM}}}id").text = self_url
+    ET.SubElement(feed, f"{{{ATOM}}}link", rel="self", href=self_url)
+    ET.SubElement(feed, f"{{{ATOM}}}link", rel="alternate", href=site_url)
+    stamps = [_stamp(p.published_at or p.announced_date) for p in found]
+    ET.SubElement(feed, f"{{{ATOM}}}updated").text = max(stamps) if stamps else _stamp(None)
+    ET.SubElement(feed, f"{{{ATOM}}}generator").text = "paperfeed"
+    for paper, stamp in zip(found, stamps, strict=True):
+        entry = ET.SubElement(feed, f"{{{ATOM}}}entry")
+        ET.SubElement(entry, f"{{{ATOM}}}id").text = paper.abs_url
+        ET.SubElement(entry, f"{{{ATOM}}}title").text = _text(paper.title)
+        ET.SubElement(entry, f"{{{ATOM}}}updated").text = stamp
+        ET.SubElement(
+            entry,
+            f"{{{ATOM}}}link",
+            rel="alternate",
+            href=f"{site_url.rstrip('/')}/papers/{paper.arxiv_id}",
+        )
+        ET.SubElement(entry, f"{{{ATOM}}}link", rel="related", href=paper.abs_url)
+        for name in paper.authors or ["Unknown"]:
+            author = ET.SubElement(entry, f"{{{ATOM}}}author")
+            ET.SubElement(author, f"{{{ATOM}}}name").text = _text(name)
+        for category in paper.categories:
+            ET.SubElement(entry, f"{{{ATOM}}}category", term=_text(category))
+        ET.SubElement(entry, f"{{{ATOM}}}summary").text = _text(paper.abstract)
+    return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+
+
+def create_feeds_router(store: Store, search: SearchEngine | None) -> APIRouter:
+    router = APIRouter(prefix="/feeds", tags=["feeds"])
+
+    def answer(request: Request, title: str, found: list[PaperView]) -> Response:
+        body = atom(title, str(request.url), str(request.base_url), found)
+        return Response(body, media_type="application/atom+xml; charset=utf-8")
+
+    @router.get("/daily.atom")
+    def daily(request: Request) -> Response:
+        with store.engine.connect() as conn:
+            listing = day_listing(conn)
+        return answer(request, f"paperfeed: papers of {listing.day}", listing.papers[:FEED_SIZE])
+
+    @router.get("/trending.atom")
+    def trending_feed(request: Request) -> Response:
+        with store.engine.connect() as conn:
+            found = [paper for paper, _ in trending_papers(conn, FEED_SIZE)]
+        return answer(request, "paperfeed: trending papers", found)
+
+    @router.get("/search.atom")
+    def search_feed(request: Request, q: str = "", mode: str = "hybrid") -> Response:
+        if search is None:
+            raise HTTPException(503, "search is not enabled on this server")
+        try:
+            results = search.search(q, mode=mode, limit=FEED_SIZE)
+        except QueryError as exc:
+            raise HTTPException(400, str(exc)) from exc
+        return answer(request, f"paperfeed: {q}", [h.paper for h in results.hits])
+
+    @router.get("/category/{category}.atom")
+    def category_feed(request: Request, category: str) -> Response:
+        with store.engine.connect() as conn:
+            found = papers_in_category(conn, category, FEED_SIZE)
+        return answer(request, f"paperfeed: {category}", found)
+
+    return router
