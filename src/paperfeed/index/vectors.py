@@ -79,8 +79,31 @@ def embed_pending(
 
 
 def _sign_codes(vectors: np.ndarray) -> np.ndarray:
-    """One bit per dimension (positive or not), as rows of 64-bit words."""
-    return np.ascontiguousarray(np.packbits(vectors > 0, axis=1)).view(np.uint64)
+    """One bit per dimension (positive or not): six 64-bit words per vector, stored
+    word-major (6 x N) so that each word of all vectors is one contiguous array."""
+    words = np.ascontiguousarray(np.packbits(vectors > 0, axis=1)).view(np.uint64)
+    return np.ascontiguousarray(words.T)
+
+
+def hamming(codes: np.ndarray, query_code: np.ndarray) -> np.ndarray:
+    """Bit differences between each column of `codes` and `query_code`, as uint16."""
+    distance = np.zeros(codes.shape[1], dtype=np.uint16)
+    scratch = np.empty(codes.shape[1], dtype=np.uint64)
+    for word, query_word in zip(codes, query_code, strict=True):
+        np.bitwise_xor(word, query_word, out=scratch)
+        distance += np.bitwise_count(scratch)
+    return distance
+
+
+def nearest_by_distance(distance: np.ndarray, count: int) -> np.ndarray:
+    """Indexes of (at least) the `count` smallest distances. Distances are small integers
+    (0..384), so a histogram finds the cut faster than a partial sort of a million."""
+    histogram = np.bincount(distance, minlength=DIM + 1)
+    cut = int(np.searchsorted(np.cumsum(histogram), count))
+    found = np.flatnonzero(distance <= cut)
+    if len(found) > 4 * count:  # a crowded cut (near-identical codes): keep it bounded
+        found = found[np.argpartition(distance[found], count - 1)[:count]]
+    return found
 
 
 class VectorIndex:
@@ -142,7 +165,7 @@ class VectorIndex:
             codes = _sign_codes(vectors)
             vectors = vectors.astype(np.float16)
         if compact:
-            codes = np.concatenate([codes[keep], _sign_codes(new_vectors)])
+            codes = np.concatenate([codes[:, keep], _sign_codes(new_vectors)], axis=1)
             new_vectors = new_vectors.astype(np.float16)
         vectors = np.concatenate([vectors[keep], new_vectors])
         self._data = (ids, vectors, codes)
@@ -164,14 +187,12 @@ class VectorIndex:
         if codes is None:
             scores = vectors @ vector if rows is None else vectors[rows] @ vector
         else:
-            # 48-byte codes as six 64-bit words: xor and popcount on a sixth of the items.
             query_code = np.packbits(vector > 0).view(np.uint64)
-            candidate_codes = codes if rows is None else codes[rows]
-            distance = np.bitwise_count(candidate_codes ^ query_code).sum(axis=1, dtype=np.int32)
-            count = min(max(self.rescore, limit), len(distance))
-            if count == 0:
+            candidate_codes = codes if rows is None else codes[:, rows]
+            distance = hamming(candidate_codes, query_code)
+            if not len(distance):
                 return []
-            nearest = np.argpartition(distance, count - 1)[:count]
+            nearest = nearest_by_distance(distance, max(self.rescore, limit))
             rows = nearest if rows is None else rows[nearest]
             scores = vectors[rows].astype(np.float32) @ vector
         if rows is None:
