@@ -140,3 +140,33 @@ def test_index_search_and_similar_from_the_cli(run_cli_sqlite, tmp_path):
     assert "Speech recognition for low resource languages" in pasted.stdout.splitlines()[0]
     assert run_cli_sqlite("search", "x" * 3000).exit_code == 1
     assert run_cli_sqlite("similar").exit_code == 2
+
+
+def test_demo_loads_the_demo_files_and_a_rerun_changes_nothing(run_cli_sqlite, tmp_path):
+    import gzip
+
+    from tests.feeds import hf_flat_line
+
+    data = tmp_path / "data"
+    (data / "hf-daily-papers").mkdir(parents=True)
+    (data / "arxiv-cs-daily").mkdir()
+    (data / "hf-daily-papers" / "hf_daily_papers_demo_last90d.jsonl.gz").write_bytes(
+        gzip.compress(hf_flat_line(paper(1), "2026-08-20").encode())
+    )
+    (data / "arxiv-cs-daily" / "arxiv_cs_daily.jsonl.gz").write_bytes(
+        gzip.compress(
+            "\n".join(
+                [
+                    listing_line(paper(1), "2026-08-20"),
+                    listing_line(paper(2), "2026-08-21"),
+                    listing_line(paper(3), "2025-01-02"),
+                ]
+            ).encode()
+        )
+    )
+    run_cli_sqlite.env["PAPERFEED_DEMO_DATA"] = str(data)
+    first = run_cli_sqlite("demo", "--no-serve")
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout.splitlines()[-1])["papers"] == 2  # 2025 is before the window
+    again = run_cli_sqlite("demo", "--no-serve")
+    assert "0 added, 0 updated, 1 unchanged" in again.stdout

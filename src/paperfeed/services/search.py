@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import html
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -178,6 +179,7 @@ class SearchEngine:
         self.covered_discount = COVERED_DISCOUNT
         self.narrow_filter = NARROW_FILTER
         self.keyword = KeywordIndex(data_dir / "index" / "keyword")
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="paperfeed-keyword")
         self._embedder = embedder
         self.vectors: VectorIndex | None = None
 
@@ -211,6 +213,15 @@ class SearchEngine:
                     sa.select(paper_links.c.paper_id).where(paper_links.c.github_repo.is_not(None))
                 ).scalars()
             )
+
+    def _keyword(self, query: ParsedQuery, depth: int) -> tuple[list[int], float]:
+        """The keyword list, and how much of the query its best hit covers."""
+        hits = self.keyword.search(query, limit=depth * (3 if query.has_code else 1))
+        if query.has_code:
+            code = self._has_code_ids()
+            hits = [h for h in hits if h.paper_id in code]
+        covered = coverage(query.terms, hits[0].text) if hits and query.words else 1.0
+        return [h.paper_id for h in hits], covered
 
     def _semantic(self, query: ParsedQuery, vectors: VectorIndex, depth: int) -> list[int]:
         """The semantic list, restricted to papers that pass the query's constraints.
@@ -261,23 +272,21 @@ class SearchEngine:
             ids = [(paper_id, 1.0)] if paper_id is not None else []
             return self._materialize(results, ids, {}, {}, offset, limit)
         depth = max(CANDIDATES, offset + limit)
-        keyword_ids: list[int] = []
         semantic_ids: list[int] = []
-        keyword_coverage = 1.0
-        if mode in ("keyword", "hybrid"):
-            hits = self.keyword.search(query, limit=depth * (3 if query.has_code else 1))
-            if query.has_code:
-                code = self._has_code_ids()
-                hits = [h for h in hits if h.paper_id in code]
-            keyword_ids = [h.paper_id for h in hits]
-            if hits and query.words:
-                keyword_coverage = coverage(query.terms, hits[0].text)
+        # The keyword leg runs in a worker thread while this one embeds the query and
+        # scans the vectors (tantivy, onnxruntime and numpy release the GIL).
+        keyword_leg = (
+            self._pool.submit(self._keyword, query, depth)
+            if mode in ("keyword", "hybrid")
+            else None
+        )
         if mode in ("semantic", "hybrid") and query.semantic_text:
             vectors = self._loaded_vectors()
             if len(vectors):
                 semantic_ids = self._semantic(query, vectors, depth)
             else:
                 results.semantic_available = False
+        keyword_ids, keyword_coverage = keyword_leg.result() if keyword_leg else ([], 1.0)
         if mode == "keyword" or not semantic_ids:
             ranked = [(pid, 1.0 / (RRF_K + r)) for r, pid in enumerate(keyword_ids, 1)]
         elif mode == "semantic":
