@@ -61,7 +61,7 @@ FUSIONS = [
 
 
 def build(store: Store, folder: Path, max_tokens: int) -> tuple[SearchEngine, float]:
-    embedder = Embedder(max_tokens=max_tokens)
+    embedder = Embedder(max_tokens=max_tokens, bulk=True)
     engine = SearchEngine(store, folder, embedder=embedder)
     for _ in engine.keyword.sync(store):
         pass

@@ -166,7 +166,7 @@ def prepare(folder: Path, size: int) -> Path:
     url = f"sqlite:///{folder / 'store.db'}"
     with Store(url) as store:
         run_ingest(store, JsonlSource(scaled_corpus(folder, size)), show_progress=False)
-        embedder = Embedder()
+        embedder = Embedder(bulk=True)
         fill_vectors(store, embedder)
         engine = SearchEngine(store, folder, embedder=embedder)
         pending = engine.keyword.pending(store)

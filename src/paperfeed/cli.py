@@ -46,8 +46,9 @@ class Context:
     def open_store(self) -> Store:
         return Store(self.settings.database_url)
 
-    def search_engine(self, store: Store, device: str = "cpu") -> SearchEngine:
-        embedder = Embedder(max_tokens=self.settings.embed_max_tokens, device=device)
+    def search_engine(self, store: Store, device: str = "cpu", bulk: bool = False) -> SearchEngine:
+        """`bulk`: tuned for embedding many papers rather than answering queries."""
+        embedder = Embedder(max_tokens=self.settings.embed_max_tokens, device=device, bulk=bulk)
         return SearchEngine(store, self.settings.resolved_data_dir, embedder=embedder)
 
 
@@ -358,7 +359,7 @@ def serve(ctx: Context, host: str, port: int) -> None:
 
 def build_indexes(ctx: Context, store: Store, device: str, progress: bool) -> SearchEngine:
     """Bring the keyword index and the embeddings up to date, with progress bars."""
-    engine = ctx.search_engine(store, device)
+    engine = ctx.search_engine(store, device, bulk=True)
     stale = count_stale(store, engine.embedder.model_id)
     hide = None if progress else True
     with (

@@ -25,6 +25,7 @@ from paperfeed.services.trending import trending_papers
 from paperfeed.store import Store
 from paperfeed.web.feeds import create_feeds_router
 from paperfeed.web.hf_api import create_router
+from paperfeed.web.searching import search_or_http_error
 
 HERE = Path(__file__).parent
 trending_doc = (trending_service.__doc__ or "").strip()
@@ -132,15 +133,9 @@ def create_app(
         return templates.TemplateResponse(request, "about.html", {"formula": trending_doc})
 
     def run_search(request: Request, q: str, mode: str, page: int, as_json: bool) -> Response:
-        if search is None:
-            raise HTTPException(503, "search is not enabled on this server")
         per_page = 20
-        try:
-            results = search.search(
-                q, mode=mode, limit=per_page, offset=(max(page, 1) - 1) * per_page
-            )
-        except QueryError as exc:
-            raise HTTPException(400, str(exc)) from exc
+        offset = (max(page, 1) - 1) * per_page
+        results = search_or_http_error(search, q, mode, per_page, offset)
         if as_json:
             return JSONResponse(
                 {

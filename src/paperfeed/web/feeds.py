@@ -6,15 +6,15 @@ import re
 from datetime import UTC, date, datetime, time
 from xml.etree import ElementTree as ET
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from paperfeed.records import utcnow
 from paperfeed.services.feed import PaperView, day_listing, papers_in_category
-from paperfeed.services.query import QueryError
 from paperfeed.services.search import SearchEngine
 from paperfeed.services.trending import trending_papers
 from paperfeed.store import Store
+from paperfeed.web.searching import search_or_http_error
 
 ATOM = "http://www.w3.org/2005/Atom"
 # Characters XML 1.0 cannot carry at all: dropped, so a hostile title cannot break a feed.
@@ -86,12 +86,7 @@ def create_feeds_router(store: Store, search: SearchEngine | None) -> APIRouter:
 
     @router.get("/search.atom")
     def search_feed(request: Request, q: str = "", mode: str = "hybrid") -> Response:
-        if search is None:
-            raise HTTPException(503, "search is not enabled on this server")
-        try:
-            results = search.search(q, mode=mode, limit=FEED_SIZE)
-        except QueryError as exc:
-            raise HTTPException(400, str(exc)) from exc
+        results = search_or_http_error(search, q, mode, FEED_SIZE)
         return answer(request, f"paperfeed: {q}", [h.paper for h in results.hits])
 
     @router.get("/category/{category}.atom")

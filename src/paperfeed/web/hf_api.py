@@ -15,6 +15,7 @@ from paperfeed.services.feed import PaperView, get_paper, latest_papers
 from paperfeed.services.query import QueryError
 from paperfeed.services.search import SearchEngine
 from paperfeed.store import Store
+from paperfeed.web.searching import search_or_http_error
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -104,12 +105,7 @@ def create_router(store: Store, search: SearchEngine | None) -> APIRouter:
         q: str = "", limit: int = Query(20, ge=1, le=100), mode: str = "hybrid"
     ) -> list[dict[str, Any]]:
         """Search (as HfApi.list_papers); `mode` is paperfeed's: hybrid, keyword, semantic."""
-        if search is None:
-            raise HTTPException(503, "search is not enabled on this server")
-        try:
-            results = search.search(q, mode=mode, limit=limit)
-        except QueryError as exc:
-            raise HTTPException(400, str(exc)) from exc
+        results = search_or_http_error(search, q, mode, limit)
         return [
             {
                 "paper": paper_json(h.paper),
