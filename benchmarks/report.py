@@ -106,6 +106,22 @@ def speed_table(results: list[dict]) -> list[str]:
     return lines
 
 
+def web_table(result: dict) -> list[str]:
+    lines = [
+        f"**Web**, {_where(result)}, {result['clients']} concurrent clients on loopback "
+        f"(on the same 2 cores as the server), {result['papers']} papers:",
+        "",
+        "| page | requests | errors | p50 ms | p95 ms |",
+        "|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        lines.append(
+            f"| `{r['page']}` | {r['requests']:,} | {r['errors']} | {r['p50_ms']} | {r['p95_ms']} |"
+        )
+    lines += ["", "Goal: p50 <= 50 ms with 0 errors."]
+    return lines
+
+
 def report() -> str:
     parts = []
     if ingest := _load("ingest.json"):
@@ -117,6 +133,8 @@ def report() -> str:
     ]
     if speeds:
         parts.append(speed_table(speeds))
+    if web := _load("web.json"):
+        parts.append(web_table(web))
     return "\n\n".join("\n".join(p) for p in parts)
 
 

@@ -17,7 +17,9 @@ The settings tried and their numbers: benchmarks/results/search_quality.json.
 from __future__ import annotations
 
 import html
+import os
 import re
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,6 +182,10 @@ class SearchEngine:
         self.narrow_filter = NARROW_FILTER
         self.keyword = KeywordIndex(data_dir / "index" / "keyword")
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="paperfeed-keyword")
+        # Embedding and vector scans use every core already (onnxruntime, BLAS): run as
+        # many at once as there are cores, and queue the rest, rather than let dozens of
+        # request threads fight over two cores.
+        self._cpu = threading.BoundedSemaphore(os.cpu_count() or 2)
         self._embedder = embedder
         self.vectors: VectorIndex | None = None
 
@@ -230,6 +236,10 @@ class SearchEngine:
         first, so only its papers are scored. A broad one (a big category) is applied
         after: the nearest OVERFETCH papers are scored and those that pass are kept,
         which avoids listing a large share of the corpus for every query."""
+        with self._cpu:
+            return self._semantic_list(query, vectors, depth)
+
+    def _semantic_list(self, query: ParsedQuery, vectors: VectorIndex, depth: int) -> list[int]:
         vector = self.embedder.embed_query(query.semantic_text)
         constraints = ParsedQuery(
             text="",
@@ -359,7 +369,8 @@ class SearchEngine:
     def by_vector(
         self, vector: np.ndarray, limit: int, exclude: int | None = None
     ) -> list[SearchHit]:
-        found = self._loaded_vectors().search(vector, limit, exclude=exclude)
+        with self._cpu:
+            found = self._loaded_vectors().search(vector, limit, exclude=exclude)
         with self.store.engine.connect() as conn:
             views = papers_by_id(conn, [pid for pid, _ in found])
         return [

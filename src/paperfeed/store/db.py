@@ -9,6 +9,9 @@ import sqlalchemy as sa
 from paperfeed.errors import PaperfeedError
 from paperfeed.store.migrations import migrate
 
+# The web server answers from a pool of 40 threads; each needs a connection at once.
+POOL_SIZE, POOL_OVERFLOW = 10, 40
+
 
 def _sqlalchemy_url(url: str) -> sa.URL:
     try:
@@ -44,10 +47,17 @@ class Store:
         if sa_url.drivername == "sqlite":
             if sa_url.database and sa_url.database != ":memory:":
                 Path(sa_url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            self.engine = sa.create_engine(sa_url, connect_args={"timeout": 30})
+            self.engine = sa.create_engine(
+                sa_url,
+                connect_args={"timeout": 30},
+                pool_size=POOL_SIZE,
+                max_overflow=POOL_OVERFLOW,
+            )
             sa.event.listen(self.engine, "connect", _configure_sqlite)
         else:
-            self.engine = sa.create_engine(sa_url, pool_pre_ping=True)
+            self.engine = sa.create_engine(
+                sa_url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW
+            )
         try:
             migrate(self.engine)
         except sa.exc.OperationalError as exc:

@@ -1,0 +1,180 @@
+"""HTTP latency of the site under concurrent clients, at 104k real papers (+ the Hugging
+Face daily lists, so that / and /trending have community data).
+
+    .venv/bin/python benchmarks/web.py [--clients 50] [--requests 1000] [--work-dir DIR]
+
+Starts `paperfeed serve` (one uvicorn process) on a loopback port, then for each page
+kind sends `--requests` GETs from `--clients` concurrent clients (bounded in count and
+by a 120 s limit per kind) and reports p50/p95 and errors. The clients run on the same
+2-core machine as the server, so they compete with it: an upper bound on latency.
+Vectors are made as in benchmarks/search_speed.py (2,000 real, the rest noisy copies).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT))
+
+from ingest import cpu_model  # noqa: E402
+from search_speed import fill_vectors, queries  # noqa: E402
+
+from paperfeed.index.embedder import Embedder  # noqa: E402
+from paperfeed.services.ingest import run_ingest  # noqa: E402
+from paperfeed.services.search import SearchEngine  # noqa: E402
+from paperfeed.sources.hf_daily import HfDailyFileSource  # noqa: E402
+from paperfeed.sources.jsonl import JsonlSource  # noqa: E402
+from paperfeed.store import Store  # noqa: E402
+from tests.pg_server import free_port  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+TIME_LIMIT_S = 120
+
+
+def prepare(folder: Path) -> str:
+    url = f"sqlite:///{folder / 'store.db'}"
+    with Store(url) as store:
+        run_ingest(
+            store,
+            JsonlSource(DATA / "arxiv-cs-daily" / "arxiv_cs_daily.jsonl.gz"),
+            show_progress=False,
+        )
+        run_ingest(
+            store,
+            HfDailyFileSource(DATA / "hf-daily-papers" / "hf_daily_papers.jsonl.gz"),
+            show_progress=False,
+        )
+        fill_vectors(store, Embedder(bulk=True))
+        engine = SearchEngine(store, folder, embedder=Embedder())
+        for _ in engine.keyword.sync(store):
+            pass
+    return url
+
+
+async def hammer(base: str, paths: list[str], clients: int, total: int) -> dict:
+    latencies: list[float] = []
+    errors = 0
+    counter = iter(range(total))
+    deadline = time.monotonic() + TIME_LIMIT_S
+
+    async def client(http: httpx.AsyncClient) -> None:
+        nonlocal errors
+        for n in counter:
+            if time.monotonic() > deadline:
+                return
+            started = time.perf_counter()
+            try:
+                answer = await http.get(paths[n % len(paths)])
+                if answer.status_code != 200:
+                    errors += 1
+            except httpx.HTTPError:
+                errors += 1
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    limits = httpx.Limits(max_connections=clients)
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as http:
+        await asyncio.gather(*(client(http) for _ in range(clients)))
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "p50_ms": round(latencies[len(latencies) // 2], 1),
+        "p95_ms": round(latencies[int(len(latencies) * 0.95)], 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--work-dir", type=Path, default=Path("/tmp/paperfeed-web"))
+    args = parser.parse_args()
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    url = prepare(args.work_dir)
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "paperfeed",
+            "--db",
+            url,
+            "--data-dir",
+            str(args.work_dir),
+            "serve",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        with gzip.open(DATA / "hf-daily-papers" / "hf_daily_papers.jsonl.gz", "rt") as lines:
+            ids = [json.loads(line)["arxiv_id"] for line in lines][::10]
+        searches = [f"/search?{httpx.QueryParams({'q': q})}" for q in queries([])[:150]]
+        pages = {
+            "/": ["/"],
+            "/trending": ["/trending"],
+            "/papers/{id}": [f"/papers/{i}" for i in ids],
+            "/search": searches,
+        }
+        for paths in pages.values():  # warm up: first loads, caches
+            for path in paths[:5]:
+                httpx.get(base + path, timeout=60)
+        rows = []
+        for name, paths in pages.items():
+            result = asyncio.run(hammer(base, paths, args.clients, args.requests))
+            rows.append({"page": name, **result})
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    print(f"\n{args.clients} concurrent clients, {args.requests} requests per page kind")
+    print(f"{'page':<15}{'requests':>9}{'errors':>7}{'p50 ms':>9}{'p95 ms':>9}")
+    for r in rows:
+        print(f"{r['page']:<15}{r['requests']:>9}{r['errors']:>7}{r['p50_ms']:>9}{r['p95_ms']:>9}")
+    out = ROOT / "benchmarks" / "results" / "web.json"
+    out.write_text(
+        json.dumps(
+            {
+                "benchmark": "web",
+                "papers": "104,235 arXiv + Hugging Face daily lists (108,838)",
+                "command": f"python benchmarks/web.py --clients {args.clients} --requests {args.requests}",
+                "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "machine": {
+                    "cpu": cpu_model(),
+                    "cores": os.cpu_count(),
+                    "python": platform.python_version(),
+                },
+                "clients": args.clients,
+                "rows": rows,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
