@@ -212,3 +212,19 @@ def test_links_from_the_newest_list_win_and_reruns_change_nothing(fresh_db):
             "SELECT github_repo, github_stars, project_page FROM paper_links"
         ).one()
     assert tuple(links) == ("https://github.com/a/b", 10, "https://p.example")
+
+
+def test_workers_starting_together_migrate_once(db_url):
+    """Several app workers opening one fresh database at the same moment."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def open_store(_):
+        with Store(db_url) as store, store.engine.connect() as conn:
+            return current_version(conn)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        versions = list(pool.map(open_store, range(6)))
+    assert versions == [LATEST_VERSION] * 6
+    with Store(db_url) as store, store.engine.connect() as conn:
+        applied = conn.exec_driver_sql("SELECT count(*) FROM schema_migrations").scalar()
+    assert applied == LATEST_VERSION

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -27,15 +29,41 @@ def _sqlalchemy_url(url: str) -> sa.URL:
     raise PaperfeedError(f"unsupported database {parsed.drivername!r}: use sqlite or postgresql")
 
 
+def _use_wal(cursor: sqlite3.Cursor) -> None:
+    """Switch a new database file to WAL. The switch needs the file to itself and SQLite
+    answers 'locked' at once (no busy wait) while another connection is in it, as happens
+    when several workers open a new store together: retry for a while."""
+    for attempt in range(200):
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if attempt == 199:
+                raise
+            time.sleep(0.05)
+
+
 def _configure_sqlite(dbapi_connection, _record) -> None:
+    # Python's sqlite3 starts transactions on its own and runs DDL outside them; hand
+    # that to SQLAlchemy (_begin_sqlite), so that a migration is one transaction.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # WAL: readers never block the writer; NORMAL sync is safe with WAL (a power cut
     # may lose the last commits, never corrupts). busy_timeout lets writers queue.
-    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    _use_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _begin_sqlite(conn: sa.Connection) -> None:
+    """BEGIN, or BEGIN IMMEDIATE (take the write lock first) when the connection asks for
+    it with execution_options(sqlite_begin="IMMEDIATE"), as migrations do."""
+    mode = conn.get_execution_options().get("sqlite_begin", "")
+    conn.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
 class Store:
@@ -54,6 +82,7 @@ class Store:
                 max_overflow=POOL_OVERFLOW,
             )
             sa.event.listen(self.engine, "connect", _configure_sqlite)
+            sa.event.listen(self.engine, "begin", _begin_sqlite)
         else:
             self.engine = sa.create_engine(
                 sa_url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW

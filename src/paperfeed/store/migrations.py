@@ -35,7 +35,8 @@ LATEST_VERSION = MIGRATIONS[-1][0]
 
 
 def _lock(conn: sa.Connection) -> None:
-    """Serialize migrations when several app workers start against one database."""
+    """Serialize migrations when several app workers start against one database. On
+    SQLite the transaction itself holds the write lock (BEGIN IMMEDIATE, store/db.py)."""
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(7262771)"))
 
@@ -48,6 +49,7 @@ def current_version(conn: sa.Connection) -> int:
 
 def migrate(engine: sa.Engine) -> int:
     """Bring the database to LATEST_VERSION; returns the version it was at before."""
+    engine = engine.execution_options(sqlite_begin="IMMEDIATE")
     with engine.begin() as conn:
         _lock(conn)
         before = current_version(conn)
