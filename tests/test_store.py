@@ -228,3 +228,19 @@ def test_workers_starting_together_migrate_once(db_url):
     with Store(db_url) as store, store.engine.connect() as conn:
         applied = conn.exec_driver_sql("SELECT count(*) FROM schema_migrations").scalar()
     assert applied == LATEST_VERSION
+
+
+def test_an_older_database_is_upgraded_step_by_step(db_url):
+    """A store at version 1 (no embeddings table, no ingested_at index) is brought to the
+    latest version on open, and keeps its papers."""
+    with Store(db_url) as store, store.engine.begin() as conn:
+        upsert_papers(conn, [rec(1)], "arxiv")
+        conn.exec_driver_sql("DROP TABLE paper_embeddings")
+        conn.exec_driver_sql("DROP INDEX ix_papers_ingested_at")
+        conn.exec_driver_sql("DELETE FROM schema_migrations WHERE version > 1")
+    with Store(db_url) as store, store.engine.connect() as conn:
+        assert current_version(conn) == LATEST_VERSION
+        inspector = sa.inspect(conn)
+        assert inspector.has_table("paper_embeddings")
+        assert "ix_papers_ingested_at" in {i["name"] for i in inspector.get_indexes("papers")}
+        assert conn.execute(sa.select(sa.func.count()).select_from(papers)).scalar() == 1

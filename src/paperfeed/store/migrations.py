@@ -25,10 +25,18 @@ def _create_tables(*names: str) -> Step:
     return step
 
 
+def _create_index(table: str, name: str) -> Step:
+    def step(conn: sa.Connection) -> None:
+        next(i for i in metadata.tables[table].indexes if i.name == name).create(conn)
+
+    return step
+
+
 # (version, name, step). Version 1 is the initial schema, created by create_all.
 MIGRATIONS: list[tuple[int, str, Step | None]] = [
     (1, "initial schema: papers, categories, users, daily entries, votes, comments, links", None),
     (2, "paper embeddings", _create_tables("paper_embeddings")),
+    (3, "index papers by ingestion time", _create_index("papers", "ix_papers_ingested_at")),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

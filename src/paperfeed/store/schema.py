@@ -46,6 +46,8 @@ papers = sa.Table(
     sa.Column("ingested_at", sa.DateTime, nullable=False),
     sa.Index("ix_papers_announced_date", "announced_date"),
     sa.Index("ix_papers_published_at", "published_at"),
+    # Indexes find what changed since their last sync by this column. Version 3.
+    sa.Index("ix_papers_ingested_at", "ingested_at"),
 )
 
 paper_categories = sa.Table(
