@@ -45,10 +45,6 @@ class ParsedQuery:
     arxiv_id: str | None = None
 
     @property
-    def has_terms(self) -> bool:
-        return bool(self.words or self.phrases)
-
-    @property
     def has_filters(self) -> bool:
         return bool(self.authors or self.categories or self.since or self.until or self.has_code)
 

@@ -29,8 +29,3 @@ def save(conn: sa.Connection, job: str, cursor: str) -> None:
 
 def clear(conn: sa.Connection, job: str) -> None:
     conn.execute(ingest_checkpoints.delete().where(ingest_checkpoints.c.job == job))
-
-
-def pending(conn: sa.Connection) -> list[tuple[str, str]]:
-    """Jobs that were interrupted, with their cursors."""
-    return list(conn.execute(sa.select(ingest_checkpoints.c.job, ingest_checkpoints.c.cursor)))
