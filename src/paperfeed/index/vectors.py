@@ -1,6 +1,6 @@
 """Semantic search: paper vectors persisted in the store, searched in memory with numpy.
 
-At 104k x 384 an exact float32 scan is a ~160 MB matrix product per query, a few ms on two
+At 104k x 384 an exact float32 scan is a ~160 MB matrix product per query, ~8 ms on two
 cores (benchmarks/search_speed.py); that keeps recall exact and needs no index build. The
 store holds the vectors (`paper_embeddings`), so every app worker loads the same ones.
 """
