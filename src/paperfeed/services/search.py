@@ -6,7 +6,8 @@ The weights depend on the query, through the coverage of the best keyword hit (t
 of the query's content words it contains):
 - keyword weight = max(COVERAGE_FLOOR, coverage) ** COVERAGE_POWER. A paraphrase shares few
   words with the right paper and its keyword ranking is mostly noise: the semantic list
-  leads. Plain RRF let that noise push paraphrased abstracts down to rank 2-8.
+  leads. Plain RRF let that noise push the paraphrased abstracts of tests/test_search_real.py
+  down to rank 2-8.
 - semantic weight = 1 - COVERED_DISCOUNT * coverage ** 4. A short technical phrase that
   a paper contains word for word is the keyword list's strength; plain RRF let the
   semantic list dilute it (topic queries, nDCG@10: keyword 0.251, hybrid without the
