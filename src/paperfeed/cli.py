@@ -403,16 +403,6 @@ def index_command(ctx: Context, device: str, progress: bool) -> None:
         build_indexes(ctx, store, device, progress)
 
 
-def _hit_json(hit: SearchHit) -> dict:
-    return {
-        **hit.paper.to_json(),
-        "score": round(hit.score, 6),
-        "keyword_rank": hit.keyword_rank,
-        "semantic_rank": hit.semantic_rank,
-        "snippet_html": hit.snippet_html,
-    }
-
-
 def _print_hits(hits: list[SearchHit]) -> None:
     for i, hit in enumerate(hits, start=1):
         authors = ", ".join(hit.paper.authors[:3]) + (
@@ -446,7 +436,7 @@ def search(ctx: Context, query: str, mode: str, limit: int, as_json: bool) -> No
                     "query": query,
                     "mode": mode,
                     "semantic_available": results.semantic_available,
-                    "hits": [_hit_json(h) for h in results.hits],
+                    "hits": [h.to_json() for h in results.hits],
                 }
             )
         )
@@ -483,7 +473,7 @@ def similar(
             parsed = parse_arxiv_id(arxiv_id)
             hits = engine.similar(parsed[0] if parsed else arxiv_id, limit=limit)
     if as_json:
-        click.echo(json.dumps({"arxiv_id": arxiv_id, "hits": [_hit_json(h) for h in hits]}))
+        click.echo(json.dumps({"arxiv_id": arxiv_id, "hits": [h.to_json() for h in hits]}))
         return
     if not hits:
         raise click.ClickException(f"no paper {arxiv_id!r} here, or nothing embedded yet")

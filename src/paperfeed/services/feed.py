@@ -126,6 +126,11 @@ def _build_listing_query() -> sa.Select:
 
 # Built once: constructing it costs more than running it for a page of results.
 LISTING = _build_listing_query()
+NEWEST_FIRST = (
+    papers.c.announced_date.desc().nulls_last(),
+    papers.c.published_at.desc().nulls_last(),
+    papers.c.arxiv_id.desc(),
+)
 
 
 def view_of(row: sa.RowMapping) -> PaperView:
@@ -210,15 +215,7 @@ def papers_by_id(conn: sa.Connection, ids: list[int]) -> dict[int, PaperView]:
 
 def latest_papers(conn: sa.Connection, offset: int = 0, limit: int = 50) -> list[PaperView]:
     """Newest first: by announcement date, then first publication."""
-    rows = conn.execute(
-        LISTING.order_by(
-            papers.c.announced_date.desc().nulls_last(),
-            papers.c.published_at.desc().nulls_last(),
-            papers.c.arxiv_id.desc(),
-        )
-        .offset(offset)
-        .limit(limit)
-    ).mappings()
+    rows = conn.execute(LISTING.order_by(*NEWEST_FIRST).offset(offset).limit(limit)).mappings()
     return [view_of(row) for row in rows]
 
 
@@ -227,11 +224,7 @@ def papers_in_category(conn: sa.Connection, category: str, limit: int = 50) -> l
     rows = conn.execute(
         LISTING.join(paper_categories, paper_categories.c.paper_id == papers.c.id)
         .where(paper_categories.c.category == category)
-        .order_by(
-            papers.c.announced_date.desc().nulls_last(),
-            papers.c.published_at.desc().nulls_last(),
-            papers.c.arxiv_id.desc(),
-        )
+        .order_by(*NEWEST_FIRST)
         .limit(limit)
     ).mappings()
     return [view_of(row) for row in rows]

@@ -24,6 +24,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -103,6 +104,15 @@ class SearchHit:
     keyword_rank: int | None = None
     semantic_rank: int | None = None
     snippet_html: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.paper.to_json(),
+            "score": round(self.score, 6),
+            "keyword_rank": self.keyword_rank,
+            "semantic_rank": self.semantic_rank,
+            "snippet_html": self.snippet_html,
+        }
 
 
 @dataclass

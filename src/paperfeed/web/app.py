@@ -143,16 +143,7 @@ def create_app(
                     "mode": mode,
                     "page": page,
                     "semantic_available": results.semantic_available,
-                    "hits": [
-                        {
-                            **h.paper.to_json(),
-                            "score": h.score,
-                            "snippet_html": h.snippet_html,
-                            "keyword_rank": h.keyword_rank,
-                            "semantic_rank": h.semantic_rank,
-                        }
-                        for h in results.hits
-                    ],
+                    "hits": [h.to_json() for h in results.hits],
                 }
             )
         return templates.TemplateResponse(
