@@ -37,6 +37,19 @@ MIGRATIONS: list[tuple[int, str, Step | None]] = [
     (1, "initial schema: papers, categories, users, daily entries, votes, comments, links", None),
     (2, "paper embeddings", _create_tables("paper_embeddings")),
     (3, "index papers by ingestion time", _create_index("papers", "ix_papers_ingested_at")),
+    (
+        4,
+        "accounts: sessions, secrets, rate limits, collections, recommendation feedback",
+        _create_tables(
+            "sessions",
+            "app_secrets",
+            "auth_attempts",
+            "collections",
+            "collection_items",
+            "not_interested",
+            "interest_seeds",
+        ),
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -142,3 +142,83 @@ paper_embeddings = sa.Table(
     sa.Column("embedded_at", sa.DateTime, nullable=False),
     sa.Index("ix_paper_embeddings_model", "model", "embedded_at"),
 )
+
+# --- Accounts and personal data (version 4) ---
+
+# A signed-in browser: the cookie holds a random token; only its SHA-256 is stored, so a
+# leaked database does not leak live sessions.
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("token_hash", sa.Text, primary_key=True),
+    sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+    sa.Index("ix_sessions_user", "user_id"),
+)
+
+# Keys the site signs with (CSRF tokens, email links), created once and shared by every
+# worker on the database.
+app_secrets = sa.Table(
+    "app_secrets",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+# Recent log-in and sign-up attempts per bucket (e.g. "login:<ip>"), for rate limits that
+# hold across workers.
+auth_attempts = sa.Table(
+    "auth_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("bucket", sa.Text, nullable=False),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Index("ix_auth_attempts_bucket", "bucket", "at"),
+)
+
+collections = sa.Table(
+    "collections",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("is_public", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Index("ix_collections_user", "user_id"),
+)
+
+collection_items = sa.Table(
+    "collection_items",
+    metadata,
+    sa.Column(
+        "collection_id", sa.ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("paper_id", sa.ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("added_at", sa.DateTime, nullable=False),
+)
+
+# "Not interested" marks on recommendations: negative examples for the user's model.
+not_interested = sa.Table(
+    "not_interested",
+    metadata,
+    sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("paper_id", sa.ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+# Cold-start interests a user states: kind is 'category', 'author', 'paper' (an arXiv id)
+# or 'text' (a pasted abstract).
+interest_seeds = sa.Table(
+    "interest_seeds",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("user_id", "kind", "value", name="uq_interest_seeds"),
+)
