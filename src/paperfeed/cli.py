@@ -353,7 +353,7 @@ def serve(ctx: Context, host: str, port: int) -> None:
         engine = ctx.search_engine(store)
     click.echo(f"paperfeed on http://{host}:{port} (store: {store.display_url})", err=True)
     # The indexer brings keywords up first (seconds), then embeds in the background.
-    app = create_app(store, search=engine, indexer=BackgroundIndexer(engine))
+    app = create_app(store, search=engine, indexer=BackgroundIndexer(engine), settings=ctx.settings)
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 

@@ -47,6 +47,15 @@ class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
     # Tokens of title + abstract the embedding model reads (see benchmarks/search_quality.py).
     embed_max_tokens: int = 256
+    # Where readers reach this site: links in emails and feeds are built from it.
+    base_url: str = "http://127.0.0.1:8000"
+    # Outgoing mail: smtp://user:pass@host:port (STARTTLS: ?starttls=1; SSL: smtps://...).
+    smtp_url: str | None = None
+    # Sender of digests and account emails.
+    mail_from: str = "paperfeed <paperfeed@localhost>"
+    # How old (days since first submitted to arXiv) a paper may be to be submitted here;
+    # Hugging Face's daily papers use 14.
+    submission_max_age_days: int = 14
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -65,6 +74,12 @@ class Settings:
                 backoff_base_s=_float_env("PAPERFEED_HTTP_BACKOFF", 2.0),
             ),
             embed_max_tokens=_int_env("PAPERFEED_EMBED_MAX_TOKENS", base.embed_max_tokens),
+            base_url=(env.get("PAPERFEED_BASE_URL") or base.base_url).rstrip("/"),
+            smtp_url=env.get("PAPERFEED_SMTP_URL") or None,
+            mail_from=env.get("PAPERFEED_MAIL_FROM") or base.mail_from,
+            submission_max_age_days=_int_env(
+                "PAPERFEED_SUBMISSION_MAX_AGE_DAYS", base.submission_max_age_days
+            ),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

@@ -11,9 +11,9 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from paperfeed.config import Settings
 from paperfeed.services import trending as trending_service
 from paperfeed.services.cite import bibtex
 from paperfeed.services.daily import daily_items, period
@@ -23,9 +23,12 @@ from paperfeed.services.query import QueryError
 from paperfeed.services.search import SearchEngine
 from paperfeed.services.trending import trending_papers
 from paperfeed.store import Store
+from paperfeed.store.secrets import get_or_create_secret
 from paperfeed.web.feeds import create_feeds_router
 from paperfeed.web.hf_api import create_router
 from paperfeed.web.searching import search_or_http_error
+from paperfeed.web.security import CsrfCookieMiddleware, Security
+from paperfeed.web.templating import make_templates
 
 HERE = Path(__file__).parent
 trending_doc = (trending_service.__doc__ or "").strip()
@@ -42,10 +45,14 @@ def _listing_json(listing: DayListing) -> dict[str, Any]:
 
 
 def create_app(
-    store: Store, search: SearchEngine | None = None, indexer: BackgroundIndexer | None = None
+    store: Store,
+    search: SearchEngine | None = None,
+    indexer: BackgroundIndexer | None = None,
+    settings: Settings | None = None,
 ) -> FastAPI:
     """The site on `store`. Search pages need `search`; `indexer`, if given, runs while
-    the app serves."""
+    the app serves; `settings` gives the base URL, mail server and submission window."""
+    settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -56,8 +63,10 @@ def create_app(
             indexer.close()
 
     app = FastAPI(title="paperfeed", docs_url="/api/docs", redoc_url=None, lifespan=lifespan)
+    app.add_middleware(CsrfCookieMiddleware)
+    security = Security(store, get_or_create_secret(store.engine, "site"))
+    templates = make_templates(security)
     app.include_router(create_router(store, search))
-    templates = Jinja2Templates(directory=HERE / "templates")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     app.include_router(create_feeds_router(store, search))

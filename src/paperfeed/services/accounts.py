@@ -1,0 +1,188 @@
+"""Accounts: sign-up, log-in with argon2 hashes, sessions, rate limits.
+
+Sessions are random tokens in a cookie; the database keeps only their SHA-256, so reading
+the database does not let anyone act as a user.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerifyMismatchError
+
+from paperfeed.errors import PaperfeedError
+from paperfeed.records import utcnow
+from paperfeed.store.schema import auth_attempts, sessions, users
+
+SESSION_DAYS = 30
+USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{1,31}")
+# Deliberately plain: one @, no spaces or control characters (so no header injection), a
+# dot in the domain. Whether it exists is what the confirmation email finds out.
+EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f<>,;\"]{1,64}@[^@\s\x00-\x1f\x7f<>,;\"]+\.[A-Za-z]{2,63}")
+MIN_PASSWORD, MAX_PASSWORD = 8, 1024
+
+_hasher = PasswordHasher()
+
+
+class AccountError(PaperfeedError):
+    """Sign-up or log-in input that cannot be accepted; the message says why."""
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    username: str
+    email: str | None
+    is_admin: bool
+
+
+def _user(row: sa.Row) -> User:
+    return User(row.id, row.username, row.email, bool(row.is_admin))
+
+
+def normalize_email(email: str) -> str:
+    email = email.strip()
+    if len(email) > 254 or not EMAIL.fullmatch(email):
+        raise AccountError(f"not a valid email address: {email[:80]!r}")
+    local, _, domain = email.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def _check_password(password: str) -> None:
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise AccountError(f"a password needs {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+
+
+def create_user(
+    conn: sa.Connection, username: str, email: str, password: str, is_admin: bool = False
+) -> User:
+    username = username.strip()
+    if not USERNAME.fullmatch(username):
+        raise AccountError(
+            "a username has 2-32 letters, digits, '-' or '_', starting with a letter or digit"
+        )
+    email = normalize_email(email)
+    _check_password(password)
+    taken = conn.execute(
+        sa.select(users.c.username, users.c.email).where(
+            (sa.func.lower(users.c.username) == username.lower())
+            | (sa.func.lower(users.c.email) == email.lower())
+        )
+    ).first()
+    if taken is not None:
+        what = "username" if taken.username.lower() == username.lower() else "email"
+        raise AccountError(f"that {what} is already taken")
+    try:
+        with conn.begin_nested():
+            user_id = conn.execute(
+                users.insert()
+                .values(
+                    username=username,
+                    email=email,
+                    password_hash=_hasher.hash(password),
+                    is_admin=is_admin,
+                    origin="local",
+                    created_at=utcnow(),
+                )
+                .returning(users.c.id)
+            ).scalar_one()
+    except sa.exc.IntegrityError as exc:  # the same name, signed up a moment ago
+        raise AccountError("that username or email is already taken") from exc
+    return User(user_id, username, email, is_admin)
+
+
+def authenticate(conn: sa.Connection, login: str, password: str) -> User | None:
+    """The user whose username or email is `login`, if `password` is theirs."""
+    login = login.strip().lower()
+    row = conn.execute(
+        sa.select(users).where(
+            (sa.func.lower(users.c.username) == login) | (sa.func.lower(users.c.email) == login)
+        )
+    ).first()
+    if row is None or row.password_hash is None:
+        _hasher.hash(password)  # same time whether or not the user exists
+        return None
+    try:
+        _hasher.verify(row.password_hash, password)
+    except (VerifyMismatchError, InvalidHashError):
+        return None
+    if _hasher.check_needs_rehash(row.password_hash):
+        conn.execute(
+            users.update().where(users.c.id == row.id).values(password_hash=_hasher.hash(password))
+        )
+    return _user(row)
+
+
+def set_password(conn: sa.Connection, user_id: int, password: str) -> None:
+    """A new password; every session of the user ends."""
+    _check_password(password)
+    conn.execute(
+        users.update().where(users.c.id == user_id).values(password_hash=_hasher.hash(password))
+    )
+    conn.execute(sessions.delete().where(sessions.c.user_id == user_id))
+
+
+def user_by_email(conn: sa.Connection, email: str) -> User | None:
+    row = conn.execute(
+        sa.select(users).where(sa.func.lower(users.c.email) == email.strip().lower())
+    ).first()
+    return _user(row) if row is not None and row.password_hash is not None else None
+
+
+def user_by_name(conn: sa.Connection, username: str) -> User | None:
+    row = conn.execute(sa.select(users).where(users.c.username == username)).first()
+    return _user(row) if row is not None else None
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_session(conn: sa.Connection, user_id: int) -> str:
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    conn.execute(
+        sessions.insert().values(
+            token_hash=_token_hash(token),
+            user_id=user_id,
+            created_at=now,
+            expires_at=now + timedelta(days=SESSION_DAYS),
+        )
+    )
+    return token
+
+
+def session_user(conn: sa.Connection, token: str) -> User | None:
+    row = conn.execute(
+        sa.select(users)
+        .join(sessions, sessions.c.user_id == users.c.id)
+        .where(sessions.c.token_hash == _token_hash(token))
+        .where(sessions.c.expires_at > utcnow())
+    ).first()
+    return _user(row) if row is not None else None
+
+
+def end_session(conn: sa.Connection, token: str) -> None:
+    conn.execute(sessions.delete().where(sessions.c.token_hash == _token_hash(token)))
+
+
+def allow_attempt(conn: sa.Connection, bucket: str, limit: int, window: timedelta) -> bool:
+    """Records an attempt in `bucket`; False when `limit` were already made in `window`."""
+    now = utcnow()
+    conn.execute(auth_attempts.delete().where(auth_attempts.c.at < now - window))
+    recent = conn.execute(
+        sa.select(sa.func.count())
+        .select_from(auth_attempts)
+        .where(auth_attempts.c.bucket == bucket)
+        .where(auth_attempts.c.at >= now - window)
+    ).scalar_one()
+    if recent >= limit:
+        return False
+    conn.execute(auth_attempts.insert().values(bucket=bucket, at=now))
+    return True

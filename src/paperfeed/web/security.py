@@ -1,0 +1,146 @@
+"""Who is asking, and whether a state-changing request really comes from our own page.
+
+CSRF: every browser gets a random `pf_csrf` cookie (set by CsrfCookieMiddleware); forms
+and scripts send HMAC(site key, that cookie) as the `csrf_token` field or the
+`X-CSRF-Token` header. A third-party page can neither read the cookie nor compute the
+HMAC, and a cookie planted by a sibling domain is useless without the key. Requests
+whose Origin header names another host are refused outright. Every state-changing route
+is a POST that depends on `Security.require_csrf`; no GET changes anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Awaitable, Callable, MutableMapping
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import HTTPException, Request, Response
+
+from paperfeed.services.accounts import SESSION_DAYS, User, session_user
+from paperfeed.store import Store
+
+CSRF_COOKIE = "pf_csrf"
+SESSION_COOKIE = "pf_session"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+_NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+def _cookies(scope: Scope) -> dict[str, str]:
+    for name, value in scope.get("headers", []):
+        if name == b"cookie":
+            jar: SimpleCookie = SimpleCookie()
+            try:
+                jar.load(value.decode("latin-1"))
+            except Exception:  # a malformed cookie header: treat as none
+                return {}
+            return {key: morsel.value for key, morsel in jar.items()}
+    return {}
+
+
+class CsrfCookieMiddleware:
+    """Gives each browser its CSRF nonce cookie (pure ASGI: costs microseconds)."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        nonce = _cookies(scope).get(CSRF_COOKIE, "")
+        fresh = not _NONCE.fullmatch(nonce)
+        if fresh:
+            nonce = secrets.token_urlsafe(24)
+        scope.setdefault("state", {})["csrf_nonce"] = nonce
+
+        async def send_with_cookie(message: MutableMapping[str, Any]) -> None:
+            if fresh and message["type"] == "http.response.start":
+                cookie = f"{CSRF_COOKIE}={nonce}; Path=/; HttpOnly; SameSite=Lax"
+                if scope.get("scheme") == "https":
+                    cookie += "; Secure"
+                message.setdefault("headers", []).append((b"set-cookie", cookie.encode()))
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
+
+
+class Security:
+    def __init__(self, store: Store, key: bytes, secure_cookies: bool | None = None) -> None:
+        self.store = store
+        self.key = key
+        # None: Secure cookies exactly when the request came over https.
+        self.secure_cookies = secure_cookies
+
+    def csrf_token(self, request: Request) -> str:
+        nonce = request.state.csrf_nonce
+        return hmac.new(self.key, nonce.encode(), hashlib.sha256).hexdigest()
+
+    def user(self, request: Request) -> User | None:
+        """The signed-in user, looked up once per request."""
+        if not hasattr(request.state, "user"):
+            token = request.cookies.get(SESSION_COOKIE)
+            user = None
+            if token:
+                with self.store.engine.connect() as conn:
+                    user = session_user(conn, token)
+            request.state.user = user
+        return request.state.user
+
+    def require_user(self, request: Request) -> User:
+        user = self.user(request)
+        if user is None:
+            raise HTTPException(401, "log in first")
+        return user
+
+    def require_admin(self, request: Request) -> User:
+        user = self.require_user(request)
+        if not user.is_admin:
+            raise HTTPException(403, "only an admin can do that")
+        return user
+
+    async def require_csrf(self, request: Request) -> None:
+        """A FastAPI dependency for every state-changing route."""
+        origin = request.headers.get("origin")
+        if origin is not None and urlsplit(origin).netloc != request.headers.get("host"):
+            raise HTTPException(403, "cross-site request refused")
+        sent = request.headers.get(CSRF_HEADER)
+        if sent is None and request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")
+        ):
+            value = (await request.form()).get(CSRF_FIELD)
+            sent = value if isinstance(value, str) else None
+        if not sent or not hmac.compare_digest(sent, self.csrf_token(request)):
+            raise HTTPException(403, "missing or wrong CSRF token: reload the page and retry")
+
+    def _secure(self, request: Request) -> bool:
+        if self.secure_cookies is not None:
+            return self.secure_cookies
+        return request.url.scheme == "https"
+
+    def set_session_cookie(self, request: Request, response: Response, token: str) -> None:
+        response.set_cookie(
+            SESSION_COOKIE,
+            token,
+            max_age=SESSION_DAYS * 86400,
+            httponly=True,
+            samesite="lax",
+            secure=self._secure(request),
+        )
+
+    def clear_session_cookie(self, request: Request, response: Response) -> None:
+        response.delete_cookie(
+            SESSION_COOKIE, httponly=True, samesite="lax", secure=self._secure(request)
+        )
+
+    def template_context(self, request: Request) -> dict[str, Any]:
+        return {"current_user": self.user(request), "csrf_token": self.csrf_token(request)}

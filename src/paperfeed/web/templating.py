@@ -1,0 +1,21 @@
+"""The Jinja environment every page router renders with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.templating import Jinja2Templates
+
+from paperfeed.services.text import abstract_html, comment_html
+from paperfeed.web.security import Security
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def make_templates(security: Security) -> Jinja2Templates:
+    """Templates see `current_user` and `csrf_token` (put it in every POST form as
+    `<input type="hidden" name="csrf_token" value="{{ csrf_token }}">`)."""
+    templates = Jinja2Templates(directory=TEMPLATES, context_processors=[security.template_context])
+    templates.env.filters["abstract_html"] = abstract_html
+    templates.env.filters["comment_html"] = comment_html
+    return templates
