@@ -42,6 +42,7 @@ class PaperView:
     organization: str | None = None
     featured_on: list[date] = field(default_factory=list)
     submitted_by: str | None = None
+    id: int = 0  # the store's row id; not shown to readers
 
     @property
     def abs_url(self) -> str:
@@ -52,7 +53,7 @@ class PaperView:
         return f"https://arxiv.org/pdf/{self.arxiv_id}"
 
     def to_json(self) -> dict[str, Any]:
-        data = {k: v for k, v in self.__dict__.items()}
+        data = {k: v for k, v in self.__dict__.items() if k != "id"}
         for key in ("published_at", "announced_date"):
             data[key] = data[key].isoformat() if data[key] else None
         data["featured_on"] = [d.isoformat() for d in self.featured_on]

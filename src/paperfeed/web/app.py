@@ -16,18 +16,23 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from paperfeed.config import Settings
 from paperfeed.services import trending as trending_service
 from paperfeed.services.cite import bibtex
+from paperfeed.services.community import Submissions, comments_on, voted_among
 from paperfeed.services.daily import daily_items, period
 from paperfeed.services.feed import DayListing, day_listing, get_paper
 from paperfeed.services.indexer import BackgroundIndexer
 from paperfeed.services.query import QueryError
 from paperfeed.services.search import SearchEngine
 from paperfeed.services.trending import trending_papers
+from paperfeed.sources.arxiv_api import fetch_paper
+from paperfeed.sources.http import HttpClient
 from paperfeed.store import Store
 from paperfeed.store.secrets import get_or_create_secret
+from paperfeed.web.accounts import RateLimits, create_accounts_router
+from paperfeed.web.community import create_community_router, my_collections, wants_json
 from paperfeed.web.feeds import create_feeds_router
 from paperfeed.web.hf_api import create_router
 from paperfeed.web.searching import search_or_http_error
-from paperfeed.web.security import CsrfCookieMiddleware, Security
+from paperfeed.web.security import BrowserSecurityMiddleware, Security
 from paperfeed.web.templating import make_templates
 
 HERE = Path(__file__).parent
@@ -49,10 +54,18 @@ def create_app(
     search: SearchEngine | None = None,
     indexer: BackgroundIndexer | None = None,
     settings: Settings | None = None,
+    rate_limits: RateLimits | None = None,
 ) -> FastAPI:
     """The site on `store`. Search pages need `search`; `indexer`, if given, runs while
-    the app serves; `settings` gives the base URL, mail server and submission window."""
+    the app serves; `settings` gives the base URL, arXiv and mail servers, and the
+    submission window."""
     settings = settings or Settings()
+    arxiv = HttpClient(settings.http)
+    submissions = Submissions(
+        store,
+        lambda arxiv_id: fetch_paper(arxiv, settings.arxiv_api_url, arxiv_id),
+        settings.submission_max_age_days,
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -61,15 +74,28 @@ def create_app(
         yield
         if indexer is not None:
             indexer.close()
+        arxiv.close()
 
-    app = FastAPI(title="paperfeed", docs_url="/api/docs", redoc_url=None, lifespan=lifespan)
-    app.add_middleware(CsrfCookieMiddleware)
+    # No Swagger/ReDoc pages: they load their scripts from a CDN. The spec is /openapi.json.
+    app = FastAPI(title="paperfeed", docs_url=None, redoc_url=None, lifespan=lifespan)
+    app.add_middleware(BrowserSecurityMiddleware)
     security = Security(store, get_or_create_secret(store.engine, "site"))
     templates = make_templates(security)
+    app.include_router(
+        create_accounts_router(store, security, templates, rate_limits or RateLimits())
+    )
+    app.include_router(create_community_router(store, security, templates, submissions))
     app.include_router(create_router(store, search))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     app.include_router(create_feeds_router(store, search))
+
+    def voted_of(request: Request, arxiv_ids: list[str]) -> set[str]:
+        user = security.user(request)
+        if user is None:
+            return set()
+        with store.engine.connect() as conn:
+            return voted_among(conn, user.id, arxiv_ids)
 
     def render_day(
         request: Request,
@@ -101,7 +127,14 @@ def create_app(
         if as_json:
             return JSONResponse({**_listing_json(listing), "period": week or month})
         return templates.TemplateResponse(
-            request, "day.html", {"listing": listing, "heading": heading, "sort": sort}
+            request,
+            "day.html",
+            {
+                "listing": listing,
+                "heading": heading,
+                "sort": sort,
+                "voted": voted_of(request, [p.arxiv_id for p in listing.papers]),
+            },
         )
 
     @app.get("/", response_class=HTMLResponse)
@@ -183,20 +216,38 @@ def create_app(
         as_json, as_bib = arxiv_id.endswith(".json"), arxiv_id.endswith(".bib")
         with store.engine.connect() as conn:
             found = get_paper(conn, arxiv_id.removesuffix(".json").removesuffix(".bib"))
-        if found is None:
-            raise HTTPException(404, "no such paper here")
-        if as_bib:
-            return Response(bibtex(found), media_type="application/x-bibtex; charset=utf-8")
+            if found is None:
+                raise HTTPException(404, "no such paper here")
+            if as_bib:
+                return Response(bibtex(found), media_type="application/x-bibtex; charset=utf-8")
+            discussion = comments_on(conn, found.id)
         similar = search.similar(found.arxiv_id, limit=5) if search is not None else []
         if as_json:
-            return JSONResponse({**found.to_json(), "similar": [h.paper.arxiv_id for h in similar]})
+            return JSONResponse(
+                {
+                    **found.to_json(),
+                    "similar": [h.paper.arxiv_id for h in similar],
+                    "comments": [c.to_json() for c in discussion],
+                }
+            )
+        user = security.user(request)
         return templates.TemplateResponse(
-            request, "paper.html", {"paper": found, "similar": similar, "bibtex": bibtex(found)}
+            request,
+            "paper.html",
+            {
+                "paper": found,
+                "similar": similar,
+                "bibtex": bibtex(found),
+                "comments": discussion,
+                "voted": voted_of(request, [found.arxiv_id]),
+                "collections": my_collections(store, user.id) if user else [],
+            },
         )
 
     @app.exception_handler(StarletteHTTPException)
     def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if request.url.path.endswith(".json") or request.url.path.startswith("/api/"):
+        path = request.url.path
+        if path.endswith(".json") or path.startswith("/api/") or wants_json(request):
             return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
         return templates.TemplateResponse(
             request,

@@ -1,4 +1,5 @@
-"""Atom feeds (RFC 4287) of the daily list, trending, a search and a category."""
+"""Atom feeds (RFC 4287) of the daily list, trending, a search, a category and a public
+collection."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import re
 from datetime import UTC, date, datetime, time
 from xml.etree import ElementTree as ET
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
 from paperfeed.records import utcnow
+from paperfeed.services.collections import get_collection
+from paperfeed.services.community import ActionError
 from paperfeed.services.feed import PaperView, day_listing, papers_in_category
 from paperfeed.services.search import SearchEngine
 from paperfeed.services.trending import trending_papers
@@ -94,5 +97,15 @@ def create_feeds_router(store: Store, search: SearchEngine | None) -> APIRouter:
         with store.engine.connect() as conn:
             found = papers_in_category(conn, category, FEED_SIZE)
         return answer(request, f"paperfeed: {category}", found)
+
+    @router.get("/collections/{collection_id}.atom")
+    def collection_feed(request: Request, collection_id: int) -> Response:
+        """A public collection's papers, latest added first (private ones: 404)."""
+        try:
+            with store.engine.connect() as conn:
+                shown = get_collection(conn, collection_id, viewer_id=None)
+        except ActionError as exc:
+            raise HTTPException(exc.status, str(exc)) from exc
+        return answer(request, f"paperfeed: {shown.name}", shown.papers[:FEED_SIZE])
 
     return router

@@ -1,0 +1,133 @@
+"""Sign up, log in, log out. Forms post back to themselves; errors re-render the form."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from paperfeed.services.accounts import (
+    AccountError,
+    allow_attempt,
+    authenticate,
+    create_user,
+    end_session,
+    start_session,
+)
+from paperfeed.services.community import write_transaction
+from paperfeed.store import Store
+from paperfeed.web.security import SESSION_COOKIE, Security
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Attempts allowed per client address and window."""
+
+    login: tuple[int, timedelta] = (10, timedelta(minutes=5))
+    signup: tuple[int, timedelta] = (5, timedelta(hours=1))
+
+
+def local_path(target: str | None) -> str:
+    """Where to go after a form: only a path on this site (no //host, no scheme)."""
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return "/"
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def create_accounts_router(
+    store: Store, security: Security, templates: Jinja2Templates, limits: RateLimits
+) -> APIRouter:
+    router = APIRouter(tags=["accounts"])
+    csrf = [Depends(security.require_csrf)]
+
+    def form_page(
+        request: Request, name: str, error: str | None, status: int, **values: str
+    ) -> Response:
+        return templates.TemplateResponse(
+            request,
+            f"{name}.html",
+            {"error": error, "next": local_path(values.pop("next", None)), **values},
+            status_code=status,
+        )
+
+    def signed_in(request: Request, user_id: int, target: str) -> Response:
+        with store.engine.begin() as conn:
+            token = start_session(conn, user_id)
+        response = RedirectResponse(local_path(target), status_code=303)
+        security.set_session_cookie(request, response, token)
+        return response
+
+    @router.get("/signup")
+    def signup_form(request: Request, next: str = "/") -> Response:
+        return form_page(request, "signup", None, 200, next=next)
+
+    @router.post("/signup", dependencies=csrf)
+    def signup(
+        request: Request,
+        username: str = Form(""),
+        email: str = Form(""),
+        password: str = Form(""),
+        next: str = Form("/"),
+    ) -> Response:
+        limit, window = limits.signup
+        with write_transaction(store) as conn:
+            allowed = allow_attempt(conn, f"signup:{client_address(request)}", limit, window)
+        if not allowed:
+            return form_page(
+                request, "signup", "Too many sign-ups from here; try later.", 429,
+                username=username, email=email, next=next,
+            )  # fmt: skip
+        try:
+            with write_transaction(store) as conn:
+                user = create_user(conn, username, email, password)
+        except AccountError as exc:
+            return form_page(
+                request, "signup", str(exc), 400, username=username, email=email, next=next
+            )
+        return signed_in(request, user.id, next)
+
+    @router.get("/login")
+    def login_form(request: Request, next: str = "/") -> Response:
+        return form_page(request, "login", None, 200, next=next)
+
+    @router.post("/login", dependencies=csrf)
+    def login(
+        request: Request,
+        login: str = Form(""),
+        password: str = Form(""),
+        next: str = Form("/"),
+    ) -> Response:
+        limit, window = limits.login
+        with write_transaction(store) as conn:
+            allowed = allow_attempt(conn, f"login:{client_address(request)}", limit, window)
+        if not allowed:
+            return form_page(
+                request, "login", "Too many attempts; wait a few minutes.", 429,
+                login=login, next=next,
+            )  # fmt: skip
+        with store.engine.begin() as conn:
+            user = authenticate(conn, login, password)
+        if user is None:
+            return form_page(
+                request, "login", "Wrong username or password.", 400, login=login, next=next
+            )
+        return signed_in(request, user.id, next)
+
+    @router.post("/logout", dependencies=csrf)
+    def logout(request: Request) -> Response:
+        token = request.cookies.get(SESSION_COOKIE)
+        if token:
+            with store.engine.begin() as conn:
+                end_session(conn, token)
+        response = RedirectResponse("/", status_code=303)
+        security.clear_session_cookie(request, response)
+        return response
+
+    return router

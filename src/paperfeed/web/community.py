@@ -1,0 +1,252 @@
+"""Pages and actions of readers: votes, comments, submissions, collections, user pages,
+and the admin's undo buttons. Every action is a CSRF-checked POST that answers JSON when
+asked for it (`Accept: application/json`) and otherwise redirects back to the page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from paperfeed.errors import SourceError
+from paperfeed.services import collections as collection_service
+from paperfeed.services import community
+from paperfeed.services.accounts import user_by_name
+from paperfeed.services.cite import bibtex_many
+from paperfeed.services.collections import CollectionView
+from paperfeed.services.community import ActionError, Submissions, write_transaction
+from paperfeed.store import Store
+from paperfeed.web.accounts import local_path
+from paperfeed.web.security import Security
+
+
+def wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+def done(request: Request, back: str, payload: dict[str, Any]) -> Response:
+    if wants_json(request):
+        return JSONResponse(payload)
+    return RedirectResponse(local_path(back), status_code=303)
+
+
+def create_community_router(
+    store: Store, security: Security, templates: Jinja2Templates, submissions: Submissions
+) -> APIRouter:
+    router = APIRouter(tags=["community"])
+    csrf = [Depends(security.require_csrf)]
+
+    def run(action: Any) -> Any:
+        """Runs `action(conn)` in a write transaction; ActionError becomes an HTTP error."""
+        try:
+            with write_transaction(store) as conn:
+                return action(conn)
+        except ActionError as exc:
+            raise HTTPException(exc.status, str(exc)) from exc
+
+    @router.post("/papers/{arxiv_id:path}/vote", dependencies=csrf)
+    def vote(
+        request: Request, arxiv_id: str, state: str = Form("toggle"), next: str = Form("")
+    ) -> Response:
+        """Vote for a paper: `state` is `on`, `off` or `toggle`. Answers the new state and
+        the paper's upvotes (imported plus local)."""
+        user = security.require_user(request)
+        want = {"on": True, "off": False}.get(state)
+
+        def act(conn: Any) -> dict[str, Any]:
+            voted = community.set_vote(conn, user.id, arxiv_id, want)
+            paper_id = community.paper_id_of(conn, arxiv_id)
+            return {"voted": voted, "upvotes": community.upvotes_of(conn, paper_id)}
+
+        result = run(act)
+        return done(request, next or f"/papers/{arxiv_id}", {"paper": arxiv_id, **result})
+
+    @router.post("/papers/{arxiv_id:path}/comments", dependencies=csrf)
+    def comment(
+        request: Request,
+        arxiv_id: str,
+        body: str = Form(""),
+        parent_id: int | None = Form(None),
+    ) -> Response:
+        """Comment on a paper (Markdown; rendered sanitized)."""
+        user = security.require_user(request)
+        comment_id = run(
+            lambda conn: community.add_comment(conn, user.id, arxiv_id, body, parent_id)
+        )
+        return done(
+            request,
+            f"/papers/{arxiv_id}#comment-{comment_id}",
+            {"paper": arxiv_id, "comment_id": comment_id},
+        )
+
+    @router.post("/comments/{comment_id}/hide", dependencies=csrf)
+    def hide_comment(request: Request, comment_id: int, hidden: bool = Form(True)) -> Response:
+        """Admin: hide (or, with hidden=false, show again) a comment."""
+        security.require_admin(request)
+        arxiv_id = run(lambda conn: community.set_comment_hidden(conn, comment_id, hidden))
+        return done(request, f"/papers/{arxiv_id}#comments", {"id": comment_id, "hidden": hidden})
+
+    @router.get("/submit")
+    def submit_form(request: Request) -> Response:
+        return templates.TemplateResponse(
+            request,
+            "submit.html",
+            {"error": None, "paper": "", "max_age": submissions.max_age.days},
+        )
+
+    @router.post("/submit", dependencies=csrf)
+    def submit(request: Request, paper: str = Form("")) -> Response:
+        """Put a paper on today's list by arXiv id or URL (metadata fetched from arXiv)."""
+        user = security.require_user(request)
+        try:
+            found = submissions.submit(user.id, paper)
+        except (ActionError, SourceError) as exc:
+            status = exc.status if isinstance(exc, ActionError) else 502
+            if wants_json(request):
+                return JSONResponse({"error": str(exc)}, status_code=status)
+            return templates.TemplateResponse(
+                request,
+                "submit.html",
+                {"error": str(exc), "paper": paper, "max_age": submissions.max_age.days},
+                status_code=status,
+            )
+        return done(request, f"/papers/{found.arxiv_id}", found.to_json())
+
+    @router.post("/papers/{arxiv_id:path}/remove-submission", dependencies=csrf)
+    def remove_submission(request: Request, arxiv_id: str) -> Response:
+        """Admin: take a paper submitted here off the daily lists."""
+        security.require_admin(request)
+        removed = run(lambda conn: community.remove_submission(conn, arxiv_id))
+        return done(request, f"/papers/{arxiv_id}", {"paper": arxiv_id, "removed": removed})
+
+    # --- collections ---
+
+    def collection_page(request: Request, collection_id: int, suffix: str) -> Response:
+        viewer = security.user(request)
+        try:
+            with store.engine.connect() as conn:
+                shown = collection_service.get_collection(
+                    conn, collection_id, viewer.id if viewer else None
+                )
+        except ActionError as exc:
+            raise HTTPException(exc.status, str(exc)) from exc
+        if suffix == ".json":
+            return JSONResponse(shown.to_json())
+        if suffix == ".bib":
+            return Response(
+                bibtex_many(shown.papers), media_type="application/x-bibtex; charset=utf-8"
+            )
+        return templates.TemplateResponse(
+            request,
+            "collection.html",
+            {"collection": shown, "mine": viewer is not None and viewer.id == shown.owner_id},
+        )
+
+    @router.get("/collections/{ref}")
+    def collection(request: Request, ref: str) -> Response:
+        """A collection: HTML, `.json`, or `.bib` (BibTeX of every paper in it)."""
+        number, dot, suffix = ref.partition(".")
+        if not number.isdigit() or suffix not in ("", "json", "bib"):
+            raise HTTPException(404, "no such collection")
+        return collection_page(request, int(number), dot + suffix)
+
+    @router.post("/collections", dependencies=csrf)
+    def new_collection(
+        request: Request,
+        name: str = Form(""),
+        description: str = Form(""),
+        public: bool = Form(False),
+        paper: str = Form(""),
+    ) -> Response:
+        """Make a collection; with `paper`, put that paper in it."""
+        user = security.require_user(request)
+
+        def act(conn: Any) -> int:
+            made = collection_service.create_collection(conn, user.id, name, description, public)
+            if paper:
+                collection_service.add_paper(conn, made, user.id, paper)
+            return made
+
+        made = run(act)
+        return done(request, f"/collections/{made}", {"id": made})
+
+    @router.post("/collections/items", dependencies=csrf)
+    def add_item(
+        request: Request, collection: int = Form(), paper: str = Form(""), next: str = Form("")
+    ) -> Response:
+        """Put a paper into one of your collections."""
+        user = security.require_user(request)
+        collection_id = collection
+        added = run(lambda conn: collection_service.add_paper(conn, collection_id, user.id, paper))
+        return done(request, next or f"/collections/{collection_id}", {"added": added})
+
+    @router.post("/collections/{collection_id}/items/remove", dependencies=csrf)
+    def remove_item(request: Request, collection_id: int, paper: str = Form("")) -> Response:
+        user = security.require_user(request)
+        removed = run(
+            lambda conn: collection_service.remove_paper(conn, collection_id, user.id, paper)
+        )
+        return done(request, f"/collections/{collection_id}", {"removed": removed})
+
+    @router.post("/collections/{collection_id}/edit", dependencies=csrf)
+    def edit_collection(
+        request: Request,
+        collection_id: int,
+        name: str = Form(""),
+        description: str = Form(""),
+        public: bool = Form(False),
+    ) -> Response:
+        user = security.require_user(request)
+        run(
+            lambda conn: collection_service.update_collection(
+                conn, collection_id, user.id, name, description, public
+            )
+        )
+        return done(request, f"/collections/{collection_id}", {"id": collection_id})
+
+    @router.post("/collections/{collection_id}/delete", dependencies=csrf)
+    def delete_collection(request: Request, collection_id: int) -> Response:
+        user = security.require_user(request)
+        run(lambda conn: collection_service.delete_collection(conn, collection_id, user.id))
+        return done(request, f"/users/{user.username}", {"deleted": collection_id})
+
+    # --- user pages ---
+
+    @router.get("/users/{ref}")
+    def user_page(request: Request, ref: str) -> Response:
+        """A reader's submissions, votes and collections (private ones to themselves)."""
+        name = ref.removesuffix(".json")
+        viewer = security.user(request)
+        with store.engine.connect() as conn:
+            shown = user_by_name(conn, name)
+            if shown is None:
+                raise HTTPException(404, "no such user")
+            own = viewer is not None and viewer.id == shown.id
+            page: dict[str, Any] = {
+                "username": shown.username,
+                "submitted": community.submitted_by(conn, shown.id),
+                "voted": community.voted_by(conn, shown.id),
+                "collections": collection_service.collections_of(conn, shown.id, own),
+            }
+        if ref.endswith(".json"):
+            return JSONResponse(
+                {
+                    "username": page["username"],
+                    "submitted": [p.arxiv_id for p in page["submitted"]],
+                    "voted": [p.arxiv_id for p in page["voted"]],
+                    "collections": [
+                        {k: v for k, v in c.to_json().items() if k != "papers"}
+                        for c in page["collections"]
+                    ],
+                }
+            )
+        return templates.TemplateResponse(request, "user.html", {**page, "own": own})
+
+    return router
+
+
+def my_collections(store: Store, user_id: int) -> list[CollectionView]:
+    with store.engine.connect() as conn:
+        return collection_service.collections_of(conn, user_id, include_private=True)

@@ -1,0 +1,154 @@
+"""Accounts over real HTTP: sign-up, log-in, sessions, CSRF, rate limits, cookies."""
+
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from paperfeed.services.accounts import (
+    AccountError,
+    authenticate,
+    create_user,
+    normalize_email,
+    session_user,
+    set_password,
+    start_session,
+)
+from paperfeed.services.tokens import TokenError, sign, verify
+from paperfeed.store.schema import sessions, users
+from paperfeed.web.accounts import RateLimits, local_path
+from tests.conftest import live_site
+from tests.forms import csrf_token, post_form, sign_up
+
+
+def test_passwords_are_argon2_hashes_and_sessions_are_stored_hashed(fresh_db):
+    with fresh_db.engine.begin() as conn:
+        user = create_user(conn, "ada", "Ada@Example.ORG", "correct horse")
+        stored = conn.execute(users.select().where(users.c.id == user.id)).one()
+        assert stored.password_hash.startswith("$argon2id$")
+        assert stored.email == "Ada@example.org"
+        assert authenticate(conn, "ADA", "correct horse") == user
+        assert authenticate(conn, "ada@example.org", "correct horse") == user
+        assert authenticate(conn, "ada", "wrong horse") is None
+        assert authenticate(conn, "nobody", "correct horse") is None
+        token = start_session(conn, user.id)
+        assert token not in {r.token_hash for r in conn.execute(sessions.select())}
+        assert session_user(conn, token) == user
+        set_password(conn, user.id, "another horse")  # ends every session
+        assert session_user(conn, token) is None
+        assert authenticate(conn, "ada", "another horse") == user
+
+
+@pytest.mark.parametrize(
+    ("username", "email", "password", "message"),
+    [
+        ("a", "a@example.org", "long enough", "username"),
+        ("<script>", "a@example.org", "long enough", "username"),
+        ("ada2", "not-an-email", "long enough", "email"),
+        ("ada2", "a@example.org\r\nBcc: x@evil.org", "long enough", "email"),
+        ("ada2", "a@example.org", "short", "password"),
+        ("ADA", "other@example.org", "long enough", "already taken"),
+        ("bob", "ada@EXAMPLE.org", "long enough", "already taken"),
+    ],
+)
+def test_bad_sign_ups_are_refused_with_a_reason(sqlite_db, username, email, password, message):
+    with sqlite_db.engine.begin() as conn:
+        create_user(conn, "ada", "ada@example.org", "correct horse")
+    with pytest.raises(AccountError, match=message), sqlite_db.engine.begin() as conn:
+        create_user(conn, username, email, password)
+
+
+def test_email_addresses_with_line_breaks_never_pass():
+    for bad in ["a@b.org\nBcc: c@d.org", "a@b.org\rX: y", "a b@c.org", "<a@b.org>", "a@b"]:
+        with pytest.raises(AccountError):
+            normalize_email(bad)
+
+
+def test_signed_tokens_expire_and_are_bound_to_their_purpose():
+    key = b"k" * 32
+    token = sign(key, "unsubscribe", "ada@example.org", max_age_s=60, now=1000)
+    assert verify(key, "unsubscribe", token, now=1059) == "ada@example.org"
+    with pytest.raises(TokenError, match="expired"):
+        verify(key, "unsubscribe", token, now=1061)
+    with pytest.raises(TokenError, match="not valid"):
+        verify(key, "reset", token, now=1001)
+    with pytest.raises(TokenError, match="not valid"):
+        verify(b"x" * 32, "unsubscribe", token, now=1001)
+    with pytest.raises(TokenError, match="malformed"):
+        verify(key, "unsubscribe", "garbage", now=1001)
+
+
+def test_only_local_paths_are_followed_after_a_form():
+    assert local_path("/papers/2611.00001") == "/papers/2611.00001"
+    for hostile in ["//evil.org", "https://evil.org", "/\\evil.org", "", None]:
+        assert local_path(hostile) == "/"
+
+
+def test_sign_up_log_out_log_in_over_http(fresh_db):
+    with live_site(fresh_db) as client:
+        page = client.get("/")
+        assert "Log in" in page.text and "content-security-policy" in page.headers
+        sign_up(client, "ada")
+        assert 'href="/users/ada"' in client.get("/").text
+        cookie = next(c for c in client.cookies.jar if c.name == "pf_session")
+        assert cookie.has_nonstandard_attr("HttpOnly")
+        raw = client.get("/").headers  # the session cookie is not re-sent on pages
+        assert "pf_session" not in raw.get("set-cookie", "")
+        assert post_form(client, "/logout", page="/").status_code == 303
+        assert "Log in" in client.get("/").text
+        wrong = post_form(client, "/login", {"login": "ada", "password": "nope nope"})
+        assert wrong.status_code == 400 and "Wrong username or password" in wrong.text
+        right = post_form(
+            client, "/login", {"login": "ada", "password": "correct horse", "next": "/trending"}
+        )
+        assert right.status_code == 303 and right.headers["location"] == "/trending"
+
+
+def test_session_cookie_attributes(fresh_db):
+    with live_site(fresh_db) as client:
+        token = csrf_token(client, "/signup")
+        reply = client.post(
+            "/signup",
+            data={
+                "csrf_token": token,
+                "username": "ada",
+                "email": "ada@example.org",
+                "password": "correct horse",
+            },
+        )
+        cookie = reply.headers["set-cookie"].lower()
+        assert "pf_session=" in cookie and "httponly" in cookie and "samesite=lax" in cookie
+
+
+def test_posts_without_the_right_csrf_token_are_refused(fresh_db):
+    with live_site(fresh_db) as client:
+        form = {"username": "ada", "email": "ada@example.org", "password": "correct horse"}
+        assert client.post("/signup", data=form).status_code == 403
+        assert client.post("/signup", data={**form, "csrf_token": "0" * 64}).status_code == 403
+        token = csrf_token(client, "/signup")
+        cross_site = client.post(
+            "/signup", data={**form, "csrf_token": token}, headers={"Origin": "https://evil.org"}
+        )
+        assert cross_site.status_code == 403
+        # Another browser's token does not work with this browser's cookie.
+        with httpx.Client(base_url=str(client.base_url)) as other:
+            assert other.post("/signup", data={**form, "csrf_token": token}).status_code == 403
+        assert client.post("/signup", data={**form, "csrf_token": token}).status_code == 303
+
+
+def test_logins_and_sign_ups_are_rate_limited(fresh_db):
+    limits = RateLimits(login=(3, timedelta(minutes=5)), signup=(2, timedelta(hours=1)))
+    with live_site(fresh_db, rate_limits=limits) as client:
+        codes = [
+            post_form(client, "/login", {"login": "x", "password": "wrong wrong"}).status_code
+            for _ in range(4)
+        ]
+        assert codes == [400, 400, 400, 429]
+        sign_up(client, "ada")
+        sign_up(client, "bob")
+        third = post_form(
+            client,
+            "/signup",
+            {"username": "cy", "email": "cy@example.org", "password": "correct horse"},
+        )
+        assert third.status_code == 429 and "Too many" in third.text
