@@ -46,7 +46,7 @@ def _math(latex: str, display: bool) -> str:
     return nh3.clean(mathml, tags=_MATHML_TAGS, attributes={"*": _MATHML_ATTRIBUTES}, link_rel=None)
 
 
-def abstract_html(text: str | None) -> Markup:
+def with_math(text: str | None) -> Markup:
     """Plain text with `$...$` math as MathML (rendered natively by browsers, no script)."""
     text = text or ""
     parts: list[str] = []
