@@ -152,3 +152,16 @@ def test_logins_and_sign_ups_are_rate_limited(fresh_db):
             {"username": "cy", "email": "cy@example.org", "password": "correct horse"},
         )
         assert third.status_code == 429 and "Too many" in third.text
+
+
+def test_cli_creates_accounts_and_admins(run_cli, db_url):
+    made = run_cli("users", "add", "root", "--email", "root@example.org", "--password", "pw-long-1")
+    assert made.exit_code == 0, made.output
+    assert run_cli("users", "add", "x", "--email", "bad", "--password", "pw-long-1").exit_code == 1
+    assert run_cli("users", "admin", "root", "--revoke").exit_code == 0
+    missing = run_cli("users", "admin", "nobody")
+    assert missing.exit_code == 1 and "no local account" in missing.output
+    from paperfeed.store import Store
+
+    with Store(db_url) as store, store.engine.connect() as conn:
+        assert authenticate(conn, "root", "pw-long-1").is_admin is False

@@ -19,6 +19,7 @@ from paperfeed.errors import PaperfeedError
 from paperfeed.index.embedder import Embedder
 from paperfeed.index.vectors import count_stale
 from paperfeed.records import parse_arxiv_id
+from paperfeed.services.accounts import create_user, set_admin
 from paperfeed.services.evaluate import evaluate, load_corpus
 from paperfeed.services.indexer import BackgroundIndexer, update_indexes
 from paperfeed.services.ingest import IngestSummary, run_ingest
@@ -355,6 +356,38 @@ def serve(ctx: Context, host: str, port: int) -> None:
     # The indexer brings keywords up first (seconds), then embeds in the background.
     app = create_app(store, search=engine, indexer=BackgroundIndexer(engine), settings=ctx.settings)
     uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+@cli.group("users")
+def users_group() -> None:
+    """Local accounts: create one from the shell, give or take the admin role. (Readers
+    sign up on the site; admins hide comments and remove submissions there.)"""
+
+
+@users_group.command("add")
+@click.argument("username")
+@click.option("--email", required=True, help="The account's email address.")
+@click.option("--admin", is_flag=True, help="Make the account an admin.")
+@click.password_option(
+    envvar="PAPERFEED_NEW_PASSWORD", help="Asked for (twice) unless PAPERFEED_NEW_PASSWORD is set."
+)
+@click.pass_obj
+def users_add(ctx: Context, username: str, email: str, admin: bool, password: str) -> None:
+    """Create the account USERNAME."""
+    with _user_errors(), ctx.open_store() as store, store.engine.begin() as conn:
+        user = create_user(conn, username, email, password, is_admin=admin)
+    click.echo(f"created {user.username}{' (admin)' if admin else ''}")
+
+
+@users_group.command("admin")
+@click.argument("username")
+@click.option("--revoke", is_flag=True, help="Take the admin role away instead.")
+@click.pass_obj
+def users_admin(ctx: Context, username: str, revoke: bool) -> None:
+    """Give USERNAME (a local account) the admin role."""
+    with _user_errors(), ctx.open_store() as store, store.engine.begin() as conn:
+        set_admin(conn, username, not revoke)
+    click.echo(f"{username} is {'no longer ' if revoke else ''}an admin")
 
 
 def build_indexes(ctx: Context, store: Store, device: str, progress: bool) -> SearchEngine:

@@ -186,3 +186,13 @@ def allow_attempt(conn: sa.Connection, bucket: str, limit: int, window: timedelt
         return False
     conn.execute(auth_attempts.insert().values(bucket=bucket, at=now))
     return True
+
+
+def set_admin(conn: sa.Connection, username: str, is_admin: bool) -> None:
+    changed = conn.execute(
+        users.update()
+        .where(users.c.username == username, users.c.origin == "local")
+        .values(is_admin=is_admin)
+    ).rowcount
+    if not changed:
+        raise AccountError(f"no local account named {username!r}")

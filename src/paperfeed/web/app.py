@@ -31,6 +31,7 @@ from paperfeed.web.accounts import RateLimits, create_accounts_router
 from paperfeed.web.community import create_community_router, my_collections, wants_json
 from paperfeed.web.feeds import create_feeds_router
 from paperfeed.web.hf_api import create_router
+from paperfeed.web.page_cache import PageCache
 from paperfeed.web.searching import search_or_http_error
 from paperfeed.web.security import BrowserSecurityMiddleware, Security
 from paperfeed.web.templating import make_templates
@@ -55,10 +56,11 @@ def create_app(
     indexer: BackgroundIndexer | None = None,
     settings: Settings | None = None,
     rate_limits: RateLimits | None = None,
+    page_cache_ttl_s: float = 30.0,
 ) -> FastAPI:
     """The site on `store`. Search pages need `search`; `indexer`, if given, runs while
     the app serves; `settings` gives the base URL, arXiv and mail servers, and the
-    submission window."""
+    submission window. `page_cache_ttl_s`: how long anonymous pages are reused (0: off)."""
     settings = settings or Settings()
     arxiv = HttpClient(settings.http)
     submissions = Submissions(
@@ -78,6 +80,9 @@ def create_app(
 
     # No Swagger/ReDoc pages: they load their scripts from a CDN. The spec is /openapi.json.
     app = FastAPI(title="paperfeed", docs_url=None, redoc_url=None, lifespan=lifespan)
+    # Order: the cache sits inside, so that each new browser still gets its CSRF cookie.
+    if page_cache_ttl_s > 0:
+        app.add_middleware(PageCache, ttl_s=page_cache_ttl_s)
     app.add_middleware(BrowserSecurityMiddleware)
     security = Security(store, get_or_create_secret(store.engine, "site"))
     templates = make_templates(security)

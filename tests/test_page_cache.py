@@ -1,0 +1,42 @@
+"""The anonymous page cache: reused renderings, emptied by writes, never for sessions."""
+
+import httpx
+
+from paperfeed.services.ingest import run_ingest
+from paperfeed.sources.jsonl import JsonlSource
+from tests.conftest import live_site
+from tests.feeds import listing_line, paper
+from tests.forms import csrf_token, sign_up
+
+
+def test_anonymous_pages_are_reused_until_a_write(sqlite_db, tmp_path):
+    listing = tmp_path / "a.jsonl"
+    listing.write_text(listing_line(paper(1), "2026-11-03"))
+    run_ingest(sqlite_db, JsonlSource(listing), show_progress=False)
+    with live_site(sqlite_db) as reader:
+        first = reader.get("/papers/2611.00001.json")
+        again = reader.get("/papers/2611.00001.json")
+        assert (first.headers["x-cache"], again.headers["x-cache"]) == ("miss", "hit")
+        assert again.json() == first.json()
+        with httpx.Client(base_url=str(reader.base_url)) as newcomer:
+            # A cached page still gives a new browser its own CSRF cookie.
+            fresh = newcomer.get("/papers/2611.00001.json")
+            assert fresh.headers["x-cache"] == "hit" and "pf_csrf=" in fresh.headers["set-cookie"]
+        assert reader.get("/papers/2611.99999.json").headers["x-cache"] == "miss"
+        assert reader.get("/papers/2611.99999.json").headers["x-cache"] == "miss"  # 404s: never
+
+        with httpx.Client(base_url=str(reader.base_url)) as voter:
+            sign_up(voter, "ada")  # a POST: the cache empties
+            assert voter.get("/papers/2611.00001.json").headers.get("x-cache") is None
+            voter.post(
+                "/papers/2611.00001/vote",
+                headers={"X-CSRF-Token": csrf_token(voter), "Accept": "application/json"},
+            )
+        after = reader.get("/papers/2611.00001.json")
+        assert after.headers["x-cache"] == "miss" and after.json()["upvotes"] == 1
+
+
+def test_the_cache_can_be_turned_off(sqlite_db):
+    with live_site(sqlite_db, page_cache_ttl_s=0) as reader:
+        reader.get("/")
+        assert "x-cache" not in reader.get("/").headers
