@@ -165,7 +165,11 @@ def create_app(
                     ]
                 }
             )
-        return templates.TemplateResponse(request, "trending.html", {"ranked": ranked})
+        return templates.TemplateResponse(
+            request,
+            "trending.html",
+            {"ranked": ranked, "voted": voted_of(request, [p.arxiv_id for p, _ in ranked])},
+        )
 
     @app.get("/trending", response_class=HTMLResponse)
     def trending_page(request: Request) -> Response:
@@ -196,7 +200,14 @@ def create_app(
         return templates.TemplateResponse(
             request,
             "search.html",
-            {"q": q, "mode": mode, "page": page, "results": results, "per_page": per_page},
+            {
+                "q": q,
+                "mode": mode,
+                "page": page,
+                "results": results,
+                "per_page": per_page,
+                "voted": voted_of(request, [h.paper.arxiv_id for h in results.hits]),
+            },
         )
 
     @app.get("/search", response_class=HTMLResponse)
