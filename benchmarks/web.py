@@ -7,6 +7,11 @@ Starts `paperfeed serve` (one uvicorn process) on a loopback port, then for each
 kind sends `--requests` GETs from `--clients` concurrent clients (bounded in count and
 by a 120 s limit per kind) and reports p50/p95 and errors. The clients run on the same
 2-core machine as the server, so they compete with it: an upper bound on latency.
+
+Anonymous readers get cached renderings (web/page_cache.py), so the rows say which
+requests can hit the cache: the same page again (/, /trending, the 50 most upvoted
+papers, 150 searches repeated) or not (a thousand distinct papers, every request of a
+signed-in reader).
 Vectors are made as in benchmarks/search_speed.py (2,000 real, the rest noisy copies).
 """
 
@@ -34,6 +39,11 @@ from ingest import cpu_model  # noqa: E402
 from search_speed import fill_vectors, queries  # noqa: E402
 
 from paperfeed.index.embedder import Embedder  # noqa: E402
+from paperfeed.services.accounts import (  # noqa: E402
+    create_user,
+    start_session,
+    user_by_name,
+)
 from paperfeed.services.ingest import run_ingest  # noqa: E402
 from paperfeed.services.search import SearchEngine  # noqa: E402
 from paperfeed.sources.hf_daily import HfDailyFileSource  # noqa: E402
@@ -59,13 +69,25 @@ def prepare(folder: Path) -> str:
             show_progress=False,
         )
         fill_vectors(store, Embedder(bulk=True))
+        with store.engine.begin() as conn:
+            if user_by_name(conn, "bench") is None:
+                create_user(conn, "bench", "bench@example.org", "bench password")
         engine = SearchEngine(store, folder, embedder=Embedder())
         for _ in engine.keyword.sync(store):
             pass
     return url
 
 
-async def hammer(base: str, paths: list[str], clients: int, total: int) -> dict:
+def session_of(url: str) -> str:
+    with Store(url) as store, store.engine.begin() as conn:
+        user = user_by_name(conn, "bench")
+        assert user is not None
+        return start_session(conn, user.id)
+
+
+async def hammer(
+    base: str, paths: list[str], clients: int, total: int, cookies: dict[str, str]
+) -> dict:
     latencies: list[float] = []
     errors = 0
     counter = iter(range(total))
@@ -86,7 +108,7 @@ async def hammer(base: str, paths: list[str], clients: int, total: int) -> dict:
             latencies.append((time.perf_counter() - started) * 1000)
 
     limits = httpx.Limits(max_connections=clients)
-    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as http:
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits, cookies=cookies) as http:
         await asyncio.gather(*(client(http) for _ in range(clients)))
     latencies.sort()
     return {
@@ -131,28 +153,35 @@ def main() -> None:
             except httpx.HTTPError:
                 time.sleep(0.2)
         with gzip.open(DATA / "hf-daily-papers" / "hf_daily_papers.jsonl.gz", "rt") as lines:
-            ids = [json.loads(line)["arxiv_id"] for line in lines][::10]
+            entries = [json.loads(line) for line in lines]
+        ids = [e["arxiv_id"] for e in entries][::10]
+        popular = [e["arxiv_id"] for e in sorted(entries, key=lambda e: -e["upvotes"])[:50]]
         searches = [f"/search?{httpx.QueryParams({'q': q})}" for q in queries([])[:150]]
-        pages = {
-            "/": ["/"],
-            "/trending": ["/trending"],
-            "/papers/{id}": [f"/papers/{i}" for i in ids],
-            "/search": searches,
-        }
-        for paths in pages.values():  # warm up: first loads, caches
+        signed_in = {"pf_session": session_of(url)}
+        # (name, paths, cookies)
+        pages = [
+            ("/", ["/"], {}),
+            ("/trending", ["/trending"], {}),
+            ("/papers/{id}, 50 most upvoted", [f"/papers/{i}" for i in popular], {}),
+            ("/papers/{id}, 988 distinct", [f"/papers/{i}" for i in ids], {}),
+            ("/search, 150 queries", searches, {}),
+            ("/ signed in", ["/"], signed_in),
+            ("/papers/{id} signed in", [f"/papers/{i}" for i in ids], signed_in),
+        ]
+        for _, paths, cookies in pages:  # warm up: first loads
             for path in paths[:5]:
-                httpx.get(base + path, timeout=60)
+                httpx.get(base + path, timeout=60, cookies=cookies)
         rows = []
-        for name, paths in pages.items():
-            result = asyncio.run(hammer(base, paths, args.clients, args.requests))
+        for name, paths, cookies in pages:
+            result = asyncio.run(hammer(base, paths, args.clients, args.requests, cookies))
             rows.append({"page": name, **result})
     finally:
         server.terminate()
         server.wait(timeout=30)
     print(f"\n{args.clients} concurrent clients, {args.requests} requests per page kind")
-    print(f"{'page':<15}{'requests':>9}{'errors':>7}{'p50 ms':>9}{'p95 ms':>9}")
+    print(f"{'page':<32}{'requests':>9}{'errors':>7}{'p50 ms':>9}{'p95 ms':>9}")
     for r in rows:
-        print(f"{r['page']:<15}{r['requests']:>9}{r['errors']:>7}{r['p50_ms']:>9}{r['p95_ms']:>9}")
+        print(f"{r['page']:<32}{r['requests']:>9}{r['errors']:>7}{r['p50_ms']:>9}{r['p95_ms']:>9}")
     out = ROOT / "benchmarks" / "results" / "web.json"
     out.write_text(
         json.dumps(
