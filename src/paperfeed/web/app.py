@@ -28,6 +28,7 @@ from paperfeed.web.feeds import create_feeds_router
 from paperfeed.web.hf_api import create_router
 from paperfeed.web.searching import search_or_http_error
 from paperfeed.web.security import CsrfCookieMiddleware, Security
+from paperfeed.web.subscriptions import create_subscriptions_router
 from paperfeed.web.templating import make_templates
 
 HERE = Path(__file__).parent
@@ -66,6 +67,7 @@ def create_app(
     app.add_middleware(CsrfCookieMiddleware)
     security = Security(store, get_or_create_secret(store.engine, "site"))
     templates = make_templates(security)
+    app.include_router(create_subscriptions_router(store, settings, security, templates))
     app.include_router(create_router(store, search))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
