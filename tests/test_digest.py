@@ -316,6 +316,26 @@ def test_hostile_paper_fields_never_reach_headers_or_markup(sqlite_db, tmp_path,
     assert '<b onmouseover="x">Eve</b> Bcc: x' in text
 
 
+def test_an_unsubscribe_during_a_run_stops_the_digest_not_yet_sent(
+    sqlite_db, tmp_path, smtp_server
+):
+    load_papers(sqlite_db, tmp_path)
+    subscribe(sqlite_db, "a@example.org", "b@example.org")
+
+    def unsubscribe_b(_done: int) -> None:
+        with sqlite_db.engine.begin() as conn:
+            conn.execute(
+                subscriptions.update()
+                .where(subscriptions.c.email == "b@example.org")
+                .values(status="unsubscribed")
+            )
+
+    summary = send_digests(sqlite_db, settings_for(smtp_server.url), DAY, on_progress=unsubscribe_b)
+    assert (summary.sent, summary.cancelled) == (1, 1)
+    assert [m["To"] for m in smtp_server.messages] == ["a@example.org"]
+    assert [r["status"] for r in outbox_rows(sqlite_db)] == ["sent", "cancelled"]
+
+
 def test_nothing_new_means_no_email_and_weekly_digests(sqlite_db, tmp_path, smtp_server):
     load_papers(sqlite_db, tmp_path)
     settings = settings_for(smtp_server.url)

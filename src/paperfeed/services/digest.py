@@ -488,9 +488,14 @@ def _send_one(
     link = unsubscribe_url(settings, unsubscribe_token(key, subscription))
     message = digest_message(settings, subscription.email, new.period, sections, message_id, link)
     with store.engine.begin() as conn:
-        if not outbox.claim(conn, item.id, message_id):
-            summary.taken_elsewhere += 1
+        claimed = outbox.claim(conn, item.id, message_id)
+        if not claimed and outbox.outbox_status(conn, item.id) == "pending":
+            outbox.finish(conn, item.id, "cancelled")  # unsubscribed since the batch was read
+            summary.cancelled += 1
             return
+    if not claimed:
+        summary.taken_elsewhere += 1
+        return
     sender.deliver(item, message, sum(len(s.papers) for s in sections))
 
 

@@ -225,11 +225,15 @@ def pending_items(
 
 
 def claim(conn: sa.Connection, outbox_id: int, message_id: str) -> bool:
-    """Take a pending row for sending; False when another run took it first. The caller
-    commits before handing the message to the server."""
+    """Take a pending row of an active subscription for sending; False when another run
+    took it first or the reader unsubscribed meanwhile. The caller commits before handing
+    the message to the server."""
+    still_active = sa.exists().where(
+        subscriptions.c.id == digest_outbox.c.subscription_id, subscriptions.c.status == "active"
+    )
     result = conn.execute(
         digest_outbox.update()
-        .where(digest_outbox.c.id == outbox_id, digest_outbox.c.status == "pending")
+        .where(digest_outbox.c.id == outbox_id, digest_outbox.c.status == "pending", still_active)
         .values(
             status="sending",
             message_id=sa.func.coalesce(digest_outbox.c.message_id, message_id),
@@ -260,10 +264,7 @@ def finish(
     conn.execute(digest_outbox.update().where(digest_outbox.c.id == outbox_id).values(**values))
 
 
-def outbox_counts(conn: sa.Connection, periods: list[str]) -> dict[str, int]:
-    rows = conn.execute(
-        sa.select(digest_outbox.c.status, sa.func.count())
-        .where(digest_outbox.c.period.in_(periods))
-        .group_by(digest_outbox.c.status)
-    ).all()
-    return {status: count for status, count in rows}
+def outbox_status(conn: sa.Connection, outbox_id: int) -> str:
+    return conn.execute(
+        sa.select(digest_outbox.c.status).where(digest_outbox.c.id == outbox_id)
+    ).scalar_one()
