@@ -472,9 +472,11 @@ def test_a_dead_server_loses_nothing_and_a_rerun_sends_everything(
         and "stay pending: rerun later" in result.output
     )
 
-    summary = send_digests(sqlite_db, settings_for(smtp_server.url), DAY)
-    assert summary.sent == 2
+    # The next day's run also sends what this day's runs left pending.
+    summary = send_digests(sqlite_db, settings_for(smtp_server.url), date(2026, 11, 5))
+    assert "daily:2026-11-04" in summary.periods and summary.sent == 2
     assert sorted(m["To"] for m in smtp_server.messages) == ["a@example.org", "b@example.org"]
+    assert "2611.00005" in body(smtp_server.messages[0], "plain")
 
 
 def test_temporary_and_permanent_refusals(sqlite_db, tmp_path, smtp_server, run_cli_sqlite):
@@ -617,3 +619,21 @@ def test_schema_version_5_is_added_to_an_existing_database(sqlite_url):
     with Store(sqlite_url) as store:
         assert sa.inspect(store.engine).has_table("digest_outbox")
         subscribe(store, "a@example.org")
+
+
+def test_the_unsubscribe_page_button_works_too(sqlite_db, tmp_path, smtp_server):
+    load_papers(sqlite_db, tmp_path)
+    subscribe(sqlite_db, "a@example.org")
+    settings = settings_for(smtp_server.url)
+    send_digests(sqlite_db, settings, DAY)
+    link = link_in(smtp_server.messages[0], "/unsubscribe")
+    with live_site(sqlite_db, settings=settings) as client:
+        page = client.get(link)
+        assert page.status_code == 200 and "a@example.org" in page.text
+        token = re.search(r'name="token" value="([^"]+)"', page.text).group(1)
+        done = client.post("/unsubscribe", data={"token": token, "csrf_token": csrf_of(page.text)})
+        assert done.status_code == 200 and "a@example.org will receive no more digests" in done.text
+        assert client.post("/unsubscribe", data={"token": "forged.1.x"}).status_code == 400
+        assert client.post("/unsubscribe").status_code == 400
+    with sqlite_db.engine.connect() as conn:
+        assert conn.execute(sa.select(subscriptions.c.status)).scalar_one() == "unsubscribed"

@@ -20,6 +20,7 @@ connections, timeouts before the message is handed over) are retried with expone
 backoff, then left pending for the next run; permanent ones (5xx) mark the row `failed`;
 a timeout after the message was handed over marks it `unknown` (not resent, like
 `sending`). An unreachable server stops the run: every remaining row stays pending.
+Later runs retry pending rows of earlier periods for RETRY_DAYS.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import sqlalchemy as sa
 
 from paperfeed.config import Settings
 from paperfeed.errors import PaperfeedError
+from paperfeed.records import utcnow
 from paperfeed.services.feed import LISTING, PaperView, latest_day, view_of
 from paperfeed.services.mailer import (
     MailError,
@@ -69,6 +71,8 @@ SECTION_LIMIT = 10
 ABSTRACT_CHARS = 280
 MAX_AUTHORS_SHOWN = 5
 BATCH = 500
+# How long a digest left pending by temporary errors is retried by later runs.
+RETRY_DAYS = 2
 
 # Recommendations, provided by the recommender when there is one:
 # (user id, papers since) -> the papers to show, best first.
@@ -112,6 +116,15 @@ def weekly_period(day: date) -> Period:
     monday = day - timedelta(days=day.weekday())
     year, week, _ = monday.isocalendar()
     return Period(f"weekly:{year}-W{week:02d}", "weekly", monday, monday + timedelta(days=6))
+
+
+def period_of(key: str) -> Period:
+    """The Period an outbox row's key names."""
+    frequency, _, when = key.partition(":")
+    if frequency == "weekly":
+        year, week = when.split("-W")
+        return weekly_period(date.fromisocalendar(int(year), int(week), 1))
+    return daily_period(date.fromisoformat(when))
 
 
 def due_periods(day: date) -> list[Period]:
@@ -172,7 +185,7 @@ class _Doc:
 
 
 def _best_first(docs: list[_Doc]) -> list[PaperView]:
-    ordered = sorted(docs, key=lambda d: (-d.paper.upvotes, d.paper.arxiv_id), reverse=False)
+    ordered = sorted(docs, key=lambda d: (-d.paper.upvotes, d.paper.arxiv_id))
     return [d.paper for d in ordered]
 
 
@@ -199,7 +212,9 @@ class PeriodPapers:
                 self.by_category[category].append(doc)
         self._cache: dict[tuple[str, str], list[PaperView]] = {}
 
-    def _cached(self, kind: str, key: str, compute: Callable[[], list[PaperView]]):
+    def _cached(
+        self, kind: str, key: str, compute: Callable[[], list[PaperView]]
+    ) -> list[PaperView]:
         if (kind, key) not in self._cache:
             self._cache[kind, key] = compute()
         return self._cache[kind, key]
@@ -426,18 +441,22 @@ def send_digests(
     if day is None:
         raise DigestError("no papers in the store yet: nothing to send")
     periods = {p.key: p for p in due_periods(day)}
-    summary = SendSummary(day, list(periods), dry_run=dry_run)
     if dry_run:
-        return _dry_run(store, summary, periods, for_you)
+        return _dry_run(store, SendSummary(day, list(periods), dry_run=True), periods, for_you)
     if mailer is None:
         mailer = open_mailer(settings)
-    key = link_key(store)
+    signing_key = link_key(store)
     # IMMEDIATE: read-then-insert while other runs write (SQLite; ignored by PostgreSQL).
     with store.engine.execution_options(sqlite_begin="IMMEDIATE").begin() as conn:
         for period in periods.values():
             outbox.add_outbox_rows(
                 conn, period.key, outbox.active_subscription_ids(conn, period.frequency)
             )
+        # Digests an earlier run left pending (temporary errors) go out late, not never.
+        since = utcnow() - timedelta(days=RETRY_DAYS)
+        for key in outbox.pending_periods(conn, since):
+            periods.setdefault(key, period_of(key))
+    summary = SendSummary(day, list(periods))
     sender = _Sender(store, mailer, retries, backoff_s, summary)
     contents: dict[str, PeriodPapers] = {}
     after_id = 0
@@ -445,13 +464,14 @@ def send_digests(
         while summary.stopped is None:
             with store.engine.connect() as conn:
                 items = outbox.pending_items(conn, list(periods), after_id, BATCH)
-                for key_ in {i.period for i in items} - contents.keys():
-                    contents[key_] = PeriodPapers(conn, periods[key_])
+                for key in {i.period for i in items} - contents.keys():
+                    contents[key] = PeriodPapers(conn, periods[key])
             if not items:
                 break
             for item in items:
                 after_id = item.id
-                _send_one(store, settings, key, sender, item, contents[item.period], for_you)
+                new = contents[item.period]
+                _send_one(store, settings, signing_key, sender, item, new, for_you)
                 if on_progress is not None:
                     on_progress(1)
                 if summary.stopped is not None:

@@ -189,6 +189,17 @@ class OutboxItem:
     subscription: Subscription
 
 
+def pending_periods(conn: sa.Connection, created_since: datetime) -> list[str]:
+    """Periods with pending rows created since then."""
+    return list(
+        conn.execute(
+            sa.select(digest_outbox.c.period)
+            .where(digest_outbox.c.status == "pending", digest_outbox.c.created_at >= created_since)
+            .distinct()
+        ).scalars()
+    )
+
+
 def pending_items(
     conn: sa.Connection, periods: list[str], after_id: int = 0, limit: int = 500
 ) -> list[OutboxItem]:

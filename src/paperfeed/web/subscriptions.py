@@ -136,14 +136,14 @@ def create_subscriptions_router(
         )
 
     @router.post("/unsubscribe", response_class=HTMLResponse)
-    async def unsubscribe(request: Request, token: str = "") -> Response:
-        """The page's button and RFC 8058 one-click POSTs (body List-Unsubscribe=One-Click,
-        token in the URL): authorized by the signed token, see the module docstring."""
-        if not token:
-            sent = (await request.form()).get("token")
-            token = sent if isinstance(sent, str) else ""
+    def unsubscribe(
+        request: Request, token: str = "", form_token: Annotated[str, Form(alias="token")] = ""
+    ) -> Response:
+        """RFC 8058 one-click POSTs (token in the URL, body List-Unsubscribe=One-Click)
+        and the page's button (token in the form): authorized by the signed token, see
+        the module docstring."""
         try:
-            subscription = service.unsubscribe(store, token)
+            subscription = service.unsubscribe(store, token or form_token)
         except TokenError as exc:
             raise HTTPException(400, str(exc)) from exc
         return message(
