@@ -146,7 +146,8 @@ def live_site(store: Store, **app_options: object) -> Iterator[httpx.Client]:
 class Mailbox:
     """What the smtp_server fixture received (email.message.EmailMessage objects, in
     order), and how it answers: `delay_s` before accepting each message (a slow server),
-    `refuse` maps a recipient to the reply its RCPT TO gets (e.g. '550 5.1.1 no such user')."""
+    `refuse` maps an address to the reply its MAIL FROM or RCPT TO gets (e.g. '550 5.1.1
+    no such user')."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -178,6 +179,13 @@ def smtp_server() -> Iterator[Mailbox]:
     mailbox = Mailbox(f"smtp://127.0.0.1:{port}")
 
     class Handler:
+        async def handle_MAIL(self, server, session, envelope, address, mail_options):
+            if address in mailbox.refuse:
+                return mailbox.refuse[address]
+            envelope.mail_from = address
+            envelope.mail_options.extend(mail_options)
+            return "250 OK"
+
         async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
             if address in mailbox.refuse:
                 return mailbox.refuse[address]

@@ -506,6 +506,18 @@ def test_temporary_and_permanent_refusals(sqlite_db, tmp_path, smtp_server, run_
     ] == [1, 0, 1]
 
 
+def test_a_refused_sender_stops_the_run_instead_of_failing_every_digest(
+    sqlite_db, tmp_path, smtp_server
+):
+    load_papers(sqlite_db, tmp_path)
+    subscribe(sqlite_db, "a@example.org", "b@example.org")
+    smtp_server.refuse = {"digest@paperfeed.test": "550 5.7.1 sender not allowed"}
+    summary = send_digests(sqlite_db, settings_for(smtp_server.url), DAY, retries=0)
+    assert "refused the sender" in summary.stopped and "550 5.7.1" in summary.stopped
+    assert [r["status"] for r in outbox_rows(sqlite_db)] == ["pending", "pending"]
+    assert smtp_server.messages == []
+
+
 def test_slow_servers_time_out_without_duplicates(sqlite_db, tmp_path, smtp_server):
     load_papers(sqlite_db, tmp_path)
     subscribe(sqlite_db, "a@example.org", "b@example.org")

@@ -51,7 +51,9 @@ class TemporaryMailError(MailError):
 
 
 class ServerUnavailable(TemporaryMailError):
-    """The server cannot be reached or dropped the connection: every message would fail."""
+    """The server cannot be reached, dropped the connection, or refuses our login or our
+    sender: every message would fail the same way, so a run stops rather than mark each
+    one failed."""
 
 
 class PermanentMailError(MailError):
@@ -105,9 +107,14 @@ def parse_smtp_url(url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> SmtpConfig
     )
 
 
-def _reply_error(code: int, reply: bytes | str, what: str) -> MailError:
+def _text(reply: bytes | str) -> str:
     text = reply.decode(errors="replace") if isinstance(reply, bytes) else reply
-    message = f"{what}: {code} {' '.join(text.split())}"
+    return " ".join(text.split())
+
+
+def _reply_error(code: int, reply: bytes | str, what: str) -> MailError:
+    """A refusal of one message (its recipient or its content): 4xx or 5xx."""
+    message = f"{what}: {code} {_text(reply)}"
     return TemporaryMailError(message) if 400 <= code < 500 else PermanentMailError(message)
 
 
@@ -132,9 +139,7 @@ class SmtpMailer:
             if cfg.username:
                 smtp.login(cfg.username, cfg.password or "")
         except smtplib.SMTPAuthenticationError as exc:
-            raise PermanentMailError(f"{cfg.display} refused the login: {exc.smtp_code}") from exc
-        except smtplib.SMTPResponseException as exc:
-            raise _reply_error(exc.smtp_code, exc.smtp_error, f"{cfg.display}") from exc
+            raise ServerUnavailable(f"{cfg.display} refused the login: {exc.smtp_code}") from exc
         except (OSError, smtplib.SMTPException) as exc:
             raise ServerUnavailable(f"cannot talk to {cfg.display}: {_describe(exc)}") from exc
         return smtp
@@ -151,7 +156,9 @@ class SmtpMailer:
             code, reply = smtp.mail(_address_of(sender))
             if code != 250:
                 smtp.rset()
-                raise _reply_error(code, reply, f"MAIL FROM refused by {self.config.display}")
+                raise ServerUnavailable(
+                    f"{self.config.display} refused the sender {sender}: {code} {_text(reply)}"
+                )
             code, reply = smtp.rcpt(_address_of(recipient))
             if code not in (250, 251):
                 smtp.rset()
