@@ -17,12 +17,10 @@ never sent again automatically: it may have reached the server just before the k
 we choose at most once (no duplicate digests) over at least once (no lost digest); the
 admin sees it in `paperfeed subscribers list`. Temporary errors (4xx, refused or dropped
 connections, timeouts before the message is handed over) are retried with exponential
-backoff, then left pending for the next run; permanent ones (a 5xx for the recipient or the
-message) mark the row `failed`;
-a timeout after the message was handed over marks it `unknown` (not resent, like
-`sending`). An unreachable server, or one that refuses our login or sender, stops the
-run: every remaining row stays pending.
-Later runs retry pending rows of earlier periods for RETRY_DAYS.
+backoff, then left pending for later runs (for RETRY_DAYS); permanent ones (a 5xx for the
+recipient or the message) mark the row `failed`; a timeout after the message was handed
+over marks it `unknown` (not resent, like `sending`). An unreachable server, or one that
+refuses our login or sender, stops the run: every remaining row stays pending.
 """
 
 from __future__ import annotations
