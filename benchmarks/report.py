@@ -139,7 +139,7 @@ def digest_table(result: dict) -> list[str]:
     lines += [
         "",
         f"Goal: {result['goal']}. The dry run composes only; the rerun finds every digest "
-        "already sent.",
+        "already sent. Peak RSS is the benchmark process's high-water mark so far.",
     ]
     return lines
 

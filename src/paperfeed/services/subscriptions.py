@@ -20,6 +20,7 @@ import logging
 import re
 import secrets
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -138,7 +139,7 @@ def _check_frequency(frequency: str) -> str:
     return frequency
 
 
-def _write(store: Store) -> Any:
+def _write(store: Store) -> AbstractContextManager[sa.Connection]:
     """A transaction that reads before it writes: on SQLite it takes the write lock
     first, so a concurrent writer makes it wait rather than fail."""
     return store.engine.execution_options(sqlite_begin="IMMEDIATE").begin()
