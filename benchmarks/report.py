@@ -122,6 +122,28 @@ def web_table(result: dict) -> list[str]:
     return lines
 
 
+def digest_table(result: dict) -> list[str]:
+    lines = [
+        f"**Digests**, {_where(result)}, real papers, digests of {result['day']} "
+        f"({', '.join(result['periods'])}) to {result['smtp']}:",
+        "",
+        "| engine | step | subscribers | sent | nothing new | seconds | messages/s | peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        lines.append(
+            f"| {r['engine']} | {r['step']} | {r['subscribers']:,} | {r['sent']:,} | "
+            f"{r['nothing_new']:,} | {r['seconds']:.1f} | {r['messages_per_s']:,} | "
+            f"{r['peak_rss_mb']:,} |"
+        )
+    lines += [
+        "",
+        f"Goal: {result['goal']}. The dry run composes only; the rerun finds every digest "
+        "already sent. Peak RSS is the benchmark process's high-water mark so far.",
+    ]
+    return lines
+
+
 def report() -> str:
     parts = []
     if ingest := _load("ingest.json"):
@@ -135,6 +157,8 @@ def report() -> str:
         parts.append(speed_table(speeds))
     if web := _load("web.json"):
         parts.append(web_table(web))
+    if digest := _load("digest.json"):
+        parts.append(digest_table(digest))
     return "\n\n".join("\n".join(p) for p in parts)
 
 

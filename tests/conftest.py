@@ -171,3 +171,67 @@ def chromium() -> Iterator[object]:
         )
         yield browser
         browser.close()
+
+
+class Mailbox:
+    """What the smtp_server fixture received (email.message.EmailMessage objects, in
+    order), and how it answers: `delay_s` before accepting each message (a slow server),
+    `refuse` maps an address to the reply its MAIL FROM or RCPT TO gets (e.g. '550 5.1.1
+    no such user')."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.messages: list = []
+        self.delay_s = 0.0
+        self.refuse: dict[str, str] = {}
+
+    def to(self, address: str) -> list:
+        return [m for m in self.messages if m["To"] == address]
+
+    def wait_for(self, count: int, timeout_s: float = 10) -> None:
+        deadline = time.monotonic() + timeout_s
+        while len(self.messages) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(self.messages)} messages arrived, not {count}")
+            time.sleep(0.01)
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[Mailbox]:
+    """A real SMTP server (aiosmtpd) on a free loopback port; `.url` for PAPERFEED_SMTP_URL."""
+    import asyncio
+    import email
+    import email.policy
+
+    from aiosmtpd.controller import Controller
+
+    port = free_port()  # aiosmtpd's start-up self-check fails with port 0
+    mailbox = Mailbox(f"smtp://127.0.0.1:{port}")
+
+    class Handler:
+        async def handle_MAIL(self, server, session, envelope, address, mail_options):
+            if address in mailbox.refuse:
+                return mailbox.refuse[address]
+            envelope.mail_from = address
+            envelope.mail_options.extend(mail_options)
+            return "250 OK"
+
+        async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+            if address in mailbox.refuse:
+                return mailbox.refuse[address]
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
+        async def handle_DATA(self, server, session, envelope):
+            message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+            mailbox.messages.append(message)
+            if mailbox.delay_s:
+                await asyncio.sleep(mailbox.delay_s)
+            return "250 Message accepted for delivery"
+
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield mailbox
+    finally:
+        controller.stop()

@@ -20,11 +20,19 @@ from paperfeed.index.embedder import Embedder
 from paperfeed.index.vectors import count_stale
 from paperfeed.records import parse_arxiv_id
 from paperfeed.services.accounts import create_user, set_admin
+from paperfeed.services.digest import DigestScheduler, send_digests
 from paperfeed.services.evaluate import evaluate, load_corpus
 from paperfeed.services.indexer import BackgroundIndexer, update_indexes
 from paperfeed.services.ingest import IngestSummary, run_ingest
 from paperfeed.services.search import MODES, SearchEngine, SearchHit
 from paperfeed.services.stats import store_stats
+from paperfeed.services.subscriptions import (
+    FREQUENCIES,
+    add_subscriber,
+    clean_prefs,
+    list_subscribers,
+    remove_subscriber,
+)
 from paperfeed.sources.arxiv_api import ArxivApiSource
 from paperfeed.sources.base import Source
 from paperfeed.sources.hf_daily import HfDailyApiSource, HfDailyFileSource
@@ -342,8 +350,14 @@ def stats(ctx: Context, as_json: bool) -> None:
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, help="Port to listen on.")
+@click.option(
+    "--send-digests",
+    is_flag=True,
+    help="Also send due email digests from a background thread, once a day's papers are "
+    "in (needs PAPERFEED_SMTP_URL; see docs/digest.md).",
+)
 @click.pass_obj
-def serve(ctx: Context, host: str, port: int) -> None:
+def serve(ctx: Context, host: str, port: int, send_digests: bool) -> None:
     """Serve the site on HOST:PORT."""
     import uvicorn
 
@@ -352,10 +366,15 @@ def serve(ctx: Context, host: str, port: int) -> None:
     with _user_errors():
         store = ctx.open_store()
         engine = ctx.search_engine(store)
+        scheduler = DigestScheduler(store, ctx.settings) if send_digests else None
+        if scheduler is not None:
+            scheduler.start()
     click.echo(f"paperfeed on http://{host}:{port} (store: {store.display_url})", err=True)
     # The indexer brings keywords up first (seconds), then embeds in the background.
     app = create_app(store, search=engine, indexer=BackgroundIndexer(engine), settings=ctx.settings)
     uvicorn.run(app, host=host, port=port, log_level="info")
+    if scheduler is not None:
+        scheduler.stop()
 
 
 @cli.group("users")
@@ -568,6 +587,136 @@ def eval_beir(
         # The first mode's numbers at the top level, every mode under "modes".
         summary = {**results[0].to_json(), "modes": {r.mode: r.to_json() for r in results}}
         click.echo(json.dumps(summary))
+
+
+@cli.group()
+def digest() -> None:
+    """Email digests: send the ones due (for cron, after the day's ingest).
+
+    Safe to rerun: each subscriber gets each digest once (see docs/digest.md).
+    """
+
+
+@digest.command("send")
+@click.option(
+    "--date",
+    "day",
+    type=DATE,
+    help="The day whose digests to send: its daily digest, and the weekly digest of the "
+    "week before (default: the newest day with papers).",
+)
+@click.option("--dry-run", is_flag=True, help="Count what would be sent; send and write nothing.")
+@click.option("--retries", default=3, show_default=True, help="Retries of a temporary SMTP error.")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar on stderr.")
+@click.pass_obj
+def digest_send(
+    ctx: Context, day: datetime | None, dry_run: bool, retries: int, progress: bool
+) -> None:
+    """Send the digests due on a day to every confirmed subscriber not served yet."""
+    with (
+        _user_errors(),
+        ctx.open_store() as store,
+        tqdm(
+            desc="digests", unit=" subscribers", file=sys.stderr, disable=None if progress else True
+        ) as bar,
+    ):
+        summary = send_digests(
+            store,
+            ctx.settings,
+            day.date() if day else None,
+            dry_run=dry_run,
+            retries=retries,
+            on_progress=bar.update,
+        )
+    for error in summary.errors:
+        click.echo(f"error: {error}", err=True)
+    click.echo(summary.line())
+    if summary.stopped:
+        raise click.ClickException(
+            f"stopped: {summary.stopped}. Unsent digests stay pending: rerun later."
+        )
+    if not summary.ok:
+        sys.exit(1)
+
+
+@cli.group()
+def subscribers() -> None:
+    """Digest subscribers: add, list (with delivery status and errors), remove."""
+
+
+@subscribers.command("add")
+@click.argument("email")
+@click.option("--frequency", type=click.Choice(FREQUENCIES), default="daily", show_default=True)
+@click.option(
+    "--confirmed",
+    is_flag=True,
+    help="Active at once; otherwise a confirmation email is sent (double opt-in).",
+)
+@click.option("--trending/--no-trending", default=True, show_default=True)
+@click.option("--category", "categories", multiple=True, help="An arXiv category, e.g. cs.CL.")
+@click.option("--query", "queries", multiple=True, help="A saved search, in the search syntax.")
+@click.option("--author", "authors", multiple=True, help="An author to follow.")
+@click.pass_obj
+def subscribers_add(
+    ctx: Context,
+    email: str,
+    frequency: str,
+    confirmed: bool,
+    trending: bool,
+    categories: tuple[str, ...],
+    queries: tuple[str, ...],
+    authors: tuple[str, ...],
+) -> None:
+    """Subscribe EMAIL to the digest."""
+    with _user_errors(), ctx.open_store() as store:
+        prefs = clean_prefs(trending, False, categories, queries, authors)
+        found = add_subscriber(store, ctx.settings, email, frequency, prefs, confirmed)
+    if found.status == "active" and found.pending_prefs is None:
+        click.echo(f"{found.email}: subscribed ({found.frequency})")
+    else:
+        click.echo(f"{found.email}: confirmation email sent; digests start once it is confirmed")
+
+
+@subscribers.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array on stdout.")
+@click.pass_obj
+def subscribers_list(ctx: Context, as_json: bool) -> None:
+    """Every subscriber, with the newest digest's status and error."""
+    with _user_errors(), ctx.open_store() as store:
+        found = list_subscribers(store)
+    if as_json:
+        click.echo(json.dumps(found))
+        return
+    for row in found:
+        last = row["last_digest"]
+        delivery = "no digest yet"
+        if last is not None:
+            delivery = f"{last['period']} {last['status']}"
+            if last["error"]:
+                delivery += f" ({last['error']})"
+        prefs = row["prefs"]
+        wants = [
+            *(["trending"] if prefs.get("trending") else []),
+            *(["for you"] if prefs.get("for_you") else []),
+            *prefs.get("categories", []),
+            *(f"search {q!r}" for q in prefs.get("queries", [])),
+            *(f"author {a!r}" for a in prefs.get("authors", [])),
+        ]
+        click.echo(
+            f"{row['email']:<32} {row['status']:<12} {row['frequency']:<7} "
+            f"{', '.join(wants)} | {delivery}"
+        )
+    click.echo(f"{len(found)} subscribers", err=True)
+
+
+@subscribers.command("remove")
+@click.argument("email")
+@click.pass_obj
+def subscribers_remove(ctx: Context, email: str) -> None:
+    """Delete EMAIL's subscription and its digest history."""
+    with _user_errors(), ctx.open_store() as store:
+        remove_subscriber(store, email)
+    click.echo(f"{email.strip()}: removed")
 
 
 def find_demo_data() -> Path | None:

@@ -50,6 +50,11 @@ MIGRATIONS: list[tuple[int, str, Step | None]] = [
             "interest_seeds",
         ),
     ),
+    (
+        5,
+        "email digests: subscriptions and the digest outbox",
+        _create_tables("subscriptions", "digest_outbox"),
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -222,3 +222,54 @@ interest_seeds = sa.Table(
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.UniqueConstraint("user_id", "kind", "value", name="uq_interest_seeds"),
 )
+
+# --- Email digests and alerts (version 5) ---
+
+# One row per email address. status: 'pending' (waiting for the double opt-in),
+# 'active', 'unsubscribed'. A new request from the site for an address that exists waits
+# in pending_prefs until its own confirmation link is used, so nobody can change
+# another person's subscription without access to their mailbox.
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("email", sa.Text, nullable=False, unique=True),
+    sa.Column("user_id", sa.ForeignKey("users.id", ondelete="SET NULL")),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("frequency", sa.Text, nullable=False),  # 'daily' or 'weekly'
+    # {"trending": bool, "for_you": bool, "categories": [...], "queries": [...], "authors": [...]}
+    sa.Column("prefs", sa.JSON, nullable=False),
+    sa.Column("pending_prefs", sa.JSON),
+    # Binds a confirmation link to the request that sent it: a newer request voids it.
+    sa.Column("confirm_nonce", sa.Text),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("confirmed_at", sa.DateTime),
+    sa.Column("unsubscribed_at", sa.DateTime),
+    sa.Index("ix_subscriptions_status", "status", "frequency"),
+)
+
+# One row per (subscription, digest period), e.g. period 'daily:2026-11-25' or
+# 'weekly:2026-W47'. status: 'pending' -> 'sending' (claimed, committed before any byte
+# goes to the SMTP server) -> 'sent' | 'failed' (permanent 5xx) | 'unknown' (the server
+# never answered after the message was handed over: not resent, see docs/digest.md);
+# 'empty' (nothing new for this subscriber) and 'cancelled' (unsubscribed meanwhile) end
+# a row without mail.
+digest_outbox = sa.Table(
+    "digest_outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "subscription_id", sa.ForeignKey("subscriptions.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("period", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("message_id", sa.Text),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("papers", sa.Integer),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("claimed_at", sa.DateTime),
+    sa.Column("sent_at", sa.DateTime),
+    sa.UniqueConstraint("subscription_id", "period", name="uq_digest_outbox_subscription_period"),
+    sa.Index("ix_digest_outbox_period_status", "period", "status"),
+)

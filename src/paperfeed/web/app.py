@@ -34,6 +34,7 @@ from paperfeed.web.hf_api import create_router
 from paperfeed.web.page_cache import PageCache
 from paperfeed.web.searching import search_or_http_error
 from paperfeed.web.security import BrowserSecurityMiddleware, Security
+from paperfeed.web.subscriptions import create_subscriptions_router
 from paperfeed.web.templating import make_templates
 
 HERE = Path(__file__).parent
@@ -90,6 +91,7 @@ def create_app(
         create_accounts_router(store, security, templates, rate_limits or RateLimits())
     )
     app.include_router(create_community_router(store, security, templates, submissions))
+    app.include_router(create_subscriptions_router(store, settings, security, templates))
     app.include_router(create_router(store, search))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 

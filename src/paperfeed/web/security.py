@@ -1,6 +1,6 @@
 """Who is asking, and whether a state-changing request really comes from our own page.
 
-CSRF: every browser gets a random `pf_csrf` cookie (set by CsrfCookieMiddleware); forms
+CSRF: every browser gets a random `pf_csrf` cookie (set by BrowserSecurityMiddleware); forms
 and scripts send HMAC(site key, that cookie) as the `csrf_token` field or the
 `X-CSRF-Token` header. A third-party page can neither read the cookie nor compute the
 HMAC, and a cookie planted by a sibling domain is useless without the key. Requests
