@@ -24,6 +24,7 @@ from paperfeed.services.recommend import (
     interest_centroids,
     load_eval_corpus,
     rank,
+    shared_authors,
 )
 from paperfeed.services.search import SearchEngine
 from paperfeed.sources.hf_daily import HfDailyFileSource
@@ -115,6 +116,27 @@ def test_explanations_name_the_nearest_liked_papers():
     assert picks[1] == [2, 0]
 
 
+def test_shared_authors_counts_names_case_insensitively():
+    shared = shared_authors(
+        [["Ada Lovelace", "Bo Chen"], ["bo chen"], ["Someone Else"]],
+        [["Bo Chen", "Cy Park"], ["ada lovelace", "BO CHEN"]],
+    )
+    assert shared.tolist() == [[1, 2], [1, 1], [0, 0]]
+
+
+def test_a_shared_author_lifts_a_paper_and_explains_it():
+    liked = near(0, 4, seed=1)
+    candidates = near(0, 6, seed=2)
+    plain = [p.row for p in rank(liked, NONE, candidates, limit=6)]
+    shared = np.zeros((6, 4), dtype=np.float32)
+    shared[plain[-1], 3] = 2  # the last one shares two authors with liked paper 3
+    lifted = rank(liked, NONE, candidates, limit=6, shared=shared)
+    assert lifted[0].row == plain[-1]
+    assert lifted[0].nearest[0] == 3
+    no_authors = rank(liked, NONE, candidates, 6, RankSettings(author_weight=0.0), shared)
+    assert [p.row for p in no_authors] == plain
+
+
 def test_empty_inputs_give_an_empty_list():
     assert rank(NONE, NONE, near(0, 5, seed=1)) == []
     assert rank(near(0, 3, seed=1), NONE, NONE) == []
@@ -174,6 +196,8 @@ def library(fresh_db: Store, tmp_path: Path) -> tuple[Recommender, dict[str, int
         user_ids = ensure_users(conn, {"alice", "bob", "carol", "dan", "erin"}, "local")
     paper = {r.arxiv_id: pid for r, pid in zip(records, ids, strict=True)}
     engine = SearchEngine(fresh_db, tmp_path / "data", embedder=TopicEmbedder())
+    for _ in engine.keyword.sync(fresh_db):  # the liked authors' papers are found there
+        pass
     return Recommender(fresh_db, engine), {**paper, **user_ids}
 
 
@@ -226,6 +250,21 @@ def test_for_user_learns_from_votes_collections_and_submissions(library, fresh_d
     assert found[0].because and {ref for ref, _ in found[0].because} <= liked
     assert found[0].because[0][1].startswith("Graph paper")
     assert [r.score for r in found] == sorted((r.score for r in found), reverse=True)
+
+
+def test_for_user_follows_the_authors_of_liked_papers(library, fresh_db):
+    recommender, ids = library
+    with fresh_db.engine.begin() as conn:
+        conn.execute(
+            votes.insert().values(
+                user_id=ids["dan"], paper_id=ids["2601.00001"], created_at=utcnow()
+            )
+        )
+    found = recommender.for_user(ids["dan"], limit=7)
+    # The other graph papers, then the two of other topics by "Person 1", his co-author.
+    assert {a[:7] for a in _arxiv_ids(found[:5])} == {"2601.00"}
+    assert set(_arxiv_ids(found[5:])) == {"2601.01001", "2601.02001"}
+    assert found[5].because[0] == ("2601.00001", "Graph paper 1")
 
 
 def test_for_user_since_keeps_recent_papers_only(library, fresh_db):
