@@ -166,7 +166,7 @@ class TopicEmbedder:
 
 @pytest.fixture
 def library(fresh_db: Store, tmp_path: Path) -> tuple[Recommender, dict[str, int]]:
-    """Six papers per topic (arXiv ids 2601.0AANN, AA = topic), their vectors, and users."""
+    """Six papers per topic (arXiv ids 2601.AANNN, AA = topic), their vectors, and users."""
     records, vectors = [], []
     for axis, (name, category, announced) in TOPICS.items():
         for n, vector in enumerate(near(axis, 6, seed=axis)):
@@ -193,7 +193,7 @@ def library(fresh_db: Store, tmp_path: Path) -> tuple[Recommender, dict[str, int
                 for pid, v in zip(ids, vectors, strict=True)
             ],
         )
-        user_ids = ensure_users(conn, {"alice", "bob", "carol", "dan", "erin"}, "local")
+        user_ids = ensure_users(conn, {"alice", "bob", "carol", "dan"}, "local")
     paper = {r.arxiv_id: pid for r, pid in zip(records, ids, strict=True)}
     engine = SearchEngine(fresh_db, tmp_path / "data", embedder=TopicEmbedder())
     for _ in engine.keyword.sync(fresh_db):  # the liked authors' papers are found there
@@ -250,6 +250,9 @@ def test_for_user_learns_from_votes_collections_and_submissions(library, fresh_d
     assert found[0].because and {ref for ref, _ in found[0].because} <= liked
     assert found[0].because[0][1].startswith("Graph paper")
     assert [r.score for r in found] == sorted((r.score for r in found), reverse=True)
+    as_json = found[0].to_json()
+    assert as_json["arxiv_id"] == "2601.00005"
+    assert as_json["because"][0] == dict(zip(("ref", "title"), found[0].because[0], strict=True))
 
 
 def test_for_user_follows_the_authors_of_liked_papers(library, fresh_db):

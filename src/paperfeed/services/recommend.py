@@ -116,7 +116,7 @@ def interest_centroids(liked: np.ndarray, settings: RankSettings = RankSettings(
     """Spherical k-means of the liked vectors: (k, DIM), unit length. Deterministic:
     seeded with the vector nearest the mean, then each farthest from those chosen."""
     if not len(liked):
-        return np.zeros((0, liked.shape[1] if liked.ndim == 2 else DIM), dtype=np.float32)
+        return liked[:0]
     k = max(1, min(settings.max_centroids, math.ceil(len(liked) / settings.likes_per_centroid)))
     if k == 1:
         return _unit(liked.mean(axis=0, keepdims=True))
