@@ -144,6 +144,33 @@ def digest_table(result: dict) -> list[str]:
     return lines
 
 
+def recommend_table(result: dict) -> list[str]:
+    lines = [
+        f"**For you**, {_where(result)}, {result['users']} Hugging Face submitters "
+        "(the earliest 70% of their submissions liked, the rest to find among every paper "
+        "featured from then on), real MiniLM embeddings:",
+        "",
+        "| method | recall@20 | nDCG@20 |",
+        "|---|---|---|",
+    ]
+    for method, m in result["methods"].items():
+        lines.append(f"| {method} | {m['recall@20']:.3f} | {m['ndcg@20']:.3f} |")
+    methods = result["methods"]
+    baseline = max(m["recall@20"] for name, m in methods.items() if name != "for_you")
+    ratio = methods["for_you"]["recall@20"] / baseline
+    latency = result["latency"]
+    speeds = "; ".join(
+        f"{r['candidates']}: p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms" for r in latency["rows"]
+    )
+    lines += [
+        "",
+        f"`Recommender.for_user` at {latency['papers']:,} papers (synthetic vectors): "
+        f"{speeds}. For you / the better baseline: {ratio:.2f}x recall@20. Goals: >= 1.2x; "
+        "p95 <= 100 ms at 104k. Methods tried: [docs/recommend.md](docs/recommend.md).",
+    ]
+    return lines
+
+
 def report() -> str:
     parts = []
     if ingest := _load("ingest.json"):
@@ -159,6 +186,8 @@ def report() -> str:
         parts.append(web_table(web))
     if digest := _load("digest.json"):
         parts.append(digest_table(digest))
+    if recommend := _load("recommend.json"):
+        parts.append(recommend_table(recommend))
     return "\n\n".join("\n".join(p) for p in parts)
 
 
