@@ -322,3 +322,18 @@ def test_compact_vectors_find_what_the_exact_scan_finds(fresh_db, engine):
     assert pid not in [i for i, _ in compact.search(exact.vector_of(pid), 3, exclude=pid)]
     allowed = exact.ids[:2]
     assert {i for i, _ in compact.search(q, 5, allowed=allowed)} <= set(allowed.tolist())
+
+
+def test_several_queries_in_one_scan_match_one_at_a_time(fresh_db, engine):
+    from paperfeed.index.vectors import VectorIndex
+
+    index = VectorIndex(engine.embedder.model_id)
+    index.refresh(fresh_db)
+    queries = engine.embedder.embed(["robot touch", "speech in rare languages", "one step"])
+    allowed = index.ids[: len(index.ids) // 2]
+    for restrict in (None, allowed):
+        together = index.search_many(queries, 3, allowed=restrict)
+        alone = [index.search(q, 3, allowed=restrict) for q in queries]
+        assert [[i for i, _ in hits] for hits in together] == [
+            [i for i, _ in hits] for hits in alone
+        ]

@@ -202,6 +202,19 @@ class VectorIndex:
         found = self._top(ids, rows, scores, limit + 1)
         return [(pid, score) for pid, score in found if pid != exclude][:limit]
 
+    def search_many(
+        self, queries: np.ndarray, limit: int, allowed: np.ndarray | None = None
+    ) -> list[list[tuple[int, float]]]:
+        """`search` for several query vectors at once. The exact scan reads the matrix
+        once for all of them (it is memory-bound, so k queries cost about one)."""
+        ids, vectors, codes = self._data
+        if codes is not None or len(queries) == 1:
+            return [self.search(q, limit, allowed=allowed) for q in queries]
+        rows = self._rows_of(allowed) if allowed is not None else np.arange(len(ids))
+        candidates = vectors if allowed is None else vectors[rows]
+        scores = candidates @ np.ascontiguousarray(queries.T, dtype=np.float32)
+        return [self._top(ids, rows, np.ascontiguousarray(column), limit) for column in scores.T]
+
     @staticmethod
     def _top(
         ids: np.ndarray, rows: np.ndarray, scores: np.ndarray, limit: int

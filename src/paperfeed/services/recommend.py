@@ -311,8 +311,9 @@ class Recommender:
         index = self.search._loaded_vectors()
         pool: set[int] = set()
         with self.search._cpu:
-            for centroid in interest_centroids(liked, self.settings):
-                pool.update(pid for pid, _ in index.search(centroid, depth, allowed=allowed))
+            centroids = interest_centroids(liked, self.settings)
+            for found in index.search_many(centroids, depth, allowed=allowed):
+                pool.update(pid for pid, _ in found)
         if not self.settings.author_weight:
             return pool
         counts = Counter(name for i in interests for name in set(i.authors))
