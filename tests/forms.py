@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+import secrets
 
 import httpx
+
+from paperfeed.services.accounts import start_session
+from paperfeed.store import Store
+from paperfeed.store.secrets import get_or_create_secret
 
 _TOKEN = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 
@@ -28,3 +35,17 @@ def sign_up(client: httpx.Client, username: str, password: str = "correct horse"
         {"username": username, "email": f"{username}@example.org", "password": password},
     )
     assert reply.status_code == 303, reply.text[:300]
+
+
+def session_client(store: Store, base_url: str, user_id: int) -> tuple[httpx.Client, str]:
+    """A client already signed in as `user_id`, and the CSRF token that goes with its
+    cookie (what a browser would have after logging in and loading a page)."""
+    with store.engine.begin() as conn:
+        token = start_session(conn, user_id)
+    nonce = secrets.token_urlsafe(24)
+    key = get_or_create_secret(store.engine, "site")
+    csrf = hmac.new(key, nonce.encode(), hashlib.sha256).hexdigest()
+    client = httpx.Client(
+        base_url=base_url, cookies={"pf_session": token, "pf_csrf": nonce}, timeout=120
+    )
+    return client, csrf

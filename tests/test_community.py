@@ -1,8 +1,6 @@
 """Votes, comments, submissions, collections, user pages and admin actions, over real
 HTTP on loopback against both engines."""
 
-import hashlib
-import hmac
 import json
 from concurrent.futures import ThreadPoolExecutor
 
@@ -14,14 +12,13 @@ import sqlalchemy as sa
 
 from paperfeed.config import Settings
 from paperfeed.records import utcnow
-from paperfeed.services.accounts import create_user, start_session
+from paperfeed.services.accounts import create_user
 from paperfeed.services.ingest import run_ingest
 from paperfeed.sources.jsonl import JsonlSource
 from paperfeed.store.schema import users, votes
-from paperfeed.store.secrets import get_or_create_secret
 from tests.conftest import FAST_HTTP, live_site
 from tests.feeds import atom_feed, listing_line, paper
-from tests.forms import csrf_token, post_form, sign_up
+from tests.forms import csrf_token, post_form, session_client, sign_up
 from tests.loopback import Reply
 
 HOSTILE = paper(
@@ -87,16 +84,12 @@ def test_two_hundred_concurrent_voters_on_one_paper(papers_in):
             [{"username": f"v{i}", "origin": "local", "created_at": now} for i in range(voters)],
         )
         ids = conn.execute(sa.select(users.c.id).order_by(users.c.id)).scalars().all()
-        tokens = [start_session(conn, user_id) for user_id in ids]
-    key = get_or_create_secret(papers_in.engine, "site")
-    nonce = "n" * 24
-    csrf = hmac.new(key, nonce.encode(), hashlib.sha256).hexdigest()
     with live_site(papers_in) as site:
-        base = str(site.base_url)
+        clients = [session_client(papers_in, str(site.base_url), user_id) for user_id in ids]
 
-        def cast(token: str) -> int:
-            cookies = {"pf_session": token, "pf_csrf": nonce}
-            with httpx.Client(base_url=base, cookies=cookies, timeout=120) as client:
+        def cast(client_and_token: tuple[httpx.Client, str]) -> int:
+            client, csrf = client_and_token
+            with client:
                 return client.post(
                     "/papers/2611.00001/vote",
                     data={"state": "on"},
@@ -104,7 +97,7 @@ def test_two_hundred_concurrent_voters_on_one_paper(papers_in):
                 ).status_code
 
         with ThreadPoolExecutor(voters) as pool:
-            codes = list(pool.map(cast, tokens))
+            codes = list(pool.map(cast, clients))
         assert codes == [200] * voters
         assert site.get("/papers/2611.00001.json").json()["upvotes"] == voters
     with papers_in.engine.connect() as conn:

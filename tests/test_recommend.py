@@ -353,3 +353,84 @@ def test_the_benchmark_users_of_the_real_archive(shared_data, sqlite_db):
         assert all(corpus.last_featured[r] >= user.split_day for r in user.truth)
         assert user.truth <= set(corpus.candidates(user).tolist())
         assert not set(user.liked) & set(corpus.candidates(user).tolist())
+
+
+# --- the /for-you page and its actions, over HTTP ------------------------------------------
+
+
+def test_for_you_page_explains_and_learns_from_not_interested(library, fresh_db):
+    from tests.conftest import live_site
+    from tests.forms import session_client
+
+    recommender, ids = library
+    with fresh_db.engine.begin() as conn:
+        conn.execute(
+            votes.insert(),
+            [
+                {"user_id": ids["bob"], "paper_id": ids[f"2601.01{n:03d}"], "created_at": utcnow()}
+                for n in range(3)
+            ],
+        )
+    with live_site(fresh_db, search=recommender.search) as site:
+        assert site.get("/for-you.json").status_code == 401
+        assert "Log in" in site.get("/for-you").text
+        client, csrf = session_client(fresh_db, str(site.base_url), ids["bob"])
+        headers = {"X-CSRF-Token": csrf, "Accept": "application/json"}
+        with client:
+            found = client.get("/for-you.json").json()["papers"]
+            assert found and found[0]["arxiv_id"].startswith("2601.01")  # speech, like his votes
+            assert found[0]["because"][0]["ref"].startswith("2601.01")
+            page = client.get("/for-you").text
+            assert "Because of" in page and "Not interested" in page
+            first = found[0]["arxiv_id"]
+            marked = client.post(f"/papers/{first}/not-interested", headers=headers)
+            assert marked.json() == {"paper": first, "not_interested": True}
+            after = [p["arxiv_id"] for p in client.get("/for-you.json").json()["papers"]]
+            assert first not in after
+            assert client.post("/papers/2601.01000/not-interested").status_code == 403  # no CSRF
+
+            # Stated interests: bad ones refused, good ones listed and removable.
+            bad = client.post(
+                "/for-you/interests", data={"kind": "mood", "value": "x"}, headers=headers
+            )
+            assert bad.status_code == 400
+            added = client.post(
+                "/for-you/interests", data={"kind": "category", "value": "cs.RO"}, headers=headers
+            )
+            assert added.json() == {"added": True}
+            assert "category: cs.RO" in client.get("/for-you").text
+            refs = {
+                b["ref"] for p in client.get("/for-you.json").json()["papers"] for b in p["because"]
+            }
+            assert "category:cs.RO" in refs
+
+
+def test_the_digest_for_you_section_comes_from_the_recommender(library, fresh_db, smtp_server):
+    from paperfeed.config import Settings
+    from paperfeed.services.accounts import create_user
+    from paperfeed.services.digest import send_digests
+    from paperfeed.services.recommend import digest_section
+    from paperfeed.services.subscriptions import Prefs, add_subscriber
+
+    recommender, ids = library
+    settings = Settings(smtp_url=smtp_server.url, base_url="http://paperfeed.test")
+    with fresh_db.engine.begin() as conn:
+        ada = create_user(conn, "ada", "ada@example.org", "correct horse battery")
+        conn.execute(
+            votes.insert(),
+            [
+                {"user_id": ada.id, "paper_id": ids[f"2601.01{n:03d}"], "created_at": utcnow()}
+                for n in range(3)
+            ],
+        )
+    add_subscriber(
+        fresh_db, settings, "ada@example.org", "daily", Prefs(trending=False, for_you=True), True
+    )
+    # 2026-02-10, a Tuesday, is the day the speech papers were announced.
+    summary = send_digests(
+        fresh_db, settings, date(2026, 2, 10), for_you=digest_section(recommender)
+    )
+    assert summary.sent == 1
+    text = smtp_server.messages[0].get_body(("plain",)).get_content()
+    assert "== For you ==" in text
+    assert "Speech paper 3" in text and "Speech paper 0" not in text  # liked ones left out

@@ -26,7 +26,13 @@ from paperfeed.services.digest import DigestScheduler, send_digests
 from paperfeed.services.evaluate import evaluate, load_corpus
 from paperfeed.services.indexer import BackgroundIndexer, update_indexes
 from paperfeed.services.ingest import IngestSummary, run_ingest
-from paperfeed.services.recommend import METHODS, evaluate_recommenders, load_eval_corpus
+from paperfeed.services.recommend import (
+    METHODS,
+    Recommender,
+    digest_section,
+    evaluate_recommenders,
+    load_eval_corpus,
+)
 from paperfeed.services.search import MODES, SearchEngine, SearchHit
 from paperfeed.services.stats import store_stats
 from paperfeed.services.subscriptions import (
@@ -369,7 +375,11 @@ def serve(ctx: Context, host: str, port: int, send_digests: bool) -> None:
     with _user_errors():
         store = ctx.open_store()
         engine = ctx.search_engine(store)
-        scheduler = DigestScheduler(store, ctx.settings) if send_digests else None
+        scheduler = (
+            DigestScheduler(store, ctx.settings, for_you=digest_section(Recommender(store, engine)))
+            if send_digests
+            else None
+        )
         if scheduler is not None:
             scheduler.start()
     click.echo(f"paperfeed on http://{host}:{port} (store: {store.display_url})", err=True)
@@ -623,11 +633,13 @@ def digest_send(
             desc="digests", unit=" subscribers", file=sys.stderr, disable=None if progress else True
         ) as bar,
     ):
+        recommender = Recommender(store, ctx.search_engine(store))
         summary = send_digests(
             store,
             ctx.settings,
             day.date() if day else None,
             dry_run=dry_run,
+            for_you=digest_section(recommender),
             retries=retries,
             on_progress=bar.update,
         )

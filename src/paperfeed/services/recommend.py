@@ -37,6 +37,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from paperfeed.index.embedder import DIM
+from paperfeed.services.digest import ForYou
 from paperfeed.services.evaluate import ndcg_at, recall_at
 from paperfeed.services.feed import PaperView, papers_by_id
 from paperfeed.services.query import ParsedQuery, words_of
@@ -643,3 +644,12 @@ def evaluate_recommenders(
     with contextlib.suppress(ImportError):
         methods.append(("tfidf_svm", tfidf_svm_method(corpus)))
     return [evaluate_method(corpus, name, method) for name, method in methods]
+
+
+def digest_section(recommender: Recommender, limit: int = 5) -> ForYou:
+    """The digest's "For you" provider: the user's best papers among those since then."""
+
+    def for_you(user_id: int, since: datetime) -> list[PaperView]:
+        return [r.paper for r in recommender.for_user(user_id, limit, since.date())]
+
+    return for_you

@@ -21,6 +21,7 @@ from paperfeed.services.daily import daily_items, period
 from paperfeed.services.feed import DayListing, day_listing, get_paper
 from paperfeed.services.indexer import BackgroundIndexer
 from paperfeed.services.query import QueryError
+from paperfeed.services.recommend import Recommender
 from paperfeed.services.search import SearchEngine
 from paperfeed.services.trending import trending_papers
 from paperfeed.sources.arxiv_api import fetch_paper
@@ -30,6 +31,7 @@ from paperfeed.store.secrets import get_or_create_secret
 from paperfeed.web.accounts import RateLimits, create_accounts_router
 from paperfeed.web.community import create_community_router, my_collections, wants_json
 from paperfeed.web.feeds import create_feeds_router
+from paperfeed.web.for_you import create_for_you_router
 from paperfeed.web.hf_api import create_router
 from paperfeed.web.page_cache import PageCache
 from paperfeed.web.searching import search_or_http_error
@@ -91,6 +93,8 @@ def create_app(
         create_accounts_router(store, security, templates, rate_limits or RateLimits())
     )
     app.include_router(create_community_router(store, security, templates, submissions))
+    recommender = Recommender(store, search) if search is not None else None
+    app.include_router(create_for_you_router(store, security, templates, recommender))
     app.include_router(create_subscriptions_router(store, settings, security, templates))
     app.include_router(create_router(store, search))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
