@@ -141,6 +141,13 @@ def test_a_readers_visit(chromium, site):
     page.wait_for_url("**/papers/2611.00500")
     assert "Invented paper number 500" in page.locator("h1").inner_text()
 
+    # For you: learned from the vote and the collection, each with its reason.
+    page.get_by_role("link", name="For you").first.click()
+    page.wait_for_url("**/for-you")
+    assert page.locator(".paper .because").count() >= 1
+    assert "Invented paper number" in page.locator(".paper h2").first.inner_text()
+    shoot("for-you")
+
     page.goto(site + "/users/ada")
     assert page.get_by_role("link", name="Reading group").is_visible()
     shoot("user")
