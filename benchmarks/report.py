@@ -108,8 +108,9 @@ def speed_table(results: list[dict]) -> list[str]:
 
 def web_table(result: dict) -> list[str]:
     lines = [
-        f"**Web**, {_where(result)}, {result['clients']} concurrent clients on loopback "
-        f"(on the same 2 cores as the server), {result['papers']} papers:",
+        f"**Web**, {_where(result)}, {result['clients']} concurrent connections from wrk on "
+        f"loopback (on the same 2 cores as the server), {result['papers']} papers; "
+        "anonymous pages are cached (web/page_cache.py), signed-in ones never:",
         "",
         "| page | requests | errors | p50 ms | p95 ms |",
         "|---|---|---|---|---|",

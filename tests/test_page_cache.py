@@ -40,3 +40,24 @@ def test_the_cache_can_be_turned_off(sqlite_db):
     with live_site(sqlite_db, page_cache_ttl_s=0) as reader:
         reader.get("/")
         assert "x-cache" not in reader.get("/").headers
+
+
+def test_readers_asking_at_once_all_get_the_page(sqlite_db, tmp_path):
+    """Twenty readers at once for a page not cached yet (one renders, the others wait for
+    it) and for a missing one (never cached: each gets its own 404)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    listing = tmp_path / "a.jsonl"
+    listing.write_text(listing_line(paper(1), "2026-11-03"))
+    run_ingest(sqlite_db, JsonlSource(listing), show_progress=False)
+    with live_site(sqlite_db) as reader:
+        base = str(reader.base_url)
+
+        def get(path: str) -> int:
+            with httpx.Client(base_url=base) as client:
+                return client.get(path).status_code
+
+        with ThreadPoolExecutor(20) as pool:
+            found = list(pool.map(get, ["/papers/2611.00001"] * 20))
+            missing = list(pool.map(get, ["/papers/2611.09999"] * 20))
+        assert found == [200] * 20 and missing == [404] * 20

@@ -1,5 +1,5 @@
-"""For you: the ranking on invented vectors, the service on both engines (vectors written
-straight into paper_embeddings, no model), and `paperfeed eval recommend` on a small
+"""For you: the ranking on invented vectors, the service on both engines (invented papers
+on three topics, embedded by the real model), and `paperfeed eval recommend` on a small
 invented daily-papers file."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from paperfeed.cli import cli
-from paperfeed.index.embedder import DIM
+from paperfeed.index.embedder import DIM, Embedder, paper_text
 from paperfeed.records import PaperRecord, utcnow
 from paperfeed.services.ingest import run_ingest
 from paperfeed.services.recommend import (
@@ -146,56 +146,72 @@ def test_empty_inputs_give_an_empty_list():
 
 # --- Recommender.for_user on a store -----------------------------------------------------
 
-MODEL = "test-model"
+# Three topics; each paper's abstract takes one of six angles on its topic.
 TOPICS = {
-    0: ("Graph", "cs.LG", date(2026, 1, 10)),
-    1: ("Speech", "cs.CL", date(2026, 2, 10)),
-    2: ("Robot", "cs.RO", date(2026, 3, 10)),
+    0: ("Graph", "cs.LG", date(2026, 1, 10), "graph neural networks and message passing"),
+    1: ("Speech", "cs.CL", date(2026, 2, 10), "speech recognition of spoken audio"),
+    2: ("Robot", "cs.RO", date(2026, 3, 10), "robot arms grasping objects"),
 }
+ANGLES = [
+    "a new architecture",
+    "a benchmark",
+    "scaling laws",
+    "a survey",
+    "efficient training",
+    "robustness",
+]
 
 
-class TopicEmbedder:
-    """Stands in for the model: a text about speech points along the speech axis."""
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    return Embedder(max_tokens=128)
 
-    model_id = MODEL
 
-    def embed(self, texts: list[str]) -> np.ndarray:
-        axes = [next((a for a, t in TOPICS.items() if t[0].lower() in s.lower()), 3) for s in texts]
-        return np.stack([topic(a) for a in axes])
+@pytest.fixture(scope="module")
+def topic_papers(embedder: Embedder) -> tuple[list[PaperRecord], np.ndarray]:
+    """Six invented papers per topic (arXiv ids 2601.AANNN, AA = topic), embedded once."""
+    records = [
+        PaperRecord(
+            arxiv_id=f"2601.{axis:02d}{n:03d}",
+            title=f"{name} paper {n}",
+            abstract=f"We study {subject}: {angle}.",
+            authors=[f"{name} Author", f"Person {n}"],
+            categories=[category],
+            primary_category=category,
+            announced_date=announced,
+            published_at=datetime.combine(announced, datetime.min.time()),
+        )
+        for axis, (name, category, announced, subject) in TOPICS.items()
+        for n, angle in enumerate(ANGLES)
+    ]
+    vectors = embedder.embed([paper_text(r.title, r.abstract) for r in records])
+    return records, vectors
 
 
 @pytest.fixture
-def library(fresh_db: Store, tmp_path: Path) -> tuple[Recommender, dict[str, int]]:
-    """Six papers per topic (arXiv ids 2601.AANNN, AA = topic), their vectors, and users."""
-    records, vectors = [], []
-    for axis, (name, category, announced) in TOPICS.items():
-        for n, vector in enumerate(near(axis, 6, seed=axis)):
-            records.append(
-                PaperRecord(
-                    arxiv_id=f"2601.{axis:02d}{n:03d}",
-                    title=f"{name} paper {n}",
-                    abstract=f"About {name.lower()}s, part {n}.",
-                    authors=[f"{name} Author", f"Person {n}"],
-                    categories=[category],
-                    primary_category=category,
-                    announced_date=announced,
-                    published_at=datetime.combine(announced, datetime.min.time()),
-                )
-            )
-            vectors.append(vector)
+def library(
+    fresh_db: Store, tmp_path: Path, embedder: Embedder, topic_papers
+) -> tuple[Recommender, dict[str, int]]:
+    """The topic papers with their vectors in a store, users, and a Recommender on it."""
+    records, vectors = topic_papers
     now = utcnow()
     with fresh_db.engine.begin() as conn:
         ids = [pid for pid, _ in upsert_papers(conn, records, "jsonl")]
         conn.execute(
             paper_embeddings.insert(),
             [
-                {"paper_id": pid, "model": MODEL, "vector": v.tobytes(), "embedded_at": now}
+                {
+                    "paper_id": pid,
+                    "model": embedder.model_id,
+                    "vector": v.tobytes(),
+                    "embedded_at": now,
+                }
                 for pid, v in zip(ids, vectors, strict=True)
             ],
         )
         user_ids = ensure_users(conn, {"alice", "bob", "carol", "dan"}, "local")
     paper = {r.arxiv_id: pid for r, pid in zip(records, ids, strict=True)}
-    engine = SearchEngine(fresh_db, tmp_path / "data", embedder=TopicEmbedder())
+    engine = SearchEngine(fresh_db, tmp_path / "data", embedder=embedder)
     for _ in engine.keyword.sync(fresh_db):  # the liked authors' papers are found there
         pass
     return Recommender(fresh_db, engine), {**paper, **user_ids}

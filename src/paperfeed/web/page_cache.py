@@ -10,6 +10,7 @@ indexer) show within `ttl_s`. Signed-in readers always get fresh pages.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -45,6 +46,9 @@ class PageCache:
         self.entries: OrderedDict[str, tuple[float, Message, bytes]] = OrderedDict()
         # Bumped by every write: a page rendered across a write is not kept.
         self.generation = 0
+        # Pages being rendered now: others asking for one wait for it instead of
+        # rendering it again (when a popular entry expires, 50 readers ask at once).
+        self.rendering: dict[str, asyncio.Event] = {}
 
     def _cacheable(self, scope: Scope) -> bool:
         path = scope["path"]
@@ -69,15 +73,29 @@ class PageCache:
             await self.app(scope, receive, send)
             return
         key = f"{scope['method']} {scope['path']}?{scope['query_string'].decode('latin-1')}"
-        now = time.monotonic()
-        hit = self.entries.get(key)
-        if hit is not None and now - hit[0] < self.ttl_s:
-            self.entries.move_to_end(key)
-            _, start, body = hit
-            await send({**start, "headers": [*start["headers"], (b"x-cache", b"hit")]})
-            await send({"type": "http.response.body", "body": body})
+        if await self._answer_from_cache(key, send):
             return
-        await self._render_and_keep(key, now, scope, receive, send)
+        if key in self.rendering:
+            await self.rendering[key].wait()
+            if await self._answer_from_cache(key, send):
+                return
+        self.rendering[key] = done = asyncio.Event()
+        try:
+            await self._render_and_keep(key, time.monotonic(), scope, receive, send)
+        finally:
+            if self.rendering.get(key) is done:
+                del self.rendering[key]
+            done.set()
+
+    async def _answer_from_cache(self, key: str, send: Send) -> bool:
+        hit = self.entries.get(key)
+        if hit is None or time.monotonic() - hit[0] >= self.ttl_s:
+            return False
+        self.entries.move_to_end(key)
+        _, start, body = hit
+        await send({**start, "headers": [*start["headers"], (b"x-cache", b"hit")]})
+        await send({"type": "http.response.body", "body": body})
+        return True
 
     async def _render_and_keep(
         self, key: str, now: float, scope: Scope, receive: Receive, send: Send
