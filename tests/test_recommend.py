@@ -265,7 +265,8 @@ def test_for_user_learns_from_votes_collections_and_submissions(library, fresh_d
     liked = {f"2601.00{n:03d}" for n in range(4)}
     assert found[0].because and {ref for ref, _ in found[0].because} <= liked
     assert found[0].because[0][1].startswith("Graph paper")
-    assert [r.score for r in found] == sorted((r.score for r in found), reverse=True)
+    # Diversity may reorder the rest, never the best match.
+    assert found[0].score == max(r.score for r in found)
     as_json = found[0].to_json()
     assert as_json["arxiv_id"] == "2601.00005"
     assert as_json["because"][0] == dict(zip(("ref", "title"), found[0].because[0], strict=True))
@@ -319,7 +320,8 @@ def test_seeds_start_a_new_user(library, fresh_db, kind, value, topic_prefix, be
     found = recommender.for_user(ids["bob"], limit=5)
     assert len(found) == 5
     assert all(a.startswith(topic_prefix) for a in _arxiv_ids(found))
-    assert "2601.02000" not in _arxiv_ids(found)  # a seed paper is not recommended back
+    if kind == "paper":
+        assert value not in _arxiv_ids(found)  # a seed paper is not recommended back
     assert found[0].because == [because]
 
 
