@@ -44,7 +44,7 @@ def session_client(store: Store, base_url: str, user_id: int) -> tuple[httpx.Cli
         token = start_session(conn, user_id)
     nonce = secrets.token_urlsafe(24)
     key = get_or_create_secret(store.engine, "site")
-    csrf = hmac.new(key, nonce.encode(), hashlib.sha256).hexdigest()
+    csrf = hmac.new(key, f"{nonce}|{token}".encode(), hashlib.sha256).hexdigest()
     client = httpx.Client(
         base_url=base_url, cookies={"pf_session": token, "pf_csrf": nonce}, timeout=120
     )

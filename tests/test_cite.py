@@ -1,4 +1,5 @@
 from datetime import datetime
+from itertools import accumulate
 
 import bibtexparser
 import pytest
@@ -48,12 +49,17 @@ def test_entry_has_the_arxiv_fields():
         "$\\alpha$-divergence with {nested {groups}}",
         "<script>alert(1)</script> @misc{evil, title={x}}",
         "RTL \u202e text \u0000 null",
+        "Foo \\} , note = \\{pwned",  # BibTeX counts escaped braces too
     ],
 )
 def test_hostile_titles_never_break_the_entry(title):
     library = bibtexparser.parse_string(bibtex(view(title=title, authors=["Ünïcødé Ñame"])))
     assert not library.failed_blocks
     assert len(library.entries) == 1
+    assert "note" not in library.entries[0].fields_dict  # no field smuggled in
+    # BibTeX itself counts every brace, escaped or not: the field must close where we say.
+    depths = list(accumulate({"{": 1, "}": -1}.get(c, 0) for c in bibtex_value(title)))
+    assert min(depths, default=0) >= 0 and (not depths or depths[-1] == 0)
 
 
 def test_latex_commands_and_balanced_groups_are_kept():

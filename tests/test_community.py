@@ -14,10 +14,11 @@ from paperfeed.config import Settings
 from paperfeed.records import utcnow
 from paperfeed.services.accounts import create_user
 from paperfeed.services.ingest import run_ingest
+from paperfeed.sources.hf_daily import HfDailyFileSource
 from paperfeed.sources.jsonl import JsonlSource
 from paperfeed.store.schema import users, votes
 from tests.conftest import FAST_HTTP, live_site
-from tests.feeds import atom_feed, listing_line, paper
+from tests.feeds import atom_feed, hf_api_entry, listing_line, paper
 from tests.forms import csrf_token, post_form, session_client, sign_up
 from tests.loopback import Reply
 
@@ -36,6 +37,9 @@ def papers_in(fresh_db, tmp_path):
         "\n".join(listing_line(p, "2026-11-03") for p in [paper(1), paper(2), HOSTILE])
     )
     run_ingest(fresh_db, JsonlSource(listing), show_progress=False)
+    daily = tmp_path / "2026-11-04.json"
+    daily.write_text(json.dumps([hf_api_entry(HOSTILE, github="javascript:alert(1)")]))
+    run_ingest(fresh_db, HfDailyFileSource(daily), show_progress=False)
     return fresh_db
 
 
@@ -83,7 +87,8 @@ def test_two_hundred_concurrent_voters_on_one_paper(papers_in):
             users.insert(),
             [{"username": f"v{i}", "origin": "local", "created_at": now} for i in range(voters)],
         )
-        ids = conn.execute(sa.select(users.c.id).order_by(users.c.id)).scalars().all()
+        local = users.c.origin == "local"
+        ids = conn.execute(sa.select(users.c.id).where(local).order_by(users.c.id)).scalars().all()
     with live_site(papers_in) as site:
         clients = [session_client(papers_in, str(site.base_url), user_id) for user_id in ids]
 
@@ -227,4 +232,5 @@ def test_hostile_metadata_is_inert_on_every_page(site):
         assert "onmouseover=" not in html.replace("onmouseover=&#34;", ""), path
     page = site.get("/papers/2611.00066").text
     assert "<math" in page  # $x < y & z$ rendered as MathML
+    assert 'href="javascript:' not in page and 'href="javascript:' not in site.get("/").text
     json.loads(site.get("/papers/2611.00066.json").text)

@@ -61,3 +61,32 @@ def test_readers_asking_at_once_all_get_the_page(sqlite_db, tmp_path):
             found = list(pool.map(get, ["/papers/2611.00001"] * 20))
             missing = list(pool.map(get, ["/papers/2611.09999"] * 20))
         assert found == [200] * 20 and missing == [404] * 20
+
+
+def test_no_signed_in_page_is_ever_served_to_others(sqlite_db, tmp_path):
+    """However the session cookie is spelled, a page made for a signed-in reader is not
+    kept; refused writes do not empty the cache; a Host header cannot poison a feed."""
+    listing = tmp_path / "a.jsonl"
+    listing.write_text(listing_line(paper(1), "2026-11-03"))
+    run_ingest(sqlite_db, JsonlSource(listing), show_progress=False)
+    with live_site(sqlite_db) as reader:
+        with httpx.Client(base_url=str(reader.base_url)) as ada:
+            sign_up(ada, "ada")
+            token = ada.cookies["pf_session"]
+        for spelling in (
+            f"pf_session={token}",
+            f"pf_session ={token}",
+            f"x=1; pf_session={token};",
+        ):
+            page = reader.get("/papers/2611.00001", headers={"Cookie": spelling})
+            assert 'href="/users/ada"' in page.text  # the app sees her signed in
+        anonymous = reader.get("/papers/2611.00001", headers={"Cookie": ""})
+        assert 'href="/users/ada"' not in anonymous.text
+
+        assert reader.get("/papers/2611.00001").headers["x-cache"] == "hit"
+        assert reader.post("/login", data={"login": "x"}).status_code == 403
+        assert reader.get("/papers/2611.00001").headers["x-cache"] == "hit"  # still there
+
+        poisoned = reader.get("/feeds/daily.atom", headers={"Host": "evil.example"})
+        assert "evil.example" not in poisoned.text
+        assert "evil.example" not in reader.get("/feeds/daily.atom").text

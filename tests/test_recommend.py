@@ -452,3 +452,24 @@ def test_the_digest_for_you_section_comes_from_the_recommender(library, fresh_db
     text = smtp_server.messages[0].get_body(("plain",)).get_content()
     assert "== For you ==" in text
     assert "Speech paper 3" in text and "Speech paper 0" not in text  # liked ones left out
+
+
+def test_stated_interests_are_checked_and_bounded(sqlite_db):
+    from paperfeed.services.community import ActionError
+    from paperfeed.services.interests import MAX_TEXT_SEEDS, add_seed, seeds_of
+
+    with sqlite_db.write() as conn:
+        (user_id,) = ensure_users(conn, {"ada"}, "local").values()
+        assert add_seed(conn, user_id, "paper", "https://arxiv.org/abs/2601.00001v2")
+        assert not add_seed(conn, user_id, "paper", "2601.00001")  # the same paper
+        for n in range(MAX_TEXT_SEEDS):
+            assert add_seed(conn, user_id, "text", f"An abstract about topic {n}.")
+        with pytest.raises(ActionError, match="pasted texts"):
+            add_seed(conn, user_id, "text", "One abstract too many.")
+        assert add_seed(conn, user_id, "category", "cs.CL")  # other kinds still fit
+        for kind, value in [("mood", "x"), ("category", ""), ("paper", "not an id")]:
+            with pytest.raises(ActionError):
+                add_seed(conn, user_id, kind, value)
+        seeds = seeds_of(conn, user_id)
+    assert [s.value for s in seeds if s.kind == "paper"] == ["2601.00001"]
+    assert len(seeds) == MAX_TEXT_SEEDS + 2

@@ -147,6 +147,10 @@ def _token_hash(token: str) -> str:
 def start_session(conn: sa.Connection, user_id: int) -> str:
     token = secrets.token_urlsafe(32)
     now = utcnow()
+    # The user's expired sessions go as a new one starts: the table does not grow forever.
+    conn.execute(
+        sessions.delete().where(sessions.c.user_id == user_id, sessions.c.expires_at <= now)
+    )
     conn.execute(
         sessions.insert().values(
             token_hash=_token_hash(token),

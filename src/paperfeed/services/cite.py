@@ -9,13 +9,14 @@ from paperfeed.services.feed import PaperView
 
 _SPECIAL = re.compile(r"(?<!\\)([&%#])")
 _LONE_BACKSLASH = re.compile(r"\\(?![A-Za-z&%#$_{}])")
+_BRACE = re.compile(r"\\?([{}])")
+_BRACE_NAMES = {"{": r"\textbraceleft{}", "}": r"\textbraceright{}"}
 
 
 def _balanced(text: str) -> bool:
+    """BibTeX counts every brace, escaped or not, to find where a field ends."""
     depth = 0
-    for i, char in enumerate(text):
-        if char in "{}" and i and text[i - 1] == "\\":
-            continue
+    for char in text:
         depth += {"{": 1, "}": -1}.get(char, 0)
         if depth < 0:
             return False
@@ -27,10 +28,11 @@ def bibtex_value(text: str) -> str:
     groups stay; unbalanced braces, lone backslashes and & % # are escaped, so that no
     title can end the field early or break the entry."""
     text = "".join(c for c in text if unicodedata.category(c) != "Cc" or c in "\t\n")
+    if not _balanced(text):
+        # Spelled with braces that pair up only with each other.
+        text = _BRACE.sub(lambda m: _BRACE_NAMES[m.group(1)], text)
     text = _LONE_BACKSLASH.sub(r"\\textbackslash{}", text)
     text = _SPECIAL.sub(r"\\\1", text)
-    if not _balanced(text):
-        text = re.sub(r"(?<!\\)([{}])", r"\\\1", text)
     return " ".join(text.split())
 
 

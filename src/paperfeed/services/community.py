@@ -1,15 +1,14 @@
 """What readers do on the site: vote, comment, submit papers; and what an admin undoes.
 
 Every function takes the connection of the caller's transaction; web routes open it with
-`write_transaction` so that on SQLite the write lock is taken first (BEGIN IMMEDIATE):
+`Store.write()` so that on SQLite the write lock is taken first (BEGIN IMMEDIATE):
 200 readers voting at once then queue on the lock instead of failing to upgrade it.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -19,7 +18,7 @@ from paperfeed.errors import PaperfeedError
 from paperfeed.records import PaperRecord, parse_arxiv_id, utcnow
 from paperfeed.services.feed import LISTING, PaperView, get_paper, view_of
 from paperfeed.services.text import MAX_COMMENT_CHARS
-from paperfeed.store import Store
+from paperfeed.store import Store, insert_unless_present
 from paperfeed.store.papers import upsert_papers
 from paperfeed.store.schema import comments, daily_entries, papers, users, votes
 
@@ -30,12 +29,6 @@ class ActionError(PaperfeedError):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
-
-
-@contextmanager
-def write_transaction(store: Store) -> Iterator[sa.Connection]:
-    with store.engine.execution_options(sqlite_begin="IMMEDIATE").begin() as conn:
-        yield conn
 
 
 def paper_id_of(conn: sa.Connection, text: str) -> int:
@@ -62,7 +55,9 @@ def set_vote(conn: sa.Connection, user_id: int, arxiv_id: str, want: bool | None
     has = conn.execute(sa.select(sa.exists().where(mine))).scalar()
     target = (not has) if want is None else want
     if target and not has:
-        conn.execute(votes.insert().values(user_id=user_id, paper_id=paper_id, created_at=utcnow()))
+        insert_unless_present(
+            conn, votes.insert().values(user_id=user_id, paper_id=paper_id, created_at=utcnow())
+        )
     elif not target and has:
         conn.execute(votes.delete().where(mine))
     return target
@@ -143,6 +138,8 @@ def set_comment_hidden(conn: sa.Connection, comment_id: int, hidden: bool) -> st
 
 
 FetchPaper = Callable[[str], PaperRecord]
+# How long a submission waits for the one arXiv request at a time before giving up.
+FETCH_WAIT_S = 20.0
 
 
 class Submissions:
@@ -169,8 +166,12 @@ class Submissions:
                 f"{arxiv_id} is already on the daily list of {known.featured_on[0]}", 409
             )
         if known is None:
-            with self._fetch_lock:
+            if not self._fetch_lock.acquire(timeout=FETCH_WAIT_S):
+                raise ActionError("arXiv is busy with other submissions: try again soon", 503)
+            try:
                 record = self.fetch(arxiv_id)  # SourceError reaches the caller as is
+            finally:
+                self._fetch_lock.release()
             published = record.published_at
         else:
             record, published = None, known.published_at
@@ -180,7 +181,7 @@ class Submissions:
                 f"the last {self.max_age.days} days can be submitted",
             )
         try:
-            with write_transaction(self.store) as conn:
+            with self.store.write() as conn:
                 if record is not None:
                     upsert_papers(conn, [record], "arxiv")
                 paper_id = paper_id_of(conn, arxiv_id)

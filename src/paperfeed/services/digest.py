@@ -446,8 +446,7 @@ def send_digests(
     if mailer is None:
         mailer = open_mailer(settings)
     signing_key = link_key(store)
-    # IMMEDIATE: read-then-insert while other runs write (SQLite; ignored by PostgreSQL).
-    with store.engine.execution_options(sqlite_begin="IMMEDIATE").begin() as conn:
+    with store.write() as conn:  # read-then-insert while other runs write
         for period in periods.values():
             outbox.add_outbox_rows(
                 conn, period.key, outbox.active_subscription_ids(conn, period.frequency)

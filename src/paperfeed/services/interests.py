@@ -9,11 +9,14 @@ import sqlalchemy as sa
 
 from paperfeed.records import parse_arxiv_id, utcnow
 from paperfeed.services.community import ActionError, paper_id_of
+from paperfeed.store import insert_unless_present
 from paperfeed.store.schema import interest_seeds, not_interested
 
 SEED_KINDS = ("category", "author", "paper", "text")
 MAX_SEED_CHARS = {"category": 40, "author": 200, "paper": 60, "text": 5_000}
-MAX_SEEDS = 200
+MAX_SEEDS = 50
+# Each pasted text is embedded when the For you page is built (then kept in memory).
+MAX_TEXT_SEEDS = 10
 
 
 @dataclass(frozen=True)
@@ -36,19 +39,25 @@ def add_seed(conn: sa.Connection, user_id: int, kind: str, value: str) -> bool:
             raise ActionError(f"not an arXiv id or URL: {value[:60]!r}")
         value = parsed[0]
     mine = interest_seeds.c.user_id == user_id
-    if conn.execute(
-        sa.select(
-            sa.exists().where(mine, interest_seeds.c.kind == kind, interest_seeds.c.value == value)
-        )
-    ).scalar():
-        return False
-    count = conn.execute(sa.select(sa.func.count()).where(mine)).scalar_one()
-    if count >= MAX_SEEDS:
-        raise ActionError(f"at most {MAX_SEEDS} stated interests; remove some first")
-    conn.execute(
-        interest_seeds.insert().values(user_id=user_id, kind=kind, value=value, created_at=utcnow())
+    counts = dict(
+        conn.execute(
+            sa.select(interest_seeds.c.kind, sa.func.count())
+            .where(mine)
+            .group_by(interest_seeds.c.kind)
+        ).all()
     )
-    return True
+    too_many_texts = kind == "text" and counts.get("text", 0) >= MAX_TEXT_SEEDS
+    if sum(counts.values()) >= MAX_SEEDS or too_many_texts:
+        raise ActionError(
+            f"at most {MAX_SEEDS} stated interests, {MAX_TEXT_SEEDS} of them pasted texts; "
+            "remove some first"
+        )
+    return insert_unless_present(
+        conn,
+        interest_seeds.insert().values(
+            user_id=user_id, kind=kind, value=value, created_at=utcnow()
+        ),
+    )
 
 
 def remove_seed(conn: sa.Connection, user_id: int, seed_id: int) -> bool:
@@ -76,8 +85,9 @@ def mark_not_interested(conn: sa.Connection, user_id: int, arxiv_id: str, marked
     mine = (not_interested.c.user_id == user_id) & (not_interested.c.paper_id == paper_id)
     there = conn.execute(sa.select(sa.exists().where(mine))).scalar()
     if marked and not there:
-        conn.execute(
-            not_interested.insert().values(user_id=user_id, paper_id=paper_id, created_at=utcnow())
+        insert_unless_present(
+            conn,
+            not_interested.insert().values(user_id=user_id, paper_id=paper_id, created_at=utcnow()),
         )
     elif not marked and there:
         conn.execute(not_interested.delete().where(mine))

@@ -26,9 +26,8 @@ The methods tried and their numbers: docs/recommend.md.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -68,6 +67,7 @@ AUTHOR_POOL = 10  # the user's most liked authors whose papers join the candidat
 POOL_PER_PICK = 5  # MMR re-ranks the best POOL_PER_PICK * limit candidates
 EXPLAIN = 2  # liked papers named per recommendation
 SEED_PAPERS = 200  # newest papers of a category or author averaged into its seed vector
+TEXT_CACHE = 2_000  # pasted texts whose vectors a Recommender keeps
 MAX_LIMIT = 100
 
 
@@ -247,7 +247,7 @@ class Recommender:
         self.store = store
         self.search = search
         self.settings = settings
-        self._text_seeds: dict[str, np.ndarray] = {}  # pasted abstracts, embedded once
+        self._text_seeds: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def for_user(
         self, user_id: int, limit: int = 20, since: date | None = None
@@ -256,7 +256,7 @@ class Recommender:
         published or featured on or after `since` if given (a digest's day or week).
         Empty when the user has no signals and no seeds, or nothing is embedded yet."""
         limit = max(1, min(limit, MAX_LIMIT))
-        index = self.search._loaded_vectors()
+        index = self.search.loaded_vectors()
         with self.store.engine.connect() as conn:
             liked_ids, disliked_ids = _signals(conn, user_id)
             vectors = _vectors(conn, index.model, liked_ids | disliked_ids)
@@ -309,9 +309,9 @@ class Recommender:
         that it sees the top of a scan of the whole corpus: exactly so without dislikes,
         which only ever lower a score), and the papers of the user's most liked authors,
         found by the keyword index."""
-        index = self.search._loaded_vectors()
+        index = self.search.loaded_vectors()
         pool: set[int] = set()
-        with self.search._cpu:
+        with self.search.cpu:
             centroids = interest_centroids(liked, self.settings)
             for found in index.search_many(centroids, depth, allowed=allowed):
                 pool.update(pid for pid, _ in found)
@@ -326,6 +326,25 @@ class Recommender:
                 found = np.intersect1d(found, allowed)
             pool.update(found.tolist())
         return pool
+
+    def _author_paper_ids(self, name: str) -> list[int]:
+        """The newest SEED_PAPERS papers with every word of `name` in their authors (the
+        keyword index answers: no scan of the papers table)."""
+        words = words_of(name)
+        if not words:
+            return []
+        found = self.search.keyword.matching_ids(ParsedQuery(text="", authors=[words]))
+        return sorted(found.tolist(), reverse=True)[:SEED_PAPERS]
+
+    def _text_vector(self, text: str) -> np.ndarray:
+        """A pasted text's vector, embedded once and kept (the most recent TEXT_CACHE)."""
+        vector = self._text_seeds.pop(text, None)
+        if vector is None:
+            vector = self.search.embedder.embed([text])[0]
+        self._text_seeds[text] = vector
+        while len(self._text_seeds) > TEXT_CACHE:
+            self._text_seeds.popitem(last=False)
+        return vector
 
     def _seeds(
         self, conn: sa.Connection, user_id: int, model: str
@@ -352,11 +371,13 @@ class Recommender:
                     _, title, authors = _papers(conn, [paper_id])[paper_id]
                     found.append(_Interest(vector, authors, (value, title)))
             elif kind == "text":
-                if value not in self._text_seeds:
-                    self._text_seeds[value] = self.search.embedder.embed([value])[0]
-                found.append(_Interest(self._text_seeds[value], [], ("text", value[:120])))
+                found.append(_Interest(self._text_vector(value), [], ("text", value[:120])))
             elif kind in ("category", "author"):
-                ids = _seed_paper_ids(conn, kind, value)
+                ids = (
+                    _category_paper_ids(conn, value)
+                    if kind == "category"
+                    else self._author_paper_ids(value)
+                )
                 vectors = list(_vectors(conn, model, set(ids)).values())
                 if vectors:
                     mean = _unit(np.mean(vectors, axis=0)).astype(np.float32)
@@ -417,28 +438,13 @@ def _papers(conn: sa.Connection, paper_ids: list[int]) -> dict[int, tuple[str, s
     return found
 
 
-def _seed_paper_ids(conn: sa.Connection, kind: str, value: str) -> list[int]:
-    """The newest SEED_PAPERS papers in a category, or by an author (a name contained in
-    the author list, as JSON text: escaped on SQLite, plain on PostgreSQL)."""
-    if kind == "category":
-        query = (
-            sa.select(paper_categories.c.paper_id)
-            .where(paper_categories.c.category == value)
-            .order_by(paper_categories.c.paper_id.desc())
-        )
-    else:
-        authors_text = sa.cast(papers.c.authors, sa.Text)
-        escaped = json.dumps(value)[1:-1]
-        query = (
-            sa.select(papers.c.id)
-            .where(
-                sa.or_(
-                    authors_text.ilike(f'%"{value}"%'),
-                    authors_text.ilike(f'%"{escaped}"%'),
-                )
-            )
-            .order_by(papers.c.id.desc())
-        )
+def _category_paper_ids(conn: sa.Connection, category: str) -> list[int]:
+    """The newest SEED_PAPERS papers in a category."""
+    query = (
+        sa.select(paper_categories.c.paper_id)
+        .where(paper_categories.c.category == category)
+        .order_by(paper_categories.c.paper_id.desc())
+    )
     return list(conn.execute(query.limit(SEED_PAPERS)).scalars())
 
 

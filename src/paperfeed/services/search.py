@@ -196,7 +196,7 @@ class SearchEngine:
         # Embedding and vector scans use every core already (onnxruntime, BLAS): run as
         # many at once as there are cores, and queue the rest, rather than let dozens of
         # request threads fight over two cores.
-        self._cpu = threading.BoundedSemaphore(os.cpu_count() or 2)
+        self.cpu = threading.BoundedSemaphore(os.cpu_count() or 2)
         self._embedder = embedder
         self.vectors: VectorIndex | None = None
 
@@ -220,7 +220,8 @@ class SearchEngine:
         self.vectors.refresh(self.store)
         return self.vectors
 
-    def _loaded_vectors(self) -> VectorIndex:
+    def loaded_vectors(self) -> VectorIndex:
+        """The vectors in memory, loaded on first use (refresh_vectors adds new ones)."""
         return self.vectors if self.vectors is not None else self.refresh_vectors()
 
     def _has_code_ids(self) -> set[int]:
@@ -247,7 +248,7 @@ class SearchEngine:
         first, so only its papers are scored. A broad one (a big category) is applied
         after: the nearest OVERFETCH papers are scored and those that pass are kept,
         which avoids listing a large share of the corpus for every query."""
-        with self._cpu:
+        with self.cpu:
             return self._semantic_list(query, vectors, depth)
 
     def _semantic_list(self, query: ParsedQuery, vectors: VectorIndex, depth: int) -> list[int]:
@@ -302,7 +303,7 @@ class SearchEngine:
             else None
         )
         if mode in ("semantic", "hybrid") and query.semantic_text:
-            vectors = self._loaded_vectors()
+            vectors = self.loaded_vectors()
             if len(vectors):
                 semantic_ids = self._semantic(query, vectors, depth)
             else:
@@ -366,7 +367,7 @@ class SearchEngine:
             ).first()
         if row is None:
             return []
-        vector = self._loaded_vectors().vector_of(row.id)
+        vector = self.loaded_vectors().vector_of(row.id)
         if vector is None:
             vector = self.embedder.embed([paper_text(row.title, row.abstract)])[0]
         return self.by_vector(vector, limit, exclude=row.id)
@@ -380,8 +381,8 @@ class SearchEngine:
     def by_vector(
         self, vector: np.ndarray, limit: int, exclude: int | None = None
     ) -> list[SearchHit]:
-        with self._cpu:
-            found = self._loaded_vectors().search(vector, limit, exclude=exclude)
+        with self.cpu:
+            found = self.loaded_vectors().search(vector, limit, exclude=exclude)
         with self.store.engine.connect() as conn:
             views = papers_by_id(conn, [pid for pid, _ in found])
         return [

@@ -20,7 +20,6 @@ import logging
 import re
 import secrets
 from collections.abc import Iterable
-from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -139,12 +138,6 @@ def _check_frequency(frequency: str) -> str:
     return frequency
 
 
-def _write(store: Store) -> AbstractContextManager[sa.Connection]:
-    """A transaction that reads before it writes: on SQLite it takes the write lock
-    first, so a concurrent writer makes it wait rather than fail."""
-    return store.engine.execution_options(sqlite_begin="IMMEDIATE").begin()
-
-
 def link_key(store: Store) -> bytes:
     return get_or_create_secret(store.engine, LINK_KEY)
 
@@ -204,7 +197,19 @@ def request_subscription(
     if user_id is None:
         prefs.for_you = False
     nonce = secrets.token_urlsafe(12)
-    with _write(store) as conn:
+    try:
+        subscription_id = _record_request(store, email, user_id, frequency, prefs, nonce)
+    except sa.exc.IntegrityError as exc:  # the same address, requested a moment ago
+        raise SubscriptionError(
+            "a request for this address is being handled: check your inbox"
+        ) from exc
+    _send_confirmation(store, settings, subscription_id, email, nonce)
+
+
+def _record_request(
+    store: Store, email: str, user_id: int | None, frequency: str, prefs: Prefs, nonce: str
+) -> int:
+    with store.write() as conn:
         existing = rows.subscription_by_email(conn, email)
         if existing is None:
             subscription_id = rows.insert_subscription(
@@ -225,13 +230,13 @@ def request_subscription(
                 user_id=user_id,
                 confirm_nonce=nonce,
             )
-    _send_confirmation(store, settings, subscription_id, email, nonce)
+    return subscription_id
 
 
 def confirm_subscription(store: Store, token: str) -> Subscription:
     payload = tokens.verify(link_key(store), "subscribe-confirm", token)
     subscription_id, _, nonce = payload.partition(":")
-    with _write(store) as conn:
+    with store.write() as conn:
         found = rows.subscription_by_id(conn, int(subscription_id))
         if found is None or found.confirm_nonce != nonce:
             raise tokens.TokenError(
@@ -272,7 +277,7 @@ def unsubscribe(store: Store, token: str) -> Subscription:
     """End the subscription the token names. Idempotent: a second click changes nothing."""
     found = subscription_for_unsubscribe(store, token)
     if found.status != "unsubscribed":
-        with _write(store) as conn:
+        with store.write() as conn:
             rows.update_subscription(
                 conn, found.id, status="unsubscribed", unsubscribed_at=utcnow(), confirm_nonce=None
             )
@@ -293,7 +298,7 @@ def add_subscriber(
     if not confirmed:
         request_subscription(store, settings, email, frequency, prefs)
     else:
-        with _write(store) as conn:
+        with store.write() as conn:
             account = user_by_email(conn, email)
             user_id = account.id if account is not None else None
             if not user_id:
@@ -322,7 +327,7 @@ def add_subscriber(
 
 
 def remove_subscriber(store: Store, email: str) -> None:
-    with _write(store) as conn:
+    with store.write() as conn:
         if not rows.delete_subscription(conn, email.strip()):
             raise SubscriptionError(f"no subscriber {email.strip()[:80]!r}")
 
@@ -423,5 +428,5 @@ def check_reset_token(store: Store, token: str) -> None:
 def reset_password(store: Store, token: str, new_password: str) -> None:
     """Set the password a valid reset link is for; every session of that user ends."""
     key = link_key(store)
-    with _write(store) as conn:
+    with store.write() as conn:
         set_password(conn, _reset_target(conn, token, key), new_password)

@@ -60,6 +60,12 @@ def with_math(text: str | None) -> Markup:
     return Markup("".join(parts))
 
 
+def web_link(url: str | None) -> bool:
+    """Whether an imported link (code, project page) may be a link: http(s) only, so a
+    `javascript:` URL in the data stays text."""
+    return bool(url) and url.lower().startswith(("https://", "http://"))
+
+
 def comment_html(markdown: str) -> Markup:
     """A comment's Markdown as sanitized HTML: no raw HTML, links only to http(s)/mailto."""
     rendered = _markdown.render(markdown[:MAX_COMMENT_CHARS])

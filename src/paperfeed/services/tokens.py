@@ -41,7 +41,7 @@ def verify(key: bytes, purpose: str, token: str, now: float | None = None) -> st
     try:
         encoded, expires, signature = token.split(".")
         body = f"{encoded}.{expires}"
-        valid = hmac.compare_digest(signature, _signature(key, purpose, body))
+        valid = hmac.compare_digest(signature.encode(), _signature(key, purpose, body).encode())
         payload = _unb64(encoded).decode() if valid else ""
         expiry = int(expires)
     except (ValueError, UnicodeDecodeError) as exc:

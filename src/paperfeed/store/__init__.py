@@ -1,5 +1,5 @@
 """The store: papers and community data in SQLite (default) or PostgreSQL."""
 
-from paperfeed.store.db import Store
+from paperfeed.store.db import Store, insert_unless_present
 
-__all__ = ["Store"]
+__all__ = ["Store", "insert_unless_present"]

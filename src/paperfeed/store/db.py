@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -66,6 +67,18 @@ def _begin_sqlite(conn: sa.Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
+def insert_unless_present(conn: sa.Connection, statement: sa.Insert) -> bool:
+    """Runs an INSERT; False when a unique key says the row is there already, as when the
+    same click arrives twice at once (PostgreSQL runs both; SQLite's write lock queues
+    them). A savepoint keeps the caller's transaction usable."""
+    try:
+        with conn.begin_nested():
+            conn.execute(statement)
+    except sa.exc.IntegrityError:
+        return False
+    return True
+
+
 class Store:
     """A database: the engine plus what the rest of paperfeed needs to know about it."""
 
@@ -93,6 +106,12 @@ class Store:
             self.engine.dispose()
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise PaperfeedError(f"cannot open database {self.display_url}: {reason}") from exc
+
+    def write(self) -> AbstractContextManager[sa.Connection]:
+        """A transaction that reads before it writes. On SQLite it takes the write lock
+        first (BEGIN IMMEDIATE), so concurrent writers queue on busy_timeout instead of
+        failing to upgrade a read lock; PostgreSQL ignores the option."""
+        return self.engine.execution_options(sqlite_begin="IMMEDIATE").begin()
 
     @property
     def dialect(self) -> str:

@@ -183,9 +183,7 @@ def add_outbox_rows(conn: sa.Connection, period: str, subscription_ids: list[int
 class OutboxItem:
     id: int
     period: str
-    status: str
     message_id: str | None
-    attempts: int
     subscription: Subscription
 
 
@@ -208,9 +206,7 @@ def pending_items(
         sa.select(
             digest_outbox.c.id.label("outbox_id"),
             digest_outbox.c.period,
-            digest_outbox.c.status.label("outbox_status"),
             digest_outbox.c.message_id,
-            digest_outbox.c.attempts,
             subscriptions,
         )
         .join(subscriptions, subscriptions.c.id == digest_outbox.c.subscription_id)
@@ -223,15 +219,7 @@ def pending_items(
         .limit(limit)
     ).all()
     return [
-        OutboxItem(
-            row.outbox_id,
-            row.period,
-            row.outbox_status,
-            row.message_id,
-            row.attempts,
-            _subscription(row),
-        )
-        for row in rows
+        OutboxItem(row.outbox_id, row.period, row.message_id, _subscription(row)) for row in rows
     ]
 
 

@@ -17,7 +17,6 @@ from paperfeed.services.accounts import (
     end_session,
     start_session,
 )
-from paperfeed.services.community import write_transaction
 from paperfeed.store import Store
 from paperfeed.web.security import SESSION_COOKIE, Security
 
@@ -77,7 +76,7 @@ def create_accounts_router(
         next: str = Form("/"),
     ) -> Response:
         limit, window = limits.signup
-        with write_transaction(store) as conn:
+        with store.write() as conn:
             allowed = allow_attempt(conn, f"signup:{client_address(request)}", limit, window)
         if not allowed:
             return form_page(
@@ -85,7 +84,7 @@ def create_accounts_router(
                 username=username, email=email, next=next,
             )  # fmt: skip
         try:
-            with write_transaction(store) as conn:
+            with store.write() as conn:
                 user = create_user(conn, username, email, password)
         except AccountError as exc:
             return form_page(
@@ -105,14 +104,14 @@ def create_accounts_router(
         next: str = Form("/"),
     ) -> Response:
         limit, window = limits.login
-        with write_transaction(store) as conn:
+        with store.write() as conn:
             allowed = allow_attempt(conn, f"login:{client_address(request)}", limit, window)
         if not allowed:
             return form_page(
                 request, "login", "Too many attempts; wait a few minutes.", 429,
                 login=login, next=next,
             )  # fmt: skip
-        with store.engine.begin() as conn:
+        with store.write() as conn:  # may rehash the password
             user = authenticate(conn, login, password)
         if user is None:
             return form_page(

@@ -29,7 +29,8 @@ from paperfeed.sources.http import HttpClient
 from paperfeed.store import Store
 from paperfeed.store.secrets import get_or_create_secret
 from paperfeed.web.accounts import RateLimits, create_accounts_router
-from paperfeed.web.community import create_community_router, my_collections, wants_json
+from paperfeed.web.actions import wants_json
+from paperfeed.web.community import create_community_router, my_collections
 from paperfeed.web.feeds import create_feeds_router
 from paperfeed.web.for_you import create_for_you_router
 from paperfeed.web.hf_api import create_router
@@ -87,7 +88,7 @@ def create_app(
     if page_cache_ttl_s > 0:
         app.add_middleware(PageCache, ttl_s=page_cache_ttl_s)
     app.add_middleware(BrowserSecurityMiddleware)
-    security = Security(store, get_or_create_secret(store.engine, "site"))
+    security = Security(store, get_or_create_secret(store.engine, "site"), settings.base_url)
     templates = make_templates(security)
     app.include_router(
         create_accounts_router(store, security, templates, rate_limits or RateLimits())
@@ -99,7 +100,7 @@ def create_app(
     app.include_router(create_router(store, search))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
-    app.include_router(create_feeds_router(store, search))
+    app.include_router(create_feeds_router(store, search, settings.base_url))
 
     def voted_of(request: Request, arxiv_ids: list[str]) -> set[str]:
         user = security.user(request)

@@ -4,32 +4,25 @@ asked for it (`Accept: application/json`) and otherwise redirects back to the pa
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from paperfeed.errors import SourceError
 from paperfeed.services import collections as collection_service
 from paperfeed.services import community
-from paperfeed.services.accounts import user_by_name
+from paperfeed.services.accounts import allow_attempt, user_by_name
 from paperfeed.services.cite import bibtex_many
 from paperfeed.services.collections import CollectionView
-from paperfeed.services.community import ActionError, Submissions, write_transaction
+from paperfeed.services.community import ActionError, Submissions
 from paperfeed.store import Store
-from paperfeed.web.accounts import local_path
+from paperfeed.web.actions import done, run_action, wants_json
 from paperfeed.web.security import Security
 
-
-def wants_json(request: Request) -> bool:
-    return "application/json" in request.headers.get("accept", "")
-
-
-def done(request: Request, back: str, payload: dict[str, Any]) -> Response:
-    if wants_json(request):
-        return JSONResponse(payload)
-    return RedirectResponse(local_path(back), status_code=303)
+SUBMISSIONS_PER_HOUR = (20, timedelta(hours=1))
 
 
 def create_community_router(
@@ -37,14 +30,6 @@ def create_community_router(
 ) -> APIRouter:
     router = APIRouter(tags=["community"])
     csrf = [Depends(security.require_csrf)]
-
-    def run(action: Any) -> Any:
-        """Runs `action(conn)` in a write transaction; ActionError becomes an HTTP error."""
-        try:
-            with write_transaction(store) as conn:
-                return action(conn)
-        except ActionError as exc:
-            raise HTTPException(exc.status, str(exc)) from exc
 
     @router.post("/papers/{arxiv_id:path}/vote", dependencies=csrf)
     def vote(
@@ -60,7 +45,7 @@ def create_community_router(
             paper_id = community.paper_id_of(conn, arxiv_id)
             return {"voted": voted, "upvotes": community.upvotes_of(conn, paper_id)}
 
-        result = run(act)
+        result = run_action(store, act)
         return done(request, next or f"/papers/{arxiv_id}", {"paper": arxiv_id, **result})
 
     @router.post("/papers/{arxiv_id:path}/comments", dependencies=csrf)
@@ -72,8 +57,8 @@ def create_community_router(
     ) -> Response:
         """Comment on a paper (Markdown; rendered sanitized)."""
         user = security.require_user(request)
-        comment_id = run(
-            lambda conn: community.add_comment(conn, user.id, arxiv_id, body, parent_id)
+        comment_id = run_action(
+            store, lambda conn: community.add_comment(conn, user.id, arxiv_id, body, parent_id)
         )
         return done(
             request,
@@ -85,7 +70,9 @@ def create_community_router(
     def hide_comment(request: Request, comment_id: int, hidden: bool = Form(True)) -> Response:
         """Admin: hide (or, with hidden=false, show again) a comment."""
         security.require_admin(request)
-        arxiv_id = run(lambda conn: community.set_comment_hidden(conn, comment_id, hidden))
+        arxiv_id = run_action(
+            store, lambda conn: community.set_comment_hidden(conn, comment_id, hidden)
+        )
         return done(request, f"/papers/{arxiv_id}#comments", {"id": comment_id, "hidden": hidden})
 
     @router.get("/submit")
@@ -101,6 +88,9 @@ def create_community_router(
         """Put a paper on today's list by arXiv id or URL (metadata fetched from arXiv)."""
         user = security.require_user(request)
         try:
+            with store.write() as conn:
+                if not allow_attempt(conn, f"submit:{user.id}", *SUBMISSIONS_PER_HOUR):
+                    raise ActionError("at most 20 submissions an hour: try again later", 429)
             found = submissions.submit(user.id, paper)
         except (ActionError, SourceError) as exc:
             status = exc.status if isinstance(exc, ActionError) else 502
@@ -118,7 +108,7 @@ def create_community_router(
     def remove_submission(request: Request, arxiv_id: str) -> Response:
         """Admin: take a paper submitted here off the daily lists."""
         security.require_admin(request)
-        removed = run(lambda conn: community.remove_submission(conn, arxiv_id))
+        removed = run_action(store, lambda conn: community.remove_submission(conn, arxiv_id))
         return done(request, f"/papers/{arxiv_id}", {"paper": arxiv_id, "removed": removed})
 
     # --- collections ---
@@ -169,7 +159,7 @@ def create_community_router(
                 collection_service.add_paper(conn, made, user.id, paper)
             return made
 
-        made = run(act)
+        made = run_action(store, act)
         return done(request, f"/collections/{made}", {"id": made})
 
     @router.post("/collections/items", dependencies=csrf)
@@ -179,14 +169,16 @@ def create_community_router(
         """Put a paper into one of your collections."""
         user = security.require_user(request)
         collection_id = collection
-        added = run(lambda conn: collection_service.add_paper(conn, collection_id, user.id, paper))
+        added = run_action(
+            store, lambda conn: collection_service.add_paper(conn, collection_id, user.id, paper)
+        )
         return done(request, next or f"/collections/{collection_id}", {"added": added})
 
     @router.post("/collections/{collection_id}/items/remove", dependencies=csrf)
     def remove_item(request: Request, collection_id: int, paper: str = Form("")) -> Response:
         user = security.require_user(request)
-        removed = run(
-            lambda conn: collection_service.remove_paper(conn, collection_id, user.id, paper)
+        removed = run_action(
+            store, lambda conn: collection_service.remove_paper(conn, collection_id, user.id, paper)
         )
         return done(request, f"/collections/{collection_id}", {"removed": removed})
 
@@ -199,17 +191,20 @@ def create_community_router(
         public: bool = Form(False),
     ) -> Response:
         user = security.require_user(request)
-        run(
+        run_action(
+            store,
             lambda conn: collection_service.update_collection(
                 conn, collection_id, user.id, name, description, public
-            )
+            ),
         )
         return done(request, f"/collections/{collection_id}", {"id": collection_id})
 
     @router.post("/collections/{collection_id}/delete", dependencies=csrf)
     def delete_collection(request: Request, collection_id: int) -> Response:
         user = security.require_user(request)
-        run(lambda conn: collection_service.delete_collection(conn, collection_id, user.id))
+        run_action(
+            store, lambda conn: collection_service.delete_collection(conn, collection_id, user.id)
+        )
         return done(request, f"/users/{user.username}", {"deleted": collection_id})
 
     # --- user pages ---

@@ -68,11 +68,14 @@ def atom(title: str, self_url: str, site_url: str, found: list[PaperView]) -> by
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
 
 
-def create_feeds_router(store: Store, search: SearchEngine | None) -> APIRouter:
+def create_feeds_router(store: Store, search: SearchEngine | None, base_url: str) -> APIRouter:
+    """Links in feeds start with `base_url` (PAPERFEED_BASE_URL), never with the Host the
+    request named: a cached feed must not carry a link a client chose."""
     router = APIRouter(prefix="/feeds", tags=["feeds"])
 
     def answer(request: Request, title: str, found: list[PaperView]) -> Response:
-        body = atom(title, str(request.url), str(request.base_url), found)
+        query = f"?{request.url.query}" if request.url.query else ""
+        body = atom(title, f"{base_url}{request.url.path}{query}", f"{base_url}/", found)
         return Response(body, media_type="application/atom+xml; charset=utf-8")
 
     @router.get("/daily.atom")

@@ -3,17 +3,15 @@ interests a reader states to start with (categories, authors, papers, pasted tex
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from paperfeed.services import interests
-from paperfeed.services.community import ActionError, voted_among, write_transaction
+from paperfeed.services.community import voted_among
 from paperfeed.services.recommend import Recommender
 from paperfeed.store import Store
-from paperfeed.web.community import done
+from paperfeed.web.actions import done, run_action
 from paperfeed.web.security import Security
 
 PAGE_SIZE = 30
@@ -27,13 +25,6 @@ def create_for_you_router(
 ) -> APIRouter:
     router = APIRouter(tags=["for you"])
     csrf = [Depends(security.require_csrf)]
-
-    def run(action: Any) -> Any:
-        try:
-            with write_transaction(store) as conn:
-                return action(conn)
-        except ActionError as exc:
-            raise HTTPException(exc.status, str(exc)) from exc
 
     def page(request: Request, as_json: bool) -> Response:
         user = security.user(request)
@@ -73,7 +64,9 @@ def create_for_you_router(
     def not_interested(request: Request, arxiv_id: str, marked: bool = Form(True)) -> Response:
         """Mark a paper "not interested" (marked=false takes the mark back)."""
         user = security.require_user(request)
-        run(lambda conn: interests.mark_not_interested(conn, user.id, arxiv_id, marked))
+        run_action(
+            store, lambda conn: interests.mark_not_interested(conn, user.id, arxiv_id, marked)
+        )
         return done(request, "/for-you", {"paper": arxiv_id, "not_interested": marked})
 
     @router.post("/for-you/interests", dependencies=csrf)
@@ -81,13 +74,13 @@ def create_for_you_router(
         """State an interest: kind `category` (cs.CL), `author`, `paper` (arXiv id or
         URL) or `text` (an abstract or any passage)."""
         user = security.require_user(request)
-        added = run(lambda conn: interests.add_seed(conn, user.id, kind, value))
+        added = run_action(store, lambda conn: interests.add_seed(conn, user.id, kind, value))
         return done(request, "/for-you", {"added": added})
 
     @router.post("/for-you/interests/{seed_id}/remove", dependencies=csrf)
     def remove_interest(request: Request, seed_id: int) -> Response:
         user = security.require_user(request)
-        removed = run(lambda conn: interests.remove_seed(conn, user.id, seed_id))
+        removed = run_action(store, lambda conn: interests.remove_seed(conn, user.id, seed_id))
         return done(request, "/for-you", {"removed": removed})
 
     return router

@@ -3,9 +3,11 @@ searches, feeds and their JSON twins.
 
 Such a page is the same for every visitor without a session (pages show no per-visitor
 form to them), so one rendering can answer them all. An entry lives `ttl_s` seconds, and
-every write through this process (any POST) empties the cache, so a reader sees their own
-vote at once. Writes elsewhere (another worker, `paperfeed ingest`, the background
-indexer) show within `ttl_s`. Signed-in readers always get fresh pages.
+every successful write through this process empties the cache, so a reader sees their
+own vote at once. Writes elsewhere (another worker, `paperfeed ingest`, the background
+indexer) show within `ttl_s`. Signed-in readers always get fresh pages, and a page that
+looked up a signed-in user (`request.state.personal`, set by web/security.py) is never
+kept, whatever the cookies looked like.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from paperfeed.web.security import SESSION_COOKIE
+from paperfeed.web.security import SESSION_COOKIE, request_cookies
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -30,20 +32,20 @@ CACHED_PREFIXES = (
 )  # fmt: skip
 
 
-def _has_session(scope: Scope) -> bool:
-    marker = f"{SESSION_COOKIE}=".encode()
-    return any(name == b"cookie" and marker in value for name, value in scope["headers"])
+def _header(scope: Scope, name: bytes) -> bytes:
+    return next((value for key, value in scope["headers"] if key == name), b"")
 
 
 class PageCache:
     def __init__(
-        self, app: App, ttl_s: float = 30.0, max_entries: int = 2_000, max_body: int = 2_000_000
+        self, app: App, ttl_s: float = 30.0, max_bytes: int = 256_000_000, max_body: int = 2_000_000
     ) -> None:
         self.app = app
         self.ttl_s = ttl_s
-        self.max_entries = max_entries
+        self.max_bytes = max_bytes
         self.max_body = max_body
         self.entries: OrderedDict[str, tuple[float, Message, bytes]] = OrderedDict()
+        self.size = 0
         # Bumped by every write: a page rendered across a write is not kept.
         self.generation = 0
         # Pages being rendered now: others asking for one wait for it instead of
@@ -55,37 +57,58 @@ class PageCache:
         return (
             scope["method"] in ("GET", "HEAD")
             and (path == "/" or path.startswith(CACHED_PREFIXES))
-            and not _has_session(scope)
+            and SESSION_COOKIE not in request_cookies(scope)
         )
+
+    def clear(self) -> None:
+        self.generation += 1
+        self.entries.clear()
+        self.size = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         if scope["method"] not in ("GET", "HEAD", "OPTIONS"):
-            try:
-                await self.app(scope, receive, send)
-            finally:
-                self.generation += 1
-                self.entries.clear()
+            await self._write(scope, receive, send)
             return
         if not self._cacheable(scope):
             await self.app(scope, receive, send)
             return
-        key = f"{scope['method']} {scope['path']}?{scope['query_string'].decode('latin-1')}"
+        # The host is part of the key: a page's absolute links may name it.
+        key = (
+            f"{scope['method']} {_header(scope, b'host').decode('latin-1')} {scope['path']}"
+            f"?{scope['query_string'].decode('latin-1')}"
+        )
         if await self._answer_from_cache(key, send):
             return
         if key in self.rendering:
             await self.rendering[key].wait()
             if await self._answer_from_cache(key, send):
                 return
-        self.rendering[key] = done = asyncio.Event()
+        self.rendering[key] = rendered = asyncio.Event()
         try:
-            await self._render_and_keep(key, time.monotonic(), scope, receive, send)
+            await self._render_and_keep(key, rendered, scope, receive, send)
         finally:
-            if self.rendering.get(key) is done:
+            if self.rendering.get(key) is rendered:
                 del self.rendering[key]
-            done.set()
+            rendered.set()
+
+    async def _write(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A POST: the cache empties once it succeeds (a refused one changes nothing)."""
+        status = 500
+
+        async def watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            if status < 400:
+                self.clear()
 
     async def _answer_from_cache(self, key: str, send: Send) -> bool:
         hit = self.entries.get(key)
@@ -97,8 +120,16 @@ class PageCache:
         await send({"type": "http.response.body", "body": body})
         return True
 
+    def _keep(self, key: str, start: Message, body: bytes) -> None:
+        if key in self.entries:
+            self.size -= len(self.entries.pop(key)[2])
+        self.entries[key] = (time.monotonic(), start, body)
+        self.size += len(body)
+        while self.size > self.max_bytes:
+            self.size -= len(self.entries.popitem(last=False)[1][2])
+
     async def _render_and_keep(
-        self, key: str, now: float, scope: Scope, receive: Receive, send: Send
+        self, key: str, rendered: asyncio.Event, scope: Scope, receive: Receive, send: Send
     ) -> None:
         generation = self.generation
         start: Message | None = None
@@ -122,16 +153,18 @@ class PageCache:
                 size += len(message.get("body", b""))
                 if size <= self.max_body:
                     chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    # Kept before this reader's (maybe slow) client gets the last bytes, so
+                    # the readers waiting for it are answered at once.
+                    if (
+                        start is not None
+                        and start["status"] == 200
+                        and size <= self.max_body
+                        and generation == self.generation
+                        and not scope.get("state", {}).get("personal")
+                    ):
+                        self._keep(key, start, b"".join(chunks))
+                    rendered.set()
             await send(message)
 
         await self.app(scope, receive, capture)
-        if (
-            start is not None
-            and start["status"] == 200
-            and size <= self.max_body
-            and generation == self.generation
-        ):
-            self.entries[key] = (now, start, b"".join(chunks))
-            self.entries.move_to_end(key)
-            while len(self.entries) > self.max_entries:
-                self.entries.popitem(last=False)

@@ -1,9 +1,10 @@
 """Who is asking, and whether a state-changing request really comes from our own page.
 
 CSRF: every browser gets a random `pf_csrf` cookie (set by BrowserSecurityMiddleware); forms
-and scripts send HMAC(site key, that cookie) as the `csrf_token` field or the
-`X-CSRF-Token` header. A third-party page can neither read the cookie nor compute the
-HMAC, and a cookie planted by a sibling domain is useless without the key. Requests
+and scripts send HMAC(site key, that cookie + the session cookie) as the `csrf_token`
+field or the `X-CSRF-Token` header. A third-party page can neither read the cookies nor
+compute the HMAC; a nonce planted by a sibling domain with a token of the attacker's
+own does not fit the victim's session. Requests
 whose Origin header names another host are refused outright. Every state-changing route
 is a POST that depends on `Security.require_csrf`; no GET changes anything.
 """
@@ -15,11 +16,11 @@ import hmac
 import re
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
-from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import HTTPException, Request, Response
+from starlette.requests import cookie_parser
 
 from paperfeed.services.accounts import SESSION_DAYS, User, session_user
 from paperfeed.store import Store
@@ -35,15 +36,12 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
-def _cookies(scope: Scope) -> dict[str, str]:
+def request_cookies(scope: Scope) -> dict[str, str]:
+    """The request's cookies, parsed as Starlette parses them for `request.cookies` (a
+    stricter parser would drop the whole header over one odd cookie)."""
     for name, value in scope.get("headers", []):
         if name == b"cookie":
-            jar: SimpleCookie = SimpleCookie()
-            try:
-                jar.load(value.decode("latin-1"))
-            except Exception:  # a malformed cookie header: treat as none
-                return {}
-            return {key: morsel.value for key, morsel in jar.items()}
+            return cookie_parser(value.decode("latin-1"))
     return {}
 
 
@@ -71,7 +69,7 @@ class BrowserSecurityMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        nonce = _cookies(scope).get(CSRF_COOKIE, "")
+        nonce = request_cookies(scope).get(CSRF_COOKIE, "")
         fresh = not _NONCE.fullmatch(nonce)
         if fresh:
             nonce = secrets.token_urlsafe(24)
@@ -92,15 +90,25 @@ class BrowserSecurityMiddleware:
 
 
 class Security:
-    def __init__(self, store: Store, key: bytes, secure_cookies: bool | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        key: bytes,
+        base_url: str = "",
+        secure_cookies: bool | None = None,
+    ) -> None:
         self.store = store
         self.key = key
+        # Behind a proxy that rewrites Host, Origin names the public site: accept it too.
+        self.public_host = urlsplit(base_url).netloc
         # None: Secure cookies exactly when the request came over https.
         self.secure_cookies = secure_cookies
 
     def csrf_token(self, request: Request) -> str:
-        nonce = request.state.csrf_nonce
-        return hmac.new(self.key, nonce.encode(), hashlib.sha256).hexdigest()
+        """HMAC of this browser's nonce and, once signed in, its session: a token taken
+        from another browser or session does not fit."""
+        bound = f"{request.state.csrf_nonce}|{request.cookies.get(SESSION_COOKIE, '')}"
+        return hmac.new(self.key, bound.encode(), hashlib.sha256).hexdigest()
 
     def user(self, request: Request) -> User | None:
         """The signed-in user, looked up once per request."""
@@ -111,6 +119,8 @@ class Security:
                 with self.store.engine.connect() as conn:
                     user = session_user(conn, token)
             request.state.user = user
+            if user is not None:
+                request.state.personal = True  # web/page_cache.py never keeps such a page
         return request.state.user
 
     def require_user(self, request: Request) -> User:
@@ -128,7 +138,10 @@ class Security:
     async def require_csrf(self, request: Request) -> None:
         """A FastAPI dependency for every state-changing route."""
         origin = request.headers.get("origin")
-        if origin is not None and urlsplit(origin).netloc != request.headers.get("host"):
+        if origin is not None and urlsplit(origin).netloc not in (
+            request.headers.get("host"),
+            self.public_host,
+        ):
             raise HTTPException(403, "cross-site request refused")
         sent = request.headers.get(CSRF_HEADER)
         if sent is None and request.headers.get("content-type", "").startswith(
@@ -136,7 +149,8 @@ class Security:
         ):
             value = (await request.form()).get(CSRF_FIELD)
             sent = value if isinstance(value, str) else None
-        if not sent or not hmac.compare_digest(sent, self.csrf_token(request)):
+        expected = self.csrf_token(request).encode()
+        if not sent or not hmac.compare_digest(sent.encode(), expected):
             raise HTTPException(403, "missing or wrong CSRF token: reload the page and retry")
 
     def _secure(self, request: Request) -> bool:

@@ -23,6 +23,7 @@ from paperfeed.services import subscriptions as service
 from paperfeed.services.accounts import allow_attempt
 from paperfeed.services.tokens import TokenError
 from paperfeed.store import Store
+from paperfeed.web.accounts import client_address
 from paperfeed.web.security import Security
 
 # Each sends an email: limit per client address, across workers.
@@ -48,10 +49,12 @@ def create_subscriptions_router(
         )
 
     def limit_mail(request: Request, what: str) -> None:
-        client = request.client.host if request.client else "unknown"
-        with store.engine.begin() as conn:
+        with store.write() as conn:
             allowed = allow_attempt(
-                conn, f"{what}:{client}", MAIL_REQUESTS_PER_HOUR, timedelta(hours=1)
+                conn,
+                f"{what}:{client_address(request)}",
+                MAIL_REQUESTS_PER_HOUR,
+                timedelta(hours=1),
             )
         if not allowed:
             raise HTTPException(429, "too many requests from your address: try again later")

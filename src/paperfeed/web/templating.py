@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi.templating import Jinja2Templates
 
-from paperfeed.services.text import comment_html, with_math
+from paperfeed.services.text import comment_html, web_link, with_math
 from paperfeed.web.security import Security
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -18,4 +18,5 @@ def make_templates(security: Security) -> Jinja2Templates:
     templates = Jinja2Templates(directory=TEMPLATES, context_processors=[security.template_context])
     templates.env.filters["with_math"] = with_math
     templates.env.filters["comment_html"] = comment_html
+    templates.env.filters["web_link"] = web_link
     return templates
