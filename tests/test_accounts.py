@@ -165,3 +165,28 @@ def test_cli_creates_accounts_and_admins(run_cli, db_url):
 
     with Store(db_url) as store, store.engine.connect() as conn:
         assert authenticate(conn, "root", "pw-long-1").is_admin is False
+
+
+def test_two_workers_on_one_postgresql_share_sessions_and_votes(fresh_postgres_url, tmp_path):
+    """Two app processes' worth of state (two stores, two sites) on one database: a session
+    and a CSRF token made by one work on the other, and a vote cast on one counts on both."""
+    from paperfeed.services.ingest import run_ingest
+    from paperfeed.sources.jsonl import JsonlSource
+    from paperfeed.store import Store
+    from tests.feeds import listing_line, paper
+
+    listing = tmp_path / "a.jsonl"
+    listing.write_text(listing_line(paper(1), "2026-11-03"))
+    with Store(fresh_postgres_url) as first, Store(fresh_postgres_url) as second:
+        run_ingest(first, JsonlSource(listing), show_progress=False)
+        with live_site(first) as one, live_site(second) as two:
+            sign_up(one, "ada")
+            two.cookies.update(one.cookies)  # the same browser, sent to the other worker
+            assert 'href="/users/ada"' in two.get("/").text
+            token = csrf_token(one, "/")  # a form of worker one, posted to worker two
+            voted = two.post(
+                "/papers/2611.00001/vote",
+                headers={"X-CSRF-Token": token, "Accept": "application/json"},
+            )
+            assert voted.json()["upvotes"] == 1
+            assert one.get("/papers/2611.00001.json").json()["upvotes"] == 1
