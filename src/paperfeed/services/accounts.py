@@ -18,6 +18,7 @@ from argon2.exceptions import InvalidHashError, VerifyMismatchError
 
 from paperfeed.errors import PaperfeedError
 from paperfeed.records import utcnow
+from paperfeed.store import Store
 from paperfeed.store.schema import auth_attempts, sessions, users
 
 SESSION_DAYS = 30
@@ -176,19 +177,21 @@ def end_session(conn: sa.Connection, token: str) -> None:
     conn.execute(sessions.delete().where(sessions.c.token_hash == _token_hash(token)))
 
 
-def allow_attempt(conn: sa.Connection, bucket: str, limit: int, window: timedelta) -> bool:
-    """Records an attempt in `bucket`; False when `limit` were already made in `window`."""
+def allow_attempt(store: Store, bucket: str, limit: int, window: timedelta) -> bool:
+    """Records an attempt in `bucket`; False when `limit` were already made in `window`.
+    Its own write transaction, so that concurrent attempts are counted one at a time."""
     now = utcnow()
-    conn.execute(auth_attempts.delete().where(auth_attempts.c.at < now - window))
-    recent = conn.execute(
-        sa.select(sa.func.count())
-        .select_from(auth_attempts)
-        .where(auth_attempts.c.bucket == bucket)
-        .where(auth_attempts.c.at >= now - window)
-    ).scalar_one()
-    if recent >= limit:
-        return False
-    conn.execute(auth_attempts.insert().values(bucket=bucket, at=now))
+    with store.write() as conn:
+        conn.execute(auth_attempts.delete().where(auth_attempts.c.at < now - window))
+        recent = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(auth_attempts)
+            .where(auth_attempts.c.bucket == bucket)
+            .where(auth_attempts.c.at >= now - window)
+        ).scalar_one()
+        if recent >= limit:
+            return False
+        conn.execute(auth_attempts.insert().values(bucket=bucket, at=now))
     return True
 
 

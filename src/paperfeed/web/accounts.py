@@ -75,10 +75,7 @@ def create_accounts_router(
         password: str = Form(""),
         next: str = Form("/"),
     ) -> Response:
-        limit, window = limits.signup
-        with store.write() as conn:
-            allowed = allow_attempt(conn, f"signup:{client_address(request)}", limit, window)
-        if not allowed:
+        if not allow_attempt(store, f"signup:{client_address(request)}", *limits.signup):
             return form_page(
                 request, "signup", "Too many sign-ups from here; try later.", 429,
                 username=username, email=email, next=next,
@@ -103,10 +100,7 @@ def create_accounts_router(
         password: str = Form(""),
         next: str = Form("/"),
     ) -> Response:
-        limit, window = limits.login
-        with store.write() as conn:
-            allowed = allow_attempt(conn, f"login:{client_address(request)}", limit, window)
-        if not allowed:
+        if not allow_attempt(store, f"login:{client_address(request)}", *limits.login):
             return form_page(
                 request, "login", "Too many attempts; wait a few minutes.", 429,
                 login=login, next=next,

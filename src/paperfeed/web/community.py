@@ -88,9 +88,8 @@ def create_community_router(
         """Put a paper on today's list by arXiv id or URL (metadata fetched from arXiv)."""
         user = security.require_user(request)
         try:
-            with store.write() as conn:
-                if not allow_attempt(conn, f"submit:{user.id}", *SUBMISSIONS_PER_HOUR):
-                    raise ActionError("at most 20 submissions an hour: try again later", 429)
+            if not allow_attempt(store, f"submit:{user.id}", *SUBMISSIONS_PER_HOUR):
+                raise ActionError("at most 20 submissions an hour: try again later", 429)
             found = submissions.submit(user.id, paper)
         except (ActionError, SourceError) as exc:
             status = exc.status if isinstance(exc, ActionError) else 502

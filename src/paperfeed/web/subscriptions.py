@@ -49,14 +49,8 @@ def create_subscriptions_router(
         )
 
     def limit_mail(request: Request, what: str) -> None:
-        with store.write() as conn:
-            allowed = allow_attempt(
-                conn,
-                f"{what}:{client_address(request)}",
-                MAIL_REQUESTS_PER_HOUR,
-                timedelta(hours=1),
-            )
-        if not allowed:
+        bucket = f"{what}:{client_address(request)}"
+        if not allow_attempt(store, bucket, MAIL_REQUESTS_PER_HOUR, timedelta(hours=1)):
             raise HTTPException(429, "too many requests from your address: try again later")
 
     @router.get("/subscribe", response_class=HTMLResponse)
