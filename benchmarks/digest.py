@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import resource
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -32,13 +29,14 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for tests.pg_server and benchmarks.ingest
 
-from benchmarks.ingest import cpu_model  # noqa: E402
+from benchmarks.ingest import machine, on_engines  # noqa: E402
 from paperfeed.config import Settings  # noqa: E402
 from paperfeed.records import utcnow  # noqa: E402
 from paperfeed.services.digest import due_periods, send_digests  # noqa: E402
 from paperfeed.services.subscriptions import clean_prefs  # noqa: E402
 from paperfeed.store import Store  # noqa: E402
 from paperfeed.store.schema import papers, subscriptions  # noqa: E402
+from tests.pg_server import free_port  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 DAY = date(2026, 8, 17)
@@ -66,12 +64,6 @@ QUERIES = [
     "code generation",
     "mixture of experts",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def load(url: str) -> None:
@@ -190,17 +182,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "digest.json")
     args = parser.parse_args()
 
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        rows += measure("sqlite", f"sqlite:///{tmp}/bench.db", args.subscribers)
-    if args.postgres:
-        from tests.pg_server import PostgresServer
-
-        server = PostgresServer()
-        try:
-            rows += measure("postgresql", server.start(), args.subscribers)
-        finally:
-            server.stop()
+    rows = on_engines(lambda engine, url: measure(engine, url, args.subscribers), args.postgres)
 
     print(
         f"{'engine':<11} {'step':<8} {'subscribers':>11} {'sent':>6} {'nothing new':>11} "
@@ -221,11 +203,7 @@ def main() -> None:
         "benchmark": "digest",
         "command": command,
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpu": cpu_model(),
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-        },
+        "machine": machine(),
         "day": DAY.isoformat(),
         "periods": [p.key for p in due_periods(DAY)],
         "smtp": "aiosmtpd Sink in its own process on loopback",

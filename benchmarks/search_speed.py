@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
-import platform
 import subprocess
 import sys
 import time
@@ -36,7 +34,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from ingest import cpu_model  # noqa: E402
+from ingest import machine  # noqa: E402
 
 from paperfeed.index.embedder import Embedder  # noqa: E402
 from paperfeed.records import utcnow  # noqa: E402
@@ -76,6 +74,25 @@ def scaled_corpus(folder: Path, size: int) -> Path:
     return path
 
 
+def write_vectors(store: Store, model: str, paper_ids: list[int], vectors: np.ndarray) -> None:
+    now = utcnow()
+    with store.engine.begin() as conn:
+        conn.execute(
+            paper_embeddings.insert(),
+            [
+                {"paper_id": pid, "model": model, "vector": v.tobytes(), "embedded_at": now}
+                for pid, v in zip(paper_ids, vectors, strict=True)
+            ],
+        )
+
+
+def noisy_copies(base: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each row plus small noise, re-normalized: a stand-in vector that costs a scan what
+    a real one costs."""
+    noisy = base + rng.normal(0, 0.03, base.shape).astype(np.float32)
+    return noisy / np.linalg.norm(noisy, axis=1, keepdims=True)
+
+
 def fill_vectors(store: Store, embedder: Embedder) -> None:
     """Real embeddings for the first papers, noisy copies of them for the rest."""
     model = embedder.model_id
@@ -95,13 +112,7 @@ def fill_vectors(store: Store, embedder: Embedder) -> None:
     rng = np.random.default_rng(7)
     with store.engine.begin() as conn:
         conn.execute(paper_embeddings.delete())
-        conn.execute(
-            paper_embeddings.insert(),
-            [
-                {"paper_id": r.id, "model": model, "vector": v.tobytes(), "embedded_at": utcnow()}
-                for r, v in zip(first, real, strict=True)
-            ],
-        )
+    write_vectors(store, model, [r.id for r in first], real)
     with store.engine.connect() as conn:
         rest = (
             conn.execute(sa.select(papers.c.id).where(papers.c.id.not_in([r.id for r in first])))
@@ -110,22 +121,7 @@ def fill_vectors(store: Store, embedder: Embedder) -> None:
         )
     for start in range(0, len(rest), 50_000):
         ids = rest[start : start + 50_000]
-        base = real[np.arange(len(ids)) % len(real)]
-        noisy = base + rng.normal(0, 0.03, base.shape).astype(np.float32)
-        noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
-        with store.engine.begin() as conn:
-            conn.execute(
-                paper_embeddings.insert(),
-                [
-                    {
-                        "paper_id": pid,
-                        "model": model,
-                        "vector": v.tobytes(),
-                        "embedded_at": utcnow(),
-                    }
-                    for pid, v in zip(ids, noisy, strict=True)
-                ],
-            )
+        write_vectors(store, model, ids, noisy_copies(real[np.arange(len(ids)) % len(real)], rng))
 
 
 def queries(titles: list[str]) -> list[str]:
@@ -262,11 +258,7 @@ def main() -> None:
                 "command": "python benchmarks/search_speed.py"
                 + (f" --scale {size}" if args.scale else ""),
                 "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "machine": {
-                    "cpu": cpu_model(),
-                    "cores": os.cpu_count(),
-                    "python": platform.python_version(),
-                },
+                "machine": machine(),
                 **prepared,
                 **measured,
             },

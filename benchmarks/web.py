@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
-import platform
 import subprocess
 import sys
 import time
@@ -36,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT))
 
-from ingest import cpu_model  # noqa: E402
+from ingest import machine  # noqa: E402
 from search_speed import fill_vectors, queries  # noqa: E402
 
 from paperfeed.index.embedder import Embedder  # noqa: E402
@@ -199,11 +197,7 @@ def main() -> None:
                 "papers": "104,235 arXiv + Hugging Face daily lists (108,838)",
                 "command": f"python benchmarks/web.py --clients {args.clients} --seconds {args.seconds}",
                 "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "machine": {
-                    "cpu": cpu_model(),
-                    "cores": os.cpu_count(),
-                    "python": platform.python_version(),
-                },
+                "machine": machine(),
                 "clients": args.clients,
                 "rows": rows,
             },
