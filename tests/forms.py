@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 import secrets
 
@@ -12,6 +10,7 @@ import httpx
 from paperfeed.services.accounts import start_session
 from paperfeed.store import Store
 from paperfeed.store.secrets import get_or_create_secret
+from paperfeed.web.security import csrf_token_for
 
 _TOKEN = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 
@@ -43,8 +42,7 @@ def session_client(store: Store, base_url: str, user_id: int) -> tuple[httpx.Cli
     with store.engine.begin() as conn:
         token = start_session(conn, user_id)
     nonce = secrets.token_urlsafe(24)
-    key = get_or_create_secret(store.engine, "site")
-    csrf = hmac.new(key, f"{nonce}|{token}".encode(), hashlib.sha256).hexdigest()
+    csrf = csrf_token_for(get_or_create_secret(store.engine, "site"), nonce, token)
     client = httpx.Client(
         base_url=base_url, cookies={"pf_session": token, "pf_csrf": nonce}, timeout=120
     )

@@ -58,6 +58,12 @@ _HEADERS = [
 ]
 
 
+def csrf_token_for(key: bytes, nonce: str, session: str) -> str:
+    """The token a browser with this nonce cookie and session cookie ("" when signed
+    out) must send back."""
+    return hmac.new(key, f"{nonce}|{session}".encode(), hashlib.sha256).hexdigest()
+
+
 class BrowserSecurityMiddleware:
     """Gives each browser its CSRF nonce cookie and every response the headers above
     (pure ASGI: costs microseconds)."""
@@ -107,8 +113,9 @@ class Security:
     def csrf_token(self, request: Request) -> str:
         """HMAC of this browser's nonce and, once signed in, its session: a token taken
         from another browser or session does not fit."""
-        bound = f"{request.state.csrf_nonce}|{request.cookies.get(SESSION_COOKIE, '')}"
-        return hmac.new(self.key, bound.encode(), hashlib.sha256).hexdigest()
+        return csrf_token_for(
+            self.key, request.state.csrf_nonce, request.cookies.get(SESSION_COOKIE, "")
+        )
 
     def user(self, request: Request) -> User | None:
         """The signed-in user, looked up once per request."""
