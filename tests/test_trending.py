@@ -1,6 +1,13 @@
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
-from paperfeed.services.trending import Vote, score
+import sqlalchemy as sa
+
+from paperfeed.records import DailyRecord, PaperRecord, validate_daily, validate_paper
+from paperfeed.services.accounts import create_user
+from paperfeed.services.community import set_vote
+from paperfeed.services.trending import Vote, reference_time, score, trending
+from paperfeed.store.community import upsert_daily
+from paperfeed.store.schema import papers
 
 NOW = datetime(2026, 8, 21, 12)
 
@@ -30,3 +37,57 @@ def test_more_votes_at_the_same_time_rank_higher_and_no_votes_score_zero():
     assert score([], born, NOW) == 0
     # A vote from the future (clock skew) counts as now, never more.
     assert score([Vote(NOW + timedelta(days=1))], NOW, NOW) == 1
+
+
+def _featured(store, count: int, day: date) -> None:
+    """`count` papers on the Hugging Face list of `day`, paper n with n imported upvotes."""
+    entries = [
+        validate_daily(
+            DailyRecord(
+                paper=validate_paper(
+                    PaperRecord(
+                        arxiv_id=f"2608.{n:05d}",
+                        title=f"Featured {n}",
+                        abstract="An abstract.",
+                        authors=["Ada"],
+                        categories=[],
+                    )
+                ),
+                day=day,
+                upvotes=n,
+            )
+        )
+        for n in range(1, count + 1)
+    ]
+    with store.engine.begin() as conn:
+        upsert_daily(conn, entries)
+
+
+def test_local_votes_on_old_data_keep_the_list_full(fresh_db):
+    """The demo case: imported votes months old, then a reader votes today. The list
+    keeps every featured paper, and the local votes count (as cast at the data's end)."""
+    _featured(fresh_db, 40, date(2026, 8, 20))
+    with fresh_db.engine.begin() as conn:
+        before = trending(conn, limit=50)
+        reader = create_user(conn, "reader", "reader@example.org", "a long password")
+        for n in (1, 2, 3, 4):
+            set_vote(conn, reader.id, f"2608.{n:05d}", True)
+    with fresh_db.engine.connect() as conn:
+        after = trending(conn, limit=50)
+        assert reference_time(conn).date() == date(2026, 8, 21)
+    assert len(before) == len(after) == 40
+    scores_before, scores_after = dict(before), dict(after)
+    assert (
+        scores_after[paper_id(fresh_db, "2608.00040")]
+        == scores_before[paper_id(fresh_db, "2608.00040")]
+    )
+    # Paper 4 had 4 imported upvotes; one local vote more moves it above paper 5 (5 upvotes).
+    ranked = [pid for pid, _ in after]
+    assert ranked.index(paper_id(fresh_db, "2608.00004")) < ranked.index(
+        paper_id(fresh_db, "2608.00005")
+    )
+
+
+def paper_id(store, arxiv_id: str) -> int:
+    with store.engine.connect() as conn:
+        return conn.execute(sa.select(papers.c.id).where(papers.c.arxiv_id == arxiv_id)).scalar()

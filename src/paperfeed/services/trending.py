@@ -3,15 +3,18 @@
     score(paper) = sum over its votes of 0.5 ** (vote_age_hours / VOTE_HALF_LIFE_H)
                    / (1 + paper_age_days / PAPER_AGE_SCALE_D) ** AGE_EXPONENT
 
-- A vote cast here counts at the moment it was cast. Upvotes imported from Hugging Face
-  have no individual times; they count as cast when the paper was featured (its daily
-  entry's submission time, else noon of that day).
+- Two kinds of votes add up. Upvotes imported from Hugging Face have no individual times;
+  they count as cast when the paper was featured (its daily entry's submission time, else
+  noon of that day). A vote cast here counts at the moment it was cast, and one vote here
+  weighs as much as one imported upvote.
 - paper_age is measured from arXiv's first publication (else the first announcement,
   else the first feature), so an old paper that resurfaces needs more votes to trend.
-- "Now" is the current time, or, for a store whose newest activity is older (an archive
-  or the demo data), one day after that activity: the list then shows what was trending
-  when the data ends rather than nothing.
-Only papers with a vote or a feature in the last WINDOW_DAYS are considered.
+- "Now" follows the papers, not the votes: the current time, or, for a store whose
+  newest featured or announced paper is older (an archive, or the demo data), one day
+  after it. The list then shows what was trending when the data ends, and local votes
+  cast since count as cast at that "now", so a few of them lift their papers without
+  emptying the list of everything else.
+Only papers with a vote or a feature in the last WINDOW_DAYS before "now" are considered.
 The /about page prints this docstring's formula.
 """
 
@@ -50,13 +53,16 @@ def score(votes_cast: list[Vote], paper_born: datetime, now: datetime) -> float:
 
 
 def reference_time(conn: sa.Connection) -> datetime:
-    latest = [
-        conn.execute(sa.select(sa.func.max(votes.c.created_at))).scalar(),
-        conn.execute(sa.select(sa.func.max(daily_entries.c.submitted_at))).scalar(),
-    ]
-    day = conn.execute(sa.select(sa.func.max(daily_entries.c.day))).scalar()
-    if day is not None:
-        latest.append(datetime.combine(day, time(12)))
+    """The formula's "now": the newest paper's time plus a day, at most the current time.
+    Votes cast here are left out on purpose: one of them must not move the clock months
+    ahead of the data and leave every imported vote outside the window."""
+    latest = [conn.execute(sa.select(sa.func.max(daily_entries.c.submitted_at))).scalar()]
+    for day in (
+        conn.execute(sa.select(sa.func.max(daily_entries.c.day))).scalar(),
+        conn.execute(sa.select(sa.func.max(papers.c.announced_date))).scalar(),
+    ):
+        if day is not None:
+            latest.append(datetime.combine(day, time(12)))
     present = [moment for moment in latest if moment is not None]
     now = utcnow()
     return min(now, max(present) + timedelta(days=1)) if present else now
