@@ -27,7 +27,7 @@ import sqlalchemy as sa
 
 from paperfeed.config import Settings
 from paperfeed.errors import PaperfeedError
-from paperfeed.records import utcnow
+from paperfeed.records import identity_key, utcnow
 from paperfeed.services import tokens
 from paperfeed.services.accounts import User, normalize_email, set_password, user_by_email
 from paperfeed.services.mailer import (
@@ -193,7 +193,8 @@ def request_subscription(
     email = normalize_email(email)
     _check_frequency(frequency)
     # Recommendations are per account: only for the account that owns this address.
-    user_id = user.id if user is not None and (user.email or "").lower() == email.lower() else None
+    owns = user is not None and identity_key(user.email or "") == identity_key(email)
+    user_id = user.id if user is not None and owns else None
     if user_id is None:
         prefs.for_you = False
     nonce = secrets.token_urlsafe(12)

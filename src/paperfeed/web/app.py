@@ -8,6 +8,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -52,6 +53,23 @@ def _listing_json(listing: DayListing) -> dict[str, Any]:
         "next_day": listing.next_day.isoformat() if listing.next_day else None,
         "papers": [p.to_json() for p in listing.papers],
     }
+
+
+def server_config(
+    app: FastAPI, host: str, port: int, trusted_proxies: tuple[str, ...], **options: Any
+) -> uvicorn.Config:
+    """How uvicorn serves the site. X-Forwarded-For/-Proto are believed only from
+    `trusted_proxies`: uvicorn's own default trusts them from 127.0.0.1, so behind a local
+    proxy that passes a client's header through, anyone could choose their address (and
+    with it their rate-limit bucket)."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        proxy_headers=bool(trusted_proxies),
+        forwarded_allow_ips=list(trusted_proxies),
+        **options,
+    )
 
 
 def create_app(
