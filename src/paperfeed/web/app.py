@@ -109,7 +109,7 @@ def create_app(
     security = Security(store, get_or_create_secret(store.engine, "site"), settings.base_url)
     templates = make_templates(security)
     app.include_router(
-        create_accounts_router(store, security, templates, rate_limits or RateLimits())
+        create_accounts_router(store, settings, security, templates, rate_limits or RateLimits())
     )
     app.include_router(create_community_router(store, security, templates, submissions))
     recommender = Recommender(store, search) if search is not None else None
