@@ -324,7 +324,8 @@ def test_a_spoofed_forwarded_for_does_not_escape_rate_limits(fresh_db):
 
 def test_a_listed_proxy_is_believed(fresh_db):
     limits = RateLimits(login=(2, timedelta(minutes=5)))
-    with live_site(fresh_db, trusted_proxies=("127.0.0.1",), rate_limits=limits) as site:
+    trusted = parse_trusted_proxies(["127.0.0.1"])  # as `serve --trusted-proxy` reads it
+    with live_site(fresh_db, trusted_proxies=trusted, rate_limits=limits) as site:
         assert _login_codes(site, ["203.0.113.1", "203.0.113.2", "203.0.113.3"]) == [400] * 3
         assert _login_codes(site, ["203.0.113.9"] * 3) == [400, 400, 429]
         assert "secure" in sign_up_cookie(site, "https", "ada")
@@ -365,7 +366,7 @@ def test_sign_up_answers_alike_for_a_taken_and_a_fresh_address(fresh_db, smtp_se
         return post_form(
             site,
             "/signup",
-            {"username": username, "email": email, "password": "another horse"},
+            {"username": username, "email": email},
             page="/signup",
         )
 
@@ -383,9 +384,13 @@ def test_sign_up_answers_alike_for_a_taken_and_a_fresh_address(fresh_db, smtp_se
             assert user_by_name(conn, "newbie") is None and user_by_name(conn, "newbie2") is None
         assert site.get(link).status_code == 200
         token = link.partition("token=")[2]
-        opened = post_form(site, "/signup/confirm", {"token": token}, page=link)
+        short = post_form(site, "/signup/confirm", {"token": token, "password": "x"}, page=link)
+        assert short.status_code == 400 and "a password needs" in short.text
+        chosen = {"token": token, "password": "another horse"}
+        opened = post_form(site, "/signup/confirm", chosen, page=link)
         assert opened.status_code == 303 and 'href="/users/newbie2"' in site.get("/").text
-        assert post_form(site, "/signup/confirm", {"token": token}, page="/").status_code == 400
+        again = post_form(site, "/signup/confirm", chosen, page=link)
+        assert again.status_code == 400 and "already taken" in again.text
         # A taken username is public anyway (user pages): that one is said.
         name_taken = signup(site, "ADA", "someone@example.org")
         assert name_taken.status_code == 400 and "username is already taken" in name_taken.text
@@ -403,3 +408,5 @@ def test_sign_up_answers_alike_for_a_taken_and_a_fresh_address(fresh_db, smtp_se
     with fresh_db.engine.connect() as conn:
         assert user_by_name(conn, "newbie") is None
         assert user_by_email(conn, "fresh@example.org").username == "newbie2"
+    with fresh_db.write() as conn:
+        assert authenticate(conn, "newbie2", "another horse") is not None

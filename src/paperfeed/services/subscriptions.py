@@ -9,7 +9,7 @@ the `email-links` key that all workers share:
 | confirm a subscription | subscribe-confirm | 3 days | the subscription and its newest request |
 | unsubscribe | unsubscribe | 400 days | the subscription id and its address |
 | reset a password | password-reset | 1 hour | the user and their current password hash |
-| finish a sign-up | signup | 1 day | the username, address and password hash asked for |
+| finish a sign-up | signup | 1 day | the username and address asked for |
 
 A reset link stops working once the password changes (its hash is part of the token), so
 it works once; a confirmation link stops working when a newer request replaces it.
@@ -453,16 +453,14 @@ def reset_password(store: Store, token: str, new_password: str) -> None:
 class SignupRequest:
     username: str
     email: str
-    password_hash: str
 
 
-def check_signup(store: Store, username: str, email: str, password: str) -> SignupRequest:
+def check_signup(store: Store, username: str, email: str) -> SignupRequest:
     """A sign-up form, checked: AccountError for a malformed value, UsernameTaken for a
     name an account holds (public anyway, on user pages). Whether the address has an
-    account is not looked at: `mail_signup` finds out after the answer."""
-    request = SignupRequest(
-        check_username(username), normalize_email(email), hash_password(password)
-    )
+    account is not looked at: `mail_signup` finds out after the answer. The password is
+    chosen on the link's page, so no password or hash ever travels in a mail."""
+    request = SignupRequest(check_username(username), normalize_email(email))
     with store.engine.connect() as conn:
         if user_by_name(conn, request.username) is not None:
             raise UsernameTaken("that username is already taken")
@@ -484,7 +482,7 @@ def mail_signup(store: Store, settings: Settings, request: SignupRequest) -> Non
         )
         _send_account_mail(settings, request.email, "Your paperfeed account", text)
         return
-    payload = json.dumps([request.username, request.email, request.password_hash])
+    payload = json.dumps([request.username, request.email])
     token = tokens.sign(link_key(store), "signup", payload, SIGNUP_TTL_S)
     text = email_templates.get_template("signup.txt").render(
         username=request.username,
@@ -495,21 +493,19 @@ def mail_signup(store: Store, settings: Settings, request: SignupRequest) -> Non
     _send_account_mail(settings, request.email, "Confirm your paperfeed account", text)
 
 
-def _signup_of(store: Store, token: str) -> SignupRequest:
+def check_signup_token(store: Store, token: str) -> SignupRequest:
     try:
-        username, email, password_hash = json.loads(tokens.verify(link_key(store), "signup", token))
+        username, email = json.loads(tokens.verify(link_key(store), "signup", token))
     except (ValueError, TypeError) as exc:  # signed by us, so only a bug could get here
         raise tokens.TokenError("this link is malformed") from exc
-    return SignupRequest(username, email, password_hash)
+    return SignupRequest(username, email)
 
 
-def check_signup_token(store: Store, token: str) -> None:
-    _signup_of(store, token)
-
-
-def complete_signup(store: Store, token: str) -> User:
-    """Open the account a sign-up link asks for. Its holder has shown they read the
-    address's mail, so AccountError may now say that the name or address got taken."""
-    request = _signup_of(store, token)
+def complete_signup(store: Store, token: str, password: str) -> User:
+    """Open the account a sign-up link asks for, with the password chosen on its page.
+    Its holder has shown they read the address's mail, so AccountError may now say that
+    the name or address got taken meanwhile."""
+    request = check_signup_token(store, token)
+    password_hash = hash_password(password)
     with store.write() as conn:
-        return add_user(conn, request.username, request.email, request.password_hash)
+        return add_user(conn, request.username, request.email, password_hash)

@@ -17,7 +17,6 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from paperfeed.config import Settings
-from paperfeed.errors import PaperfeedError
 from paperfeed.services import subscriptions as mail_links
 from paperfeed.services.accounts import (
     AccountError,
@@ -67,7 +66,12 @@ def create_accounts_router(
         return templates.TemplateResponse(
             request,
             f"{name}.html",
-            {"error": error, "next": local_path(values.pop("next", None)), **values},
+            {
+                "error": error,
+                "next": local_path(values.pop("next", None)),
+                "by_mail": bool(settings.smtp_url),
+                **values,
+            },
             status_code=status,
         )
 
@@ -97,8 +101,8 @@ def create_accounts_router(
                 username=username, email=email, next=next,
             )  # fmt: skip
         try:
-            if settings.smtp_url:
-                pending = mail_links.check_signup(store, username, email, password)
+            if settings.smtp_url:  # the password is chosen on the link's page
+                pending = mail_links.check_signup(store, username, email)
             else:
                 with store.write() as conn:
                     user = create_user(conn, username, email, password)
@@ -119,20 +123,32 @@ def create_accounts_router(
             },
         )
 
-    @router.get("/signup/confirm")
-    def signup_confirm_page(request: Request, token: str = "") -> Response:
+    def confirm_page(request: Request, token: str, error: str | None, status: int) -> Response:
         try:
-            mail_links.check_signup_token(store, token)
+            pending = mail_links.check_signup_token(store, token)
         except TokenError as exc:
             raise HTTPException(400, str(exc)) from exc
-        return templates.TemplateResponse(request, "signup_confirm.html", {"token": token})
+        return templates.TemplateResponse(
+            request,
+            "signup_confirm.html",
+            {"token": token, "username": pending.username, "error": error},
+            status_code=status,
+        )
+
+    @router.get("/signup/confirm")
+    def signup_confirm_page(request: Request, token: str = "") -> Response:
+        return confirm_page(request, token, None, 200)
 
     @router.post("/signup/confirm", dependencies=csrf)
-    def signup_confirm(request: Request, token: str = Form("")) -> Response:
+    def signup_confirm(
+        request: Request, token: str = Form(""), password: str = Form("")
+    ) -> Response:
         try:
-            user = mail_links.complete_signup(store, token)
-        except PaperfeedError as exc:  # a bad link, or the name or address taken since
+            user = mail_links.complete_signup(store, token, password)
+        except TokenError as exc:
             raise HTTPException(400, str(exc)) from exc
+        except AccountError as exc:  # a bad password, or the name or address taken since
+            return confirm_page(request, token, str(exc), 400)
         return signed_in(request, user.id, "/")
 
     @router.get("/login")
