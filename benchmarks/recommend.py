@@ -39,6 +39,7 @@ from search_speed import noisy_copies, write_vectors  # noqa: E402
 from paperfeed.index.embedder import Embedder  # noqa: E402
 from paperfeed.index.vectors import embed_pending  # noqa: E402
 from paperfeed.records import utcnow  # noqa: E402
+from paperfeed.services.accounts import create_user  # noqa: E402
 from paperfeed.services.ingest import run_ingest  # noqa: E402
 from paperfeed.services.recommend import (  # noqa: E402
     EvalCorpus,
@@ -56,7 +57,6 @@ from paperfeed.services.search import SearchEngine  # noqa: E402
 from paperfeed.sources.hf_daily import HfDailyFileSource  # noqa: E402
 from paperfeed.sources.jsonl import JsonlSource  # noqa: E402
 from paperfeed.store import Store  # noqa: E402
-from paperfeed.store.community import ensure_users  # noqa: E402
 from paperfeed.store.schema import not_interested, paper_embeddings, papers, votes  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -130,8 +130,9 @@ def latency_store(folder: Path, real_vectors: np.ndarray) -> str:
                 base = real_vectors[rng.integers(0, len(real_vectors), len(chunk))]
                 write_vectors(store, model, chunk, noisy_copies(base, rng))
             with store.engine.begin() as conn:
-                names = {f"bench-user-{n}" for n in range(LATENCY_USERS)}
-                for n, user_id in enumerate(sorted(ensure_users(conn, names, "local").values())):
+                for n in range(LATENCY_USERS):
+                    name = f"bench-user-{n}"
+                    user_id = create_user(conn, name, f"{name}@bench.invalid", "bench password").id
                     picked = rng.choice(ids, size=5 + (n * 75) // LATENCY_USERS + 2, replace=False)
                     now = utcnow()
                     conn.execute(

@@ -19,7 +19,7 @@ from click.testing import CliRunner, Result
 from paperfeed.cli import cli
 from paperfeed.config import HttpSettings
 from paperfeed.store import Store
-from paperfeed.web.app import create_app
+from paperfeed.web.app import create_app, server_config
 from tests.loopback import LoopbackServer
 from tests.pg_server import PostgresServer, free_port
 
@@ -125,11 +125,15 @@ def run_cli_sqlite(sqlite_url: str) -> Cli:
 
 
 @contextmanager
-def live_site(store: Store, **app_options: object) -> Iterator[httpx.Client]:
-    """The site served by uvicorn on a free loopback port; a client for it."""
+def live_site(
+    store: Store, trusted_proxies: tuple[str, ...] = (), **app_options: object
+) -> Iterator[httpx.Client]:
+    """The site served by uvicorn on a free loopback port, configured as `serve` does it;
+    a client for it."""
     port = free_port()
     app = create_app(store, **app_options)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    config = server_config(app, "127.0.0.1", port, trusted_proxies, log_level="warning")
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -12,7 +12,7 @@ from paperfeed.services.ingest import run_ingest
 from paperfeed.sources.hf_daily import HfDailyApiSource, HfDailyFileSource
 from paperfeed.sources.http import HttpClient
 from paperfeed.sources.jsonl import JsonlSource
-from paperfeed.store.schema import daily_entries, paper_links, papers, users
+from paperfeed.store.schema import daily_entries, imported_submitters, paper_links, papers
 from tests.conftest import FAST_HTTP
 from tests.feeds import hf_api_entry, hf_flat_line, listing_line, paper
 from tests.loopback import Reply
@@ -22,7 +22,7 @@ def counts(store):
     with store.engine.connect() as conn:
         return tuple(
             conn.execute(sa.select(sa.func.count()).select_from(t)).scalar()
-            for t in (papers, daily_entries, users)
+            for t in (papers, daily_entries, imported_submitters)
         )
 
 
@@ -49,10 +49,13 @@ def test_api_answer_files_in_a_folder(fresh_db, tmp_path):
                 daily_entries.c.day,
                 daily_entries.c.imported_upvotes,
                 daily_entries.c.imported_comments,
-                users.c.username,
+                imported_submitters.c.name,
             )
             .join(papers, papers.c.id == daily_entries.c.paper_id)
-            .join(users, users.c.id == daily_entries.c.submitted_by)
+            .join(
+                imported_submitters,
+                imported_submitters.c.id == daily_entries.c.imported_submitter_id,
+            )
             .where(papers.c.arxiv_id == "2611.00001")
         ).one()
         link = conn.execute(sa.select(paper_links.c.github_repo, paper_links.c.github_stars)).one()

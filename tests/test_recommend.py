@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from paperfeed.cli import cli
 from paperfeed.index.embedder import DIM, Embedder, paper_text
 from paperfeed.records import PaperRecord, utcnow
+from paperfeed.services.accounts import create_user
 from paperfeed.services.ingest import run_ingest
 from paperfeed.services.recommend import (
     BULK_CURATOR_MIN,
@@ -29,7 +30,6 @@ from paperfeed.services.recommend import (
 from paperfeed.services.search import SearchEngine
 from paperfeed.sources.hf_daily import HfDailyFileSource
 from paperfeed.store import Store
-from paperfeed.store.community import ensure_users
 from paperfeed.store.papers import upsert_papers
 from paperfeed.store.schema import (
     collection_items,
@@ -209,7 +209,10 @@ def library(
                 for pid, v in zip(ids, vectors, strict=True)
             ],
         )
-        user_ids = ensure_users(conn, {"alice", "bob", "carol", "dan"}, "local")
+        user_ids = {
+            name: create_user(conn, name, f"{name}@example.org", "correct horse").id
+            for name in ("alice", "bob", "carol", "dan")
+        }
     paper = {r.arxiv_id: pid for r, pid in zip(records, ids, strict=True)}
     engine = SearchEngine(fresh_db, tmp_path / "data", embedder=embedder)
     for _ in engine.keyword.sync(fresh_db):  # the liked authors' papers are found there
@@ -459,7 +462,7 @@ def test_stated_interests_are_checked_and_bounded(sqlite_db):
     from paperfeed.services.interests import MAX_TEXT_SEEDS, add_seed, seeds_of
 
     with sqlite_db.write() as conn:
-        (user_id,) = ensure_users(conn, {"ada"}, "local").values()
+        user_id = create_user(conn, "ada", "ada@example.org", "correct horse").id
         assert add_seed(conn, user_id, "paper", "https://arxiv.org/abs/2601.00001v2")
         assert not add_seed(conn, user_id, "paper", "2601.00001")  # the same paper
         for n in range(MAX_TEXT_SEEDS):

@@ -186,7 +186,8 @@ def test_daily_upsert_counts_only_grow_and_reingest_keeps_local_votes(fresh_db):
         assert conn.execute(sa.select(sa.func.count()).select_from(comments)).scalar() == 1
         upvotes = conn.exec_driver_sql("SELECT imported_upvotes FROM daily_entries").scalar()
         submitter = conn.exec_driver_sql(
-            "SELECT u.username FROM daily_entries d JOIN users u ON u.id = d.submitted_by"
+            "SELECT s.name FROM daily_entries d"
+            " JOIN imported_submitters s ON s.id = d.imported_submitter_id"
         ).scalar()
     assert (upvotes, submitter) == (9, "al")
     assert row(fresh_db, "2601.00001")["title"] == "New version"

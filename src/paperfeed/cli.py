@@ -16,7 +16,7 @@ import click
 from platformdirs import user_cache_dir
 from tqdm import tqdm
 
-from paperfeed.config import Settings
+from paperfeed.config import Settings, parse_trusted_proxies
 from paperfeed.errors import PaperfeedError
 from paperfeed.index.embedder import Embedder
 from paperfeed.index.vectors import count_stale
@@ -99,7 +99,11 @@ def cli(ctx: click.Context, database_url: str | None, data_dir: Path | None) -> 
       paperfeed ingest jsonl arxiv.jsonl.gz
       paperfeed serve --port 8000
     """
-    settings = Settings.from_env().with_overrides(database_url=database_url, data_dir=data_dir)
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:  # a PAPERFEED_* variable that does not parse
+        raise click.UsageError(str(exc)) from exc
+    settings = settings.with_overrides(database_url=database_url, data_dir=data_dir)
     ctx.obj = Context(settings)
 
 
@@ -365,18 +369,34 @@ def stats(ctx: Context, as_json: bool) -> None:
     help="Also send due email digests from a background thread, once a day's papers are "
     "in (needs PAPERFEED_SMTP_URL; see docs/digest.md).",
 )
+@click.option(
+    "--trusted-proxy",
+    "trusted_proxies",
+    multiple=True,
+    help="A reverse proxy (IP or CIDR) whose X-Forwarded-For/-Proto headers are believed; "
+    "repeatable. Default: none. Env: PAPERFEED_TRUSTED_PROXIES (comma-separated).",
+)
 @click.pass_obj
-def serve(ctx: Context, host: str, port: int, send_digests: bool) -> None:
+def serve(
+    ctx: Context, host: str, port: int, send_digests: bool, trusted_proxies: tuple[str, ...]
+) -> None:
     """Serve the site on HOST:PORT."""
     import uvicorn
 
-    from paperfeed.web.app import create_app
+    from paperfeed.web.app import create_app, server_config
+
+    try:
+        settings = ctx.settings.with_overrides(
+            trusted_proxies=parse_trusted_proxies(trusted_proxies) or None
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--trusted-proxy") from exc
 
     with _user_errors():
         store = ctx.open_store()
         engine = ctx.search_engine(store)
         scheduler = (
-            DigestScheduler(store, ctx.settings, for_you=digest_section(Recommender(store, engine)))
+            DigestScheduler(store, settings, for_you=digest_section(Recommender(store, engine)))
             if send_digests
             else None
         )
@@ -384,8 +404,8 @@ def serve(ctx: Context, host: str, port: int, send_digests: bool) -> None:
             scheduler.start()
     click.echo(f"paperfeed on http://{host}:{port} (store: {store.display_url})", err=True)
     # The indexer brings keywords up first (seconds), then embeds in the background.
-    app = create_app(store, search=engine, indexer=BackgroundIndexer(engine), settings=ctx.settings)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    app = create_app(store, search=engine, indexer=BackgroundIndexer(engine), settings=settings)
+    uvicorn.Server(server_config(app, host, port, settings.trusted_proxies, log_level="info")).run()
     if scheduler is not None:
         scheduler.stop()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,6 +22,23 @@ def _float_env(name: str, default: float) -> float:
 def _int_env(name: str, default: int) -> int:
     raw = os.environ.get(name)
     return int(raw) if raw else default
+
+
+def parse_trusted_proxies(values: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Proxy addresses as IPs or CIDR networks, each checked; ValueError names a bad one.
+    Items may themselves be comma-separated (the environment variable's form)."""
+    proxies = []
+    for value in values:
+        for item in value.split(","):
+            if not (item := item.strip()):
+                continue
+            try:
+                proxies.append(str(ipaddress.ip_network(item, strict=False)))
+            except ValueError:
+                raise ValueError(
+                    f"not an IP address or CIDR network for a trusted proxy: {item[:80]!r}"
+                ) from None
+    return tuple(proxies)
 
 
 @dataclass(frozen=True)
@@ -56,6 +74,10 @@ class Settings:
     # How old (days since first submitted to arXiv) a paper may be to be submitted here;
     # Hugging Face's daily papers use 14.
     submission_max_age_days: int = 14
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (IPs or CIDR
+    # networks). None by default: any client could otherwise claim any address and so
+    # escape the per-address rate limits.
+    trusted_proxies: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -80,6 +102,7 @@ class Settings:
             submission_max_age_days=_int_env(
                 "PAPERFEED_SUBMISSION_MAX_AGE_DAYS", base.submission_max_age_days
             ),
+            trusted_proxies=parse_trusted_proxies([env.get("PAPERFEED_TRUSTED_PROXIES", "")]),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

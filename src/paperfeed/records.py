@@ -8,6 +8,7 @@ message, the rest of the input goes on.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -27,6 +28,15 @@ _URL_RE = re.compile(
 MAX_TITLE_CHARS = 2_000
 MAX_ABSTRACT_CHARS = 20_000
 MAX_AUTHORS = 5_000
+
+
+def identity_key(text: str) -> str:
+    """The one folding rule for names and addresses that identify someone (usernames,
+    account and subscription emails): NFKC, then full Unicode case folding, then NFKC again
+    (folding can un-normalize). 'ÉMILE' and 'émile' (composed or not), 'STRASSE' and
+    'straße' give one key. Computed here, never by the database: SQLite's lower() folds
+    only ASCII and PostgreSQL's depends on its locale."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text.strip()).casefold())
 
 
 def parse_arxiv_id(text: str) -> tuple[str, int | None] | None:

@@ -17,7 +17,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 
 from paperfeed.errors import PaperfeedError
-from paperfeed.records import utcnow
+from paperfeed.records import identity_key, utcnow
 from paperfeed.store import Store
 from paperfeed.store.schema import auth_attempts, sessions, users
 
@@ -33,6 +33,15 @@ _hasher = PasswordHasher()
 
 class AccountError(PaperfeedError):
     """Sign-up or log-in input that cannot be accepted; the message says why."""
+
+
+class UsernameTaken(AccountError):
+    """The username (once folded) belongs to an account: public anyway, on user pages."""
+
+
+class EmailTaken(AccountError):
+    """The address (once folded) belongs to an account. The site does not say so to
+    whoever asks (see web/accounts.py); the CLI and the address's owner may know."""
 
 
 @dataclass(frozen=True)
@@ -55,57 +64,78 @@ def normalize_email(email: str) -> str:
     return f"{local}@{domain.lower()}"
 
 
-def _check_password(password: str) -> None:
-    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise AccountError(f"a password needs {MIN_PASSWORD} to {MAX_PASSWORD} characters")
-
-
-def create_user(
-    conn: sa.Connection, username: str, email: str, password: str, is_admin: bool = False
-) -> User:
+def check_username(username: str) -> str:
     username = username.strip()
     if not USERNAME.fullmatch(username):
         raise AccountError(
             "a username has 2-32 letters, digits, '-' or '_', starting with a letter or digit"
         )
-    email = normalize_email(email)
-    _check_password(password)
-    taken = conn.execute(
-        sa.select(users.c.username, users.c.email).where(
-            (sa.func.lower(users.c.username) == username.lower())
-            | (sa.func.lower(users.c.email) == email.lower())
-        )
-    ).first()
-    if taken is not None:
-        what = "username" if taken.username.lower() == username.lower() else "email"
-        raise AccountError(f"that {what} is already taken")
+    return username
+
+
+def check_password(password: str) -> None:
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise AccountError(f"a password needs {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+
+
+def hash_password(password: str) -> str:
+    check_password(password)
+    return _hasher.hash(password)
+
+
+def check_available(conn: sa.Connection, username: str, email: str) -> None:
+    """UsernameTaken or EmailTaken if an account holds either (once folded)."""
+    if conn.execute(
+        sa.select(users.c.id).where(users.c.username_key == identity_key(username))
+    ).first():
+        raise UsernameTaken("that username is already taken")
+    if conn.execute(sa.select(users.c.id).where(users.c.email_key == identity_key(email))).first():
+        raise EmailTaken("that email is already taken")
+
+
+def create_user(
+    conn: sa.Connection, username: str, email: str, password: str, is_admin: bool = False
+) -> User:
+    username, email = check_username(username), normalize_email(email)
+    return add_user(conn, username, email, hash_password(password), is_admin)
+
+
+def add_user(
+    conn: sa.Connection, username: str, email: str, password_hash: str, is_admin: bool = False
+) -> User:
+    """A local account from checked values (create_user, or a confirmed sign-up link).
+    The unique keys decide races: of two sign-ups differing only in case, one wins."""
+    check_available(conn, username, email)
     try:
         with conn.begin_nested():
             user_id = conn.execute(
                 users.insert()
                 .values(
                     username=username,
+                    username_key=identity_key(username),
                     email=email,
-                    password_hash=_hasher.hash(password),
+                    email_key=identity_key(email),
+                    password_hash=password_hash,
                     is_admin=is_admin,
                     origin="local",
                     created_at=utcnow(),
                 )
                 .returning(users.c.id)
             ).scalar_one()
-    except sa.exc.IntegrityError as exc:  # the same name, signed up a moment ago
-        raise AccountError("that username or email is already taken") from exc
+    except sa.exc.IntegrityError as exc:  # the same name or address, signed up a moment ago
+        check_available(conn, username, email)  # says which, now that it is committed
+        raise AccountError("that username or email was taken a moment ago") from exc
     return User(user_id, username, email, is_admin)
 
 
+def _by_login(login: str) -> sa.Select:
+    key = identity_key(login)
+    return sa.select(users).where((users.c.username_key == key) | (users.c.email_key == key))
+
+
 def authenticate(conn: sa.Connection, login: str, password: str) -> User | None:
-    """The user whose username or email is `login`, if `password` is theirs."""
-    login = login.strip().lower()
-    row = conn.execute(
-        sa.select(users).where(
-            (sa.func.lower(users.c.username) == login) | (sa.func.lower(users.c.email) == login)
-        )
-    ).first()
+    """The user whose username or email is `login` (folded), if `password` is theirs."""
+    row = conn.execute(_by_login(login)).first()
     if row is None or row.password_hash is None:
         _hasher.hash(password)  # same time whether or not the user exists
         return None
@@ -122,22 +152,21 @@ def authenticate(conn: sa.Connection, login: str, password: str) -> User | None:
 
 def set_password(conn: sa.Connection, user_id: int, password: str) -> None:
     """A new password; every session of the user ends."""
-    _check_password(password)
     conn.execute(
-        users.update().where(users.c.id == user_id).values(password_hash=_hasher.hash(password))
+        users.update().where(users.c.id == user_id).values(password_hash=hash_password(password))
     )
     conn.execute(sessions.delete().where(sessions.c.user_id == user_id))
 
 
 def user_by_email(conn: sa.Connection, email: str) -> User | None:
-    row = conn.execute(
-        sa.select(users).where(sa.func.lower(users.c.email) == email.strip().lower())
-    ).first()
+    row = conn.execute(sa.select(users).where(users.c.email_key == identity_key(email))).first()
     return _user(row) if row is not None and row.password_hash is not None else None
 
 
 def user_by_name(conn: sa.Connection, username: str) -> User | None:
-    row = conn.execute(sa.select(users).where(users.c.username == username)).first()
+    row = conn.execute(
+        sa.select(users).where(users.c.username_key == identity_key(username))
+    ).first()
     return _user(row) if row is not None else None
 
 
@@ -198,7 +227,7 @@ def allow_attempt(store: Store, bucket: str, limit: int, window: timedelta) -> b
 def set_admin(conn: sa.Connection, username: str, is_admin: bool) -> None:
     changed = conn.execute(
         users.update()
-        .where(users.c.username == username, users.c.origin == "local")
+        .where(users.c.username_key == identity_key(username))
         .values(is_admin=is_admin)
     ).rowcount
     if not changed:

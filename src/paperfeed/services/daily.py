@@ -9,10 +9,17 @@ from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
-from paperfeed.services.feed import LISTING, PaperView, view_of
+from paperfeed.services.feed import (
+    LISTING,
+    PaperView,
+    Submitter,
+    submitter_of,
+    view_of,
+    with_submitter,
+)
 from paperfeed.services.query import QueryError
 from paperfeed.services.trending import trending
-from paperfeed.store.schema import daily_entries, papers, users
+from paperfeed.store.schema import daily_entries, imported_submitters, papers
 
 SORTS = ("publishedAt", "trending", "upvotes")
 MAX_PAGE = 100
@@ -23,7 +30,7 @@ class DailyItem:
     paper: PaperView
     day: date
     submitted_at: datetime | None
-    submitted_by: str | None
+    submitted_by: Submitter | None
 
 
 def period(
@@ -64,7 +71,7 @@ def daily_items(
     limit: int = 50,
 ) -> list[DailyItem]:
     """Featured papers in `span` (default: the latest day with a list, unless a submitter
-    is named), newest submission first, or by trending score or upvotes."""
+    is named: an imported one), newest submission first, or by trending score or upvotes."""
     if sort not in SORTS:
         raise QueryError(f"unknown sort {sort!r}: use {', '.join(SORTS)}")
     if not 1 <= limit <= MAX_PAGE or offset < 0:
@@ -74,17 +81,17 @@ def daily_items(
         if latest is None:
             return []
         span = (latest, latest)
-    query = (
-        LISTING.add_columns(
-            daily_entries.c.day, daily_entries.c.submitted_at, users.c.username.label("by")
+    query = with_submitter(
+        LISTING.add_columns(daily_entries.c.day, daily_entries.c.submitted_at).join(
+            daily_entries, daily_entries.c.paper_id == papers.c.id
         )
-        .join(daily_entries, daily_entries.c.paper_id == papers.c.id)
-        .outerjoin(users, users.c.id == daily_entries.c.submitted_by)
     )
     if span is not None:
         query = query.where(daily_entries.c.day.between(*span))
     if submitter is not None:
-        query = query.where(users.c.username == submitter)
+        # Hugging Face's names, as in the API this serves; a local account's submissions
+        # are on its user page, and never mixed with an imported namesake's.
+        query = query.where(imported_submitters.c.name == submitter)
     if sort == "upvotes":
         query = query.order_by(sa.desc("upvotes"), papers.c.arxiv_id.desc())
     else:
@@ -100,4 +107,4 @@ def daily_items(
         rows = rows[offset : offset + limit]
     else:
         rows = conn.execute(query.offset(offset).limit(limit)).mappings().all()
-    return [DailyItem(view_of(r), r["day"], r["submitted_at"], r["by"]) for r in rows]
+    return [DailyItem(view_of(r), r["day"], r["submitted_at"], submitter_of(r)) for r in rows]

@@ -12,12 +12,47 @@ from paperfeed.records import parse_arxiv_id
 from paperfeed.store.schema import (
     comments,
     daily_entries,
+    imported_submitters,
     paper_categories,
     paper_links,
     papers,
     users,
     votes,
 )
+
+
+@dataclass(frozen=True)
+class Submitter:
+    """Who put a paper on a daily list: a local account (`local`, its page is
+    /users/NAME), or a name from imported data, a different person even when a local
+    account has the same name."""
+
+    name: str
+    local: bool
+
+
+def with_submitter(query: sa.Select) -> sa.Select:
+    """`query` (over daily_entries) with the entry's submitter as two columns: by_local
+    (a local username) and by_imported (an imported submitter's name)."""
+    return (
+        query.add_columns(
+            users.c.username.label("by_local"), imported_submitters.c.name.label("by_imported")
+        )
+        .outerjoin(users, users.c.id == daily_entries.c.submitted_by)
+        .outerjoin(
+            imported_submitters,
+            imported_submitters.c.id == daily_entries.c.imported_submitter_id,
+        )
+    )
+
+
+def submitter_of(row: sa.RowMapping) -> Submitter | None:
+    """The submitter from a row of a `with_submitter` query."""
+    if row["by_local"] is not None:
+        return Submitter(row["by_local"], local=True)
+    if row["by_imported"] is not None:
+        return Submitter(row["by_imported"], local=False)
+    return None
 
 
 @dataclass
@@ -41,7 +76,7 @@ class PaperView:
     project_page: str | None = None
     organization: str | None = None
     featured_on: list[date] = field(default_factory=list)
-    submitted_by: str | None = None
+    submitted_by: Submitter | None = None
     id: int = 0  # the store's row id; not shown to readers
 
     @property
@@ -57,6 +92,9 @@ class PaperView:
         for key in ("published_at", "announced_date"):
             data[key] = data[key].isoformat() if data[key] else None
         data["featured_on"] = [d.isoformat() for d in self.featured_on]
+        data["submitted_by"] = self.submitted_by.name if self.submitted_by else None
+        # False: a name from imported data, not this site's account of that name.
+        data["submitted_by_local"] = self.submitted_by.local if self.submitted_by else None
         data.update(abs_url=self.abs_url, pdf_url=self.pdf_url)
         return data
 
@@ -195,14 +233,17 @@ def get_paper(conn: sa.Connection, text: str) -> PaperView | None:
     if row is None:
         return None
     paper = view_of(row)
-    entries = conn.execute(
-        sa.select(daily_entries.c.day, users.c.username)
-        .outerjoin(users, users.c.id == daily_entries.c.submitted_by)
-        .where(daily_entries.c.paper_id == row["id"])
-        .order_by(daily_entries.c.day)
-    ).all()
-    paper.featured_on = [e.day for e in entries]
-    paper.submitted_by = next((e.username for e in entries if e.username), None)
+    entries = (
+        conn.execute(
+            with_submitter(sa.select(daily_entries.c.day))
+            .where(daily_entries.c.paper_id == row["id"])
+            .order_by(daily_entries.c.day)
+        )
+        .mappings()
+        .all()
+    )
+    paper.featured_on = [e["day"] for e in entries]
+    paper.submitted_by = next((s for e in entries if (s := submitter_of(e))), None)
     return paper
 
 

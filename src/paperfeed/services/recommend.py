@@ -46,12 +46,12 @@ from paperfeed.store.schema import (
     collection_items,
     collections,
     daily_entries,
+    imported_submitters,
     interest_seeds,
     not_interested,
     paper_categories,
     paper_embeddings,
     papers,
-    users,
     votes,
 )
 
@@ -530,10 +530,13 @@ def load_eval_corpus(store: Store, model: str) -> EvalCorpus:
             .order_by(papers.c.id)
         ).all()
         submissions = conn.execute(
-            sa.select(users.c.username, daily_entries.c.paper_id, daily_entries.c.day)
-            .join(users, users.c.id == daily_entries.c.submitted_by)
+            sa.select(imported_submitters.c.name, daily_entries.c.paper_id, daily_entries.c.day)
+            .join(
+                imported_submitters,
+                imported_submitters.c.id == daily_entries.c.imported_submitter_id,
+            )
             .order_by(
-                users.c.username,
+                imported_submitters.c.name,
                 daily_entries.c.day,
                 daily_entries.c.submitted_at,
                 daily_entries.c.paper_id,

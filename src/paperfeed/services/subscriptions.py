@@ -1,4 +1,5 @@
-"""Subscribing to digests (double opt-in), one-click unsubscribing, password-reset mail.
+"""Subscribing to digests (double opt-in), one-click unsubscribing, and the account mails:
+password reset and sign-up confirmation.
 
 Every link in an email carries a signed, expiring token (services/tokens.py) made with
 the `email-links` key that all workers share:
@@ -8,6 +9,7 @@ the `email-links` key that all workers share:
 | confirm a subscription | subscribe-confirm | 3 days | the subscription and its newest request |
 | unsubscribe | unsubscribe | 400 days | the subscription id and its address |
 | reset a password | password-reset | 1 hour | the user and their current password hash |
+| finish a sign-up | signup | 1 day | the username and address asked for |
 
 A reset link stops working once the password changes (its hash is part of the token), so
 it works once; a confirmation link stops working when a newer request replaces it.
@@ -16,6 +18,7 @@ it works once; a confirmation link stops working when a newer request replaces i
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 import secrets
@@ -27,9 +30,19 @@ import sqlalchemy as sa
 
 from paperfeed.config import Settings
 from paperfeed.errors import PaperfeedError
-from paperfeed.records import utcnow
+from paperfeed.records import identity_key, utcnow
 from paperfeed.services import tokens
-from paperfeed.services.accounts import User, normalize_email, set_password, user_by_email
+from paperfeed.services.accounts import (
+    User,
+    UsernameTaken,
+    add_user,
+    check_username,
+    hash_password,
+    normalize_email,
+    set_password,
+    user_by_email,
+    user_by_name,
+)
 from paperfeed.services.mailer import (
     MailError,
     SmtpMailer,
@@ -51,6 +64,7 @@ CONFIRM_TTL_S = 3 * 86400
 # Digests stay in mailboxes for a long time and their unsubscribe links must keep working.
 UNSUBSCRIBE_TTL_S = 400 * 86400
 RESET_TTL_S = 3600
+SIGNUP_TTL_S = 86400
 LINK_KEY = "email-links"
 MAX_CATEGORIES, MAX_QUERIES, MAX_AUTHORS = 20, 10, 20
 MAX_QUERY_CHARS, MAX_AUTHOR_CHARS = 300, 100
@@ -193,7 +207,8 @@ def request_subscription(
     email = normalize_email(email)
     _check_frequency(frequency)
     # Recommendations are per account: only for the account that owns this address.
-    user_id = user.id if user is not None and (user.email or "").lower() == email.lower() else None
+    owns = user is not None and identity_key(user.email or "") == identity_key(email)
+    user_id = user.id if user is not None and owns else None
     if user_id is None:
         prefs.for_you = False
     nonce = secrets.token_urlsafe(12)
@@ -394,19 +409,18 @@ def request_password_reset(store: Store, settings: Settings, email: str) -> None
         minutes=RESET_TTL_S // 60,
         site=settings.base_url,
     )
-    message = new_message(
-        settings.mail_from,
-        account.email,
-        "Reset your paperfeed password",
-        text,
-        None,
-        settings.base_url,
-    )
+    _send_account_mail(settings, account.email, "Reset your paperfeed password", text)
+
+
+def _send_account_mail(settings: Settings, to: str, subject: str, text: str) -> None:
+    """Send, and log a failure for the admin: these mails go out after the answer, whose
+    content must not depend on them."""
+    message = new_message(settings.mail_from, to, subject, text, None, settings.base_url)
     try:
         with open_mailer(settings) as mailer:
             mailer.send(message)
     except MailError as exc:
-        log.warning("password reset mail for user %s not sent: %s", account.id, exc)
+        log.warning("%r mail not sent: %s", subject, exc)
 
 
 def _reset_target(conn: sa.Connection, token: str, key: bytes) -> int:
@@ -430,3 +444,68 @@ def reset_password(store: Store, token: str, new_password: str) -> None:
     key = link_key(store)
     with store.write() as conn:
         set_password(conn, _reset_target(conn, token, key), new_password)
+
+
+# --- Sign-up by mail ---
+
+
+@dataclass(frozen=True)
+class SignupRequest:
+    username: str
+    email: str
+
+
+def check_signup(store: Store, username: str, email: str) -> SignupRequest:
+    """A sign-up form, checked: AccountError for a malformed value, UsernameTaken for a
+    name an account holds (public anyway, on user pages). Whether the address has an
+    account is not looked at: `mail_signup` finds out after the answer. The password is
+    chosen on the link's page, so no password or hash ever travels in a mail."""
+    request = SignupRequest(check_username(username), normalize_email(email))
+    with store.engine.connect() as conn:
+        if user_by_name(conn, request.username) is not None:
+            raise UsernameTaken("that username is already taken")
+    return request
+
+
+def mail_signup(store: Store, settings: Settings, request: SignupRequest) -> None:
+    """Mail the address a link that opens the account; or, when an account has that
+    address already, tell its owner instead (someone tried to sign up with it). Either
+    way the person who asked sees the same answer (callers run this after answering)."""
+    with store.engine.connect() as conn:
+        owner = user_by_email(conn, request.email)
+    if owner is not None:
+        text = email_templates.get_template("signup_taken.txt").render(
+            username=owner.username,
+            login_url=f"{settings.base_url}/login",
+            reset_url=f"{settings.base_url}/account/reset",
+            site=settings.base_url,
+        )
+        _send_account_mail(settings, request.email, "Your paperfeed account", text)
+        return
+    payload = json.dumps([request.username, request.email])
+    token = tokens.sign(link_key(store), "signup", payload, SIGNUP_TTL_S)
+    text = email_templates.get_template("signup.txt").render(
+        username=request.username,
+        confirm_url=f"{settings.base_url}/signup/confirm?token={token}",
+        hours=SIGNUP_TTL_S // 3600,
+        site=settings.base_url,
+    )
+    _send_account_mail(settings, request.email, "Confirm your paperfeed account", text)
+
+
+def check_signup_token(store: Store, token: str) -> SignupRequest:
+    try:
+        username, email = json.loads(tokens.verify(link_key(store), "signup", token))
+    except (ValueError, TypeError) as exc:  # signed by us, so only a bug could get here
+        raise tokens.TokenError("this link is malformed") from exc
+    return SignupRequest(username, email)
+
+
+def complete_signup(store: Store, token: str, password: str) -> User:
+    """Open the account a sign-up link asks for, with the password chosen on its page.
+    Its holder has shown they read the address's mail, so AccountError may now say that
+    the name or address got taken meanwhile."""
+    request = check_signup_token(store, token)
+    password_hash = hash_password(password)
+    with store.write() as conn:
+        return add_user(conn, request.username, request.email, password_hash)

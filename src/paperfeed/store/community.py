@@ -12,34 +12,31 @@ import sqlalchemy as sa
 
 from paperfeed.records import DailyRecord, utcnow
 from paperfeed.store.papers import ADDED, UNCHANGED, UPDATED, upsert_papers
-from paperfeed.store.schema import daily_entries, paper_links, users
+from paperfeed.store.schema import daily_entries, imported_submitters, paper_links
 
-IMPORTED_USER_ORIGIN = "huggingface"
+IMPORTED_SOURCE = "huggingface"
 _LINK_FIELDS = ("github_repo", "github_stars", "project_page", "organization")
 
 
-def ensure_users(conn: sa.Connection, usernames: set[str], origin: str) -> dict[str, int]:
-    """Ids for these usernames, creating login-less users for the ones not seen before."""
-    if not usernames:
+def ensure_imported_submitters(conn: sa.Connection, names: set[str], source: str) -> dict[str, int]:
+    """Ids of these submitters of `source`, adding the ones not seen before. They live
+    apart from local accounts: a local user of the same name is someone else."""
+    if not names:
         return {}
-    names = sorted(usernames)
-    found = dict(
-        conn.execute(
-            sa.select(users.c.username, users.c.id).where(users.c.username.in_(names))
-        ).all()
-    )
-    missing = [n for n in names if n not in found]
+    ordered = sorted(names)
+    known = (
+        sa.select(imported_submitters.c.name, imported_submitters.c.id)
+        .where(imported_submitters.c.source == source)
+    )  # fmt: skip
+    found = dict(conn.execute(known.where(imported_submitters.c.name.in_(ordered))).all())
+    missing = [n for n in ordered if n not in found]
     if missing:
         now = utcnow()
         conn.execute(
-            users.insert(),
-            [{"username": n, "origin": origin, "created_at": now} for n in missing],
+            imported_submitters.insert(),
+            [{"source": source, "name": n, "created_at": now} for n in missing],
         )
-        found.update(
-            conn.execute(
-                sa.select(users.c.username, users.c.id).where(users.c.username.in_(missing))
-            ).all()
-        )
+        found.update(conn.execute(known.where(imported_submitters.c.name.in_(missing))).all())
     return found
 
 
@@ -49,12 +46,12 @@ def _max(a: int | None, b: int | None) -> int | None:
 
 def upsert_daily(conn: sa.Connection, records: list[DailyRecord]) -> list[tuple[int, str, str]]:
     """Write a batch; returns (paper id, paper status, entry status) per record."""
-    paper_results = upsert_papers(conn, [r.paper for r in records], IMPORTED_USER_ORIGIN)
+    paper_results = upsert_papers(conn, [r.paper for r in records], IMPORTED_SOURCE)
     paper_ids = [paper_id for paper_id, _ in paper_results]
-    user_ids = ensure_users(
-        conn, {r.submitted_by for r in records if r.submitted_by}, IMPORTED_USER_ORIGIN
+    submitter_ids = ensure_imported_submitters(
+        conn, {r.submitted_by for r in records if r.submitted_by}, IMPORTED_SOURCE
     )
-    entry_status = _upsert_entries(conn, records, paper_ids, user_ids)
+    entry_status = _upsert_entries(conn, records, paper_ids, submitter_ids)
     link_changed = _upsert_links(conn, records, paper_ids)
     results = []
     for i, (paper_id, paper_status) in enumerate(paper_results):
@@ -69,7 +66,7 @@ def _upsert_entries(
     conn: sa.Connection,
     records: list[DailyRecord],
     paper_ids: list[int],
-    user_ids: dict[str, int],
+    submitter_ids: dict[str, int],
 ) -> list[str]:
     days = {r.day for r in records}
     stored: dict[tuple[int, Any], dict[str, Any]] = {
@@ -88,11 +85,11 @@ def _upsert_entries(
         incoming = {
             "paper_id": paper_id,
             "day": record.day,
-            "submitted_by": user_ids.get(record.submitted_by or ""),
+            "imported_submitter_id": submitter_ids.get(record.submitted_by or ""),
             "submitted_at": record.submitted_at,
             "imported_upvotes": record.upvotes,
             "imported_comments": record.num_comments,
-            "origin": IMPORTED_USER_ORIGIN,
+            "origin": IMPORTED_SOURCE,
         }
         if current is None:
             pending[key] = incoming
@@ -101,7 +98,9 @@ def _upsert_entries(
         merged = dict(current)
         merged["imported_upvotes"] = _max(current["imported_upvotes"], record.upvotes)
         merged["imported_comments"] = _max(current["imported_comments"], record.num_comments)
-        merged["submitted_by"] = current["submitted_by"] or incoming["submitted_by"]
+        merged["imported_submitter_id"] = (
+            current["imported_submitter_id"] or incoming["imported_submitter_id"]
+        )
         merged["submitted_at"] = current["submitted_at"] or record.submitted_at
         if merged != current:
             pending[key] = merged
@@ -119,7 +118,7 @@ def _upsert_entries(
             .values(
                 imported_upvotes=sa.bindparam("v_up"),
                 imported_comments=sa.bindparam("v_com"),
-                submitted_by=sa.bindparam("v_by"),
+                imported_submitter_id=sa.bindparam("v_by"),
                 submitted_at=sa.bindparam("v_at"),
             ),
             [
@@ -127,7 +126,7 @@ def _upsert_entries(
                     "v_id": r["id"],
                     "v_up": r["imported_upvotes"],
                     "v_com": r["imported_comments"],
-                    "v_by": r["submitted_by"],
+                    "v_by": r["imported_submitter_id"],
                     "v_at": r["submitted_at"],
                 }
                 for r in updates

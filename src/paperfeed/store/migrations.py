@@ -8,12 +8,22 @@ database to the same shape (and bump nothing else).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import sqlalchemy as sa
 
-from paperfeed.records import utcnow
-from paperfeed.store.schema import metadata, schema_migrations
+from paperfeed.records import identity_key, utcnow
+from paperfeed.store.schema import (
+    daily_entries,
+    imported_submitters,
+    metadata,
+    schema_migrations,
+    subscriptions,
+    users,
+)
+
+log = logging.getLogger(__name__)
 
 Step = Callable[[sa.Connection], None]
 
@@ -30,6 +40,102 @@ def _create_index(table: str, name: str) -> Step:
         next(i for i in metadata.tables[table].indexes if i.name == name).create(conn)
 
     return step
+
+
+def _add_column(conn: sa.Connection, table: sa.Table, name: str) -> None:
+    """ALTER TABLE ... ADD COLUMN, as schema.py declares the column (type, reference),
+    unless the table has it already."""
+    if name in {c["name"] for c in sa.inspect(conn).get_columns(table.name)}:
+        return
+    column = table.c[name]
+    ddl = f"ALTER TABLE {table.name} ADD COLUMN {name} {column.type.compile(conn.dialect)}"
+    for fk in column.foreign_keys:
+        target = fk.column
+        ddl += f" REFERENCES {target.table.name} ({target.name})"
+        if fk.ondelete:
+            ddl += f" ON DELETE {fk.ondelete}"
+    conn.execute(sa.text(ddl))
+
+
+def _create_indexes(conn: sa.Connection, table: sa.Table, *names: str) -> None:
+    for index in table.indexes:
+        if index.name in names:
+            index.create(conn, checkfirst=True)
+
+
+def _fill_keys(conn: sa.Connection, table: sa.Table, source: str, key: str) -> None:
+    """Set table.key = identity_key(table.source) on every row, oldest row first. A row
+    whose key an older row already holds gets '<key>#dup<id>' instead: no input folds to
+    that, so the newer account cannot be reached by that name (the older one keeps it),
+    and the marker says which rows an operator should look at."""
+    rows = conn.execute(
+        sa.select(table.c.id, table.c[source])
+        .where(table.c[source].is_not(None))
+        .order_by(table.c.created_at, table.c.id)
+    ).all()
+    held: set[str] = set()
+    values = []
+    for row_id, text in rows:
+        folded = identity_key(text)
+        if folded in held:
+            log.warning(
+                "%s %s: %s %r collides with an older row's once case-folded; it keeps the "
+                "value but can no longer be found by it (key %s#dup%s)",
+                table.name, row_id, source, text, folded, row_id,
+            )  # fmt: skip
+            folded = f"{folded}#dup{row_id}"
+        held.add(folded)
+        values.append({"v_id": row_id, "v_key": folded})
+    if values:
+        conn.execute(
+            table.update()
+            .where(table.c.id == sa.bindparam("v_id"))
+            .values({key: sa.bindparam("v_key")}),
+            values,
+        )
+
+
+def _separate_identities(conn: sa.Connection) -> None:
+    """Version 6: case-folded unique identity keys, and imported submitters apart from
+    local accounts.
+
+    Before, a Hugging Face submitter was a login-less `users` row and matched a local
+    account of the same name, which then got the credit. Every submitter of an imported
+    daily entry (whichever `users` row it points at, local or not) becomes an
+    `imported_submitters` row of that name; the login-less users go."""
+    imported_submitters.create(conn, checkfirst=True)
+    _add_column(conn, daily_entries, "imported_submitter_id")
+    for name in ("username_key", "email_key"):
+        _add_column(conn, users, name)
+    _add_column(conn, subscriptions, "email_key")
+    credited = conn.execute(
+        sa.select(daily_entries.c.id, users.c.username)
+        .join(users, users.c.id == daily_entries.c.submitted_by)
+        .where(daily_entries.c.origin != "local")
+    ).all()
+    now = utcnow()
+    names = sorted({name for _, name in credited})
+    if names:
+        conn.execute(
+            imported_submitters.insert(),
+            [{"source": "huggingface", "name": n, "created_at": now} for n in names],
+        )
+        ids = dict(
+            conn.execute(sa.select(imported_submitters.c.name, imported_submitters.c.id)).all()
+        )
+        conn.execute(
+            daily_entries.update()
+            .where(daily_entries.c.id == sa.bindparam("v_id"))
+            .values(imported_submitter_id=sa.bindparam("v_sub"), submitted_by=None),
+            [{"v_id": entry_id, "v_sub": ids[name]} for entry_id, name in credited],
+        )
+    conn.execute(users.delete().where(users.c.origin != "local"))
+    _fill_keys(conn, users, "username", "username_key")
+    _fill_keys(conn, users, "email", "email_key")
+    _fill_keys(conn, subscriptions, "email", "email_key")
+    _create_indexes(conn, daily_entries, "ix_daily_entries_imported_submitter")
+    _create_indexes(conn, users, "ux_users_username_key", "ux_users_email_key")
+    _create_indexes(conn, subscriptions, "ux_subscriptions_email_key")
 
 
 # (version, name, step). Version 1 is the initial schema, created by create_all.
@@ -54,6 +160,11 @@ MIGRATIONS: list[tuple[int, str, Step | None]] = [
         5,
         "email digests: subscriptions and the digest outbox",
         _create_tables("subscriptions", "digest_outbox"),
+    ),
+    (
+        6,
+        "identity: case-folded unique username and email keys, imported submitters apart",
+        _separate_identities,
     ),
 ]
 

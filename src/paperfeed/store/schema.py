@@ -58,17 +58,38 @@ paper_categories = sa.Table(
     sa.Index("ix_paper_categories_category", "category", "paper_id"),
 )
 
+# Local accounts only (since version 6; imported submitters are `imported_submitters`).
 users = sa.Table(
     "users",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("username", sa.Text, nullable=False, unique=True),
     sa.Column("email", sa.Text, unique=True),
-    # NULL for users known only from imported data: they cannot log in here.
     sa.Column("password_hash", sa.Text),
     sa.Column("is_admin", sa.Boolean, nullable=False, server_default=sa.false()),
-    sa.Column("origin", sa.Text, nullable=False),  # 'local' or 'huggingface'
+    # 'local'; before version 6 also 'huggingface' (login-less imported submitters).
+    sa.Column("origin", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime, nullable=False),
+    # records.identity_key of username and email: what log-in, reset and sign-up match on,
+    # unique so that names differing only in case or Unicode form are one account.
+    # Version 6. An account that collided when the keys were introduced holds a key
+    # ending in '#dup<id>' (see store/migrations.py), which no input folds to.
+    sa.Column("username_key", sa.Text),
+    sa.Column("email_key", sa.Text),
+    sa.Index("ux_users_username_key", "username_key", unique=True),
+    sa.Index("ux_users_email_key", "email_key", unique=True),
+)
+
+# People known only from imported data (a Hugging Face daily list's submitters), by
+# source: never a local account, whatever the name. Version 6.
+imported_submitters = sa.Table(
+    "imported_submitters",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("source", sa.Text, nullable=False),  # 'huggingface'
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("source", "name", name="uq_imported_submitters_source_name"),
 )
 
 daily_entries = sa.Table(
@@ -77,6 +98,7 @@ daily_entries = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("paper_id", sa.ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
     sa.Column("day", sa.Date, nullable=False),
+    # A local account's submission (origin 'local') ...
     sa.Column("submitted_by", sa.ForeignKey("users.id", ondelete="SET NULL")),
     sa.Column("submitted_at", sa.DateTime),
     # Upvotes and comments counted by the source (Hugging Face) when it was read; votes
@@ -86,6 +108,11 @@ daily_entries = sa.Table(
     sa.Column("origin", sa.Text, nullable=False),  # 'huggingface' or 'local'
     sa.UniqueConstraint("paper_id", "day", name="uq_daily_entries_paper_day"),
     sa.Index("ix_daily_entries_day", "day"),
+    # ... or an imported one's (origin 'huggingface'). Version 6.
+    sa.Column(
+        "imported_submitter_id", sa.ForeignKey("imported_submitters.id", ondelete="SET NULL")
+    ),
+    sa.Index("ix_daily_entries_imported_submitter", "imported_submitter_id"),
 )
 
 votes = sa.Table(
@@ -246,6 +273,10 @@ subscriptions = sa.Table(
     sa.Column("confirmed_at", sa.DateTime),
     sa.Column("unsubscribed_at", sa.DateTime),
     sa.Index("ix_subscriptions_status", "status", "frequency"),
+    # records.identity_key(email), unique: one subscription per address however it is
+    # written. Version 6; a collision found then holds a '#dup<id>' key.
+    sa.Column("email_key", sa.Text),
+    sa.Index("ux_subscriptions_email_key", "email_key", unique=True),
 )
 
 # One row per (subscription, digest period), e.g. period 'daily:2026-11-25' or

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from paperfeed.records import utcnow
+from paperfeed.records import identity_key, utcnow
 from paperfeed.store.schema import digest_outbox, subscriptions, users
 
 
@@ -49,7 +49,7 @@ def _subscription(row: sa.Row) -> Subscription:
 
 def subscription_by_email(conn: sa.Connection, email: str) -> Subscription | None:
     row = conn.execute(
-        sa.select(subscriptions).where(sa.func.lower(subscriptions.c.email) == email.lower())
+        sa.select(subscriptions).where(subscriptions.c.email_key == identity_key(email))
     ).first()
     return _subscription(row) if row is not None else None
 
@@ -75,6 +75,7 @@ def insert_subscription(
         subscriptions.insert()
         .values(
             email=email,
+            email_key=identity_key(email),
             user_id=user_id,
             status=status,
             frequency=frequency,
@@ -95,7 +96,7 @@ def update_subscription(conn: sa.Connection, subscription_id: int, **values: Any
 
 def delete_subscription(conn: sa.Connection, email: str) -> bool:
     result = conn.execute(
-        subscriptions.delete().where(sa.func.lower(subscriptions.c.email) == email.lower())
+        subscriptions.delete().where(subscriptions.c.email_key == identity_key(email))
     )
     return result.rowcount > 0
 

@@ -1,14 +1,23 @@
-"""Sign up, log in, log out. Forms post back to themselves; errors re-render the form."""
+"""Sign up, log in, log out. Forms post back to themselves; errors re-render the form.
+
+None of the three tells whether an address has an account. With a mail server
+configured, sign-up answers "check your inbox" whatever the address: a new one gets a
+link that opens the account, one that has an account gets a note to its owner (both
+sent after the answer). Without one, nothing can reach the address's owner, so the
+account opens at once and a taken address is refused as such: a public site should set
+PAPERFEED_SMTP_URL. A taken username is always said: user pages show names anyway."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from paperfeed.config import Settings
+from paperfeed.services import subscriptions as mail_links
 from paperfeed.services.accounts import (
     AccountError,
     allow_attempt,
@@ -17,6 +26,7 @@ from paperfeed.services.accounts import (
     end_session,
     start_session,
 )
+from paperfeed.services.tokens import TokenError
 from paperfeed.store import Store
 from paperfeed.web.security import SESSION_COOKIE, Security
 
@@ -41,7 +51,11 @@ def client_address(request: Request) -> str:
 
 
 def create_accounts_router(
-    store: Store, security: Security, templates: Jinja2Templates, limits: RateLimits
+    store: Store,
+    settings: Settings,
+    security: Security,
+    templates: Jinja2Templates,
+    limits: RateLimits,
 ) -> APIRouter:
     router = APIRouter(tags=["accounts"])
     csrf = [Depends(security.require_csrf)]
@@ -52,7 +66,12 @@ def create_accounts_router(
         return templates.TemplateResponse(
             request,
             f"{name}.html",
-            {"error": error, "next": local_path(values.pop("next", None)), **values},
+            {
+                "error": error,
+                "next": local_path(values.pop("next", None)),
+                "by_mail": bool(settings.smtp_url),
+                **values,
+            },
             status_code=status,
         )
 
@@ -70,6 +89,7 @@ def create_accounts_router(
     @router.post("/signup", dependencies=csrf)
     def signup(
         request: Request,
+        background: BackgroundTasks,
         username: str = Form(""),
         email: str = Form(""),
         password: str = Form(""),
@@ -81,13 +101,55 @@ def create_accounts_router(
                 username=username, email=email, next=next,
             )  # fmt: skip
         try:
-            with store.write() as conn:
-                user = create_user(conn, username, email, password)
+            if settings.smtp_url:  # the password is chosen on the link's page
+                pending = mail_links.check_signup(store, username, email)
+            else:
+                with store.write() as conn:
+                    user = create_user(conn, username, email, password)
         except AccountError as exc:
             return form_page(
                 request, "signup", str(exc), 400, username=username, email=email, next=next
             )
-        return signed_in(request, user.id, next)
+        if not settings.smtp_url:
+            return signed_in(request, user.id, next)
+        background.add_task(mail_links.mail_signup, store, settings, pending)
+        return templates.TemplateResponse(
+            request,
+            "subscribe_message.html",
+            {
+                "heading": "Check your inbox",
+                "text": "We sent a message to the address you gave: follow its link to "
+                "finish signing up. It works for one day.",
+            },
+        )
+
+    def confirm_page(request: Request, token: str, error: str | None, status: int) -> Response:
+        try:
+            pending = mail_links.check_signup_token(store, token)
+        except TokenError as exc:
+            raise HTTPException(400, str(exc)) from exc
+        return templates.TemplateResponse(
+            request,
+            "signup_confirm.html",
+            {"token": token, "username": pending.username, "error": error},
+            status_code=status,
+        )
+
+    @router.get("/signup/confirm")
+    def signup_confirm_page(request: Request, token: str = "") -> Response:
+        return confirm_page(request, token, None, 200)
+
+    @router.post("/signup/confirm", dependencies=csrf)
+    def signup_confirm(
+        request: Request, token: str = Form(""), password: str = Form("")
+    ) -> Response:
+        try:
+            user = mail_links.complete_signup(store, token, password)
+        except TokenError as exc:
+            raise HTTPException(400, str(exc)) from exc
+        except AccountError as exc:  # a bad password, or the name or address taken since
+            return confirm_page(request, token, str(exc), 400)
+        return signed_in(request, user.id, "/")
 
     @router.get("/login")
     def login_form(request: Request, next: str = "/") -> Response:

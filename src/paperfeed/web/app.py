@@ -8,6 +8,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -54,6 +55,23 @@ def _listing_json(listing: DayListing) -> dict[str, Any]:
     }
 
 
+def server_config(
+    app: FastAPI, host: str, port: int, trusted_proxies: tuple[str, ...], **options: Any
+) -> uvicorn.Config:
+    """How uvicorn serves the site. X-Forwarded-For/-Proto are believed only from
+    `trusted_proxies`: uvicorn's own default trusts them from 127.0.0.1, so behind a local
+    proxy that passes a client's header through, anyone could choose their address (and
+    with it their rate-limit bucket)."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        proxy_headers=bool(trusted_proxies),
+        forwarded_allow_ips=list(trusted_proxies),
+        **options,
+    )
+
+
 def create_app(
     store: Store,
     search: SearchEngine | None = None,
@@ -91,7 +109,7 @@ def create_app(
     security = Security(store, get_or_create_secret(store.engine, "site"), settings.base_url)
     templates = make_templates(security)
     app.include_router(
-        create_accounts_router(store, security, templates, rate_limits or RateLimits())
+        create_accounts_router(store, settings, security, templates, rate_limits or RateLimits())
     )
     app.include_router(create_community_router(store, security, templates, submissions))
     recommender = Recommender(store, search) if search is not None else None

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query
 
 from paperfeed.services.daily import DailyItem, daily_items, period
-from paperfeed.services.feed import PaperView, get_paper, latest_papers
+from paperfeed.services.feed import PaperView, Submitter, get_paper, latest_papers
 from paperfeed.services.query import QueryError
 from paperfeed.services.search import SearchEngine
 from paperfeed.store import Store
@@ -22,12 +22,15 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat(timespec="milliseconds") + "Z" if moment else None
 
 
-def _user(name: str | None) -> dict[str, Any] | None:
-    return {"user": name, "fullname": name, "name": name, "type": "user"} if name else None
+def _user(submitter: Submitter | None) -> dict[str, Any] | None:
+    if submitter is None:
+        return None
+    name = submitter.name
+    return {"user": name, "fullname": name, "name": name, "type": "user"}
 
 
 def paper_json(
-    paper: PaperView, submitted_at: datetime | None = None, submitted_by: str | None = None
+    paper: PaperView, submitted_at: datetime | None = None, submitted_by: Submitter | None = None
 ) -> dict[str, Any]:
     """The `paper` object of the API (also the answer of /api/papers/{id})."""
     data: dict[str, Any] = {
