@@ -20,6 +20,7 @@ from paperfeed.config import Settings
 from paperfeed.errors import PaperfeedError
 from paperfeed.index.embedder import Embedder
 from paperfeed.index.vectors import count_stale
+from paperfeed.logs import LOG_FORMATS, configure_logging
 from paperfeed.records import parse_arxiv_id
 from paperfeed.services.accounts import create_user, set_admin
 from paperfeed.services.digest import DigestScheduler, send_digests
@@ -85,9 +86,20 @@ class Context:
     help="Folder for index files and caches (default: beside the SQLite file). "
     "Env: PAPERFEED_DATA_DIR.",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(LOG_FORMATS),
+    default="text",
+    show_default=True,
+    envvar="PAPERFEED_LOG_FORMAT",
+    help="Log lines (one per request and per job step) as text or JSON, on stderr. "
+    "Env: PAPERFEED_LOG_FORMAT.",
+)
 @click.version_option(package_name="paperfeed")
 @click.pass_context
-def cli(ctx: click.Context, database_url: str | None, data_dir: Path | None) -> None:
+def cli(
+    ctx: click.Context, database_url: str | None, data_dir: Path | None, log_format: str
+) -> None:
     """paperfeed: a self-hosted feed of research papers.
 
     Ingest arXiv metadata and Hugging Face daily papers into a store (SQLite by default,
@@ -99,7 +111,9 @@ def cli(ctx: click.Context, database_url: str | None, data_dir: Path | None) -> 
       paperfeed ingest jsonl arxiv.jsonl.gz
       paperfeed serve --port 8000
     """
-    settings = Settings.from_env().with_overrides(database_url=database_url, data_dir=data_dir)
+    configure_logging(log_format)
+    with _user_errors():
+        settings = Settings.from_env().with_overrides(database_url=database_url, data_dir=data_dir)
     ctx.obj = Context(settings)
 
 
@@ -385,7 +399,8 @@ def serve(ctx: Context, host: str, port: int, send_digests: bool) -> None:
     click.echo(f"paperfeed on http://{host}:{port} (store: {store.display_url})", err=True)
     # The indexer brings keywords up first (seconds), then embeds in the background.
     app = create_app(store, search=engine, indexer=BackgroundIndexer(engine), settings=ctx.settings)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    # log_config=None: uvicorn's lines go through configure_logging's format too.
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
     if scheduler is not None:
         scheduler.stop()
 

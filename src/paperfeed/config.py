@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from platformdirs import user_data_dir
+
+from paperfeed.errors import PaperfeedError
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+LOOPBACK = ("127.0.0.0/8", "::1/128")
 
 
 def default_database_url() -> str:
@@ -21,6 +27,21 @@ def _float_env(name: str, default: float) -> float:
 def _int_env(name: str, default: int) -> int:
     raw = os.environ.get(name)
     return int(raw) if raw else default
+
+
+def parse_networks(text: str | tuple[str, ...], setting: str) -> tuple[IpNetwork, ...]:
+    """Comma-separated addresses or CIDR blocks (`10.0.0.0/8, ::1`); a bad one is an error
+    that names the setting, not a site that silently allows nobody (or everybody)."""
+    items = text.split(",") if isinstance(text, str) else text
+    networks = []
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError as exc:
+            raise PaperfeedError(f"{setting}: {item[:60]!r} is not an address or CIDR") from exc
+    return tuple(networks)
 
 
 @dataclass(frozen=True)
@@ -56,6 +77,10 @@ class Settings:
     # How old (days since first submitted to arXiv) a paper may be to be submitted here;
     # Hugging Face's daily papers use 14.
     submission_max_age_days: int = 14
+    # Who may read /metrics: loopback only unless the operator lists more.
+    metrics_allow: tuple[IpNetwork, ...] = field(
+        default_factory=lambda: parse_networks(LOOPBACK, "PAPERFEED_METRICS_ALLOW")
+    )
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -79,6 +104,9 @@ class Settings:
             mail_from=env.get("PAPERFEED_MAIL_FROM") or base.mail_from,
             submission_max_age_days=_int_env(
                 "PAPERFEED_SUBMISSION_MAX_AGE_DAYS", base.submission_max_age_days
+            ),
+            metrics_allow=parse_networks(
+                env.get("PAPERFEED_METRICS_ALLOW") or LOOPBACK, "PAPERFEED_METRICS_ALLOW"
             ),
         )
 
