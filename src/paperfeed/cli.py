@@ -23,6 +23,7 @@ from paperfeed.index.vectors import count_stale
 from paperfeed.logs import LOG_FORMATS, configure_logging
 from paperfeed.records import parse_arxiv_id
 from paperfeed.services.accounts import create_user, set_admin
+from paperfeed.services.backup import backup, restore
 from paperfeed.services.digest import DigestScheduler, send_digests
 from paperfeed.services.evaluate import evaluate, load_corpus
 from paperfeed.services.indexer import BackgroundIndexer, update_indexes
@@ -403,6 +404,34 @@ def serve(ctx: Context, host: str, port: int, send_digests: bool) -> None:
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
     if scheduler is not None:
         scheduler.stop()
+
+
+@cli.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace PATH if it exists.")
+@click.pass_obj
+def backup_command(ctx: Context, path: Path, force: bool) -> None:
+    """Write a consistent copy of the store to PATH, while the site serves and writes.
+
+    SQLite: one file, made with SQLite's online backup API and checked. PostgreSQL:
+    pg_dump's custom format (pg_dump must be installed, as new as the server).
+    """
+    with _user_errors(), ctx.open_store() as store:
+        click.echo(backup(store, path, force=force).line("backed up to"))
+
+
+@cli.command("restore")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace a store that is not empty.")
+@click.pass_obj
+def restore_command(ctx: Context, path: Path, force: bool) -> None:
+    """Put the backup at PATH into the store (then migrate it to this version).
+
+    Refuses a store that holds papers, users or subscribers unless --force. Stop the
+    site first: on restore, everything written since the backup is gone.
+    """
+    with _user_errors(), ctx.open_store() as store:
+        click.echo(restore(store, path, force=force).line("restored from"))
 
 
 @cli.group("users")
