@@ -28,6 +28,7 @@ from paperfeed.services.digest import DigestScheduler, send_digests
 from paperfeed.services.evaluate import evaluate, load_corpus
 from paperfeed.services.indexer import BackgroundIndexer, update_indexes
 from paperfeed.services.ingest import IngestSummary, run_ingest
+from paperfeed.services.portability import export_data, import_data
 from paperfeed.services.recommend import (
     METHODS,
     Recommender,
@@ -432,6 +433,55 @@ def restore_command(ctx: Context, path: Path, force: bool) -> None:
     """
     with _user_errors(), ctx.open_store() as store:
         click.echo(restore(store, path, force=force).line("restored from"))
+
+
+@cli.command("export")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--with-secrets",
+    is_flag=True,
+    help="Include password hashes (and subscription confirmation nonces), so that "
+    "accounts can log in on the new instance. Keep such an export private.",
+)
+@click.pass_obj
+def export_command(ctx: Context, folder: Path, with_secrets: bool) -> None:
+    """Write everything people made here to FOLDER as JSON Lines, one file per kind.
+
+    Accounts, votes, comments, submissions, collections, subscriptions, interests and
+    not-interested marks, with a manifest.json. Papers are not exported: ingest them
+    on the new instance, then `paperfeed import FOLDER` there.
+    """
+    with _user_errors(), ctx.open_store() as store:
+        click.echo(export_data(store, folder, with_secrets=with_secrets).line())
+
+
+@cli.command("import")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--show-rejected",
+    default=20,
+    show_default=True,
+    help="How many rejected rows to list, with file:line and reason.",
+)
+@click.pass_obj
+def import_command(ctx: Context, folder: Path, show_rejected: int) -> None:
+    """Add what an export in FOLDER holds and this store lacks (importing twice changes
+    nothing). Rows that name a paper not in this store are skipped and listed."""
+    with _user_errors(), ctx.open_store() as store:
+        summary = import_data(store, folder)
+    for rejected in summary.rejections[:show_rejected]:
+        click.echo(f"rejected {rejected.where}: {rejected.reason}", err=True)
+    if len(summary.rejections) > show_rejected:
+        click.echo(f"... and {len(summary.rejections) - show_rejected} more rejected", err=True)
+    if summary.missing_papers:
+        shown = ", ".join(sorted(summary.missing_papers)[:20])
+        click.echo(
+            f"{len(summary.missing_papers)} papers are not in this store: {shown}"
+            f"{' ...' if len(summary.missing_papers) > 20 else ''} (ingest them, then import "
+            "again: what is there already is kept)",
+            err=True,
+        )
+    click.echo(summary.line())
 
 
 @cli.group("users")
