@@ -78,7 +78,16 @@ if not getattr(logging.getLogRecordFactory(), "stamps_request_id", False):
 
 
 class _PaperfeedHandler(logging.StreamHandler):
-    """Marks the handler configure_logging installs, so a second call replaces it."""
+    """Writes to whatever sys.stderr is at the time (a test runner swaps it); marks the
+    handler configure_logging installs, so that a second call replaces it."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
 
 
 def configure_logging(log_format: str = "text", level: int = logging.INFO) -> None:
@@ -88,7 +97,7 @@ def configure_logging(log_format: str = "text", level: int = logging.INFO) -> No
     root = logging.getLogger()
     for handler in [h for h in root.handlers if isinstance(h, _PaperfeedHandler)]:
         root.removeHandler(handler)
-    handler = _PaperfeedHandler(sys.stderr)
+    handler = _PaperfeedHandler()
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     root.addHandler(handler)
     root.setLevel(level)
