@@ -6,9 +6,10 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -127,8 +128,14 @@ def run_cli_sqlite(sqlite_url: str) -> Cli:
 @contextmanager
 def live_site(store: Store, **app_options: object) -> Iterator[httpx.Client]:
     """The site served by uvicorn on a free loopback port; a client for it."""
+    with serve_app(create_app(store, **app_options)) as client:
+        yield client
+
+
+@contextmanager
+def serve_app(app: Callable[..., Any]) -> Iterator[httpx.Client]:
+    """An ASGI app served by uvicorn on a free loopback port; a client for it."""
     port = free_port()
-    app = create_app(store, **app_options)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

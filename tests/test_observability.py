@@ -21,7 +21,8 @@ from paperfeed.services.ingest import run_ingest
 from paperfeed.services.search import SearchEngine
 from paperfeed.sources.jsonl import JsonlSource
 from paperfeed.store import Store
-from tests.conftest import live_site
+from paperfeed.web.app import create_app
+from tests.conftest import live_site, serve_app
 from tests.feeds import listing_line, paper
 from tests.pg_server import PostgresServer, free_port
 
@@ -110,6 +111,28 @@ def test_request_ids_are_kept_when_sane_and_made_otherwise(sqlite_db, caplog):
     assert (first.method, first.route, first.status) == ("GET", "/healthz", 200)
     assert first.duration_ms >= 0
     assert {r.request_id for r in lines} >= {cached[0].headers["x-request-id"]}
+
+
+def test_an_unhandled_error_is_a_500_with_its_request_id(sqlite_db, caplog):
+    app = create_app(sqlite_db)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
+    caplog.set_level(logging.INFO, logger="paperfeed")
+    with serve_app(app) as site:
+        reply = site.get("/boom", headers={"X-Request-ID": "boom-1"})
+        assert reply.status_code == 500
+        assert reply.headers["x-request-id"] == "boom-1" and "boom-1" in reply.text
+        assert "a bug" not in reply.text  # no internals to the client
+        assert site.get("/healthz").status_code == 200
+    error = next(r for r in caplog.records if r.getMessage() == "unhandled error")
+    assert error.request_id == "boom-1" and "a bug" in str(error.exc_info[1])
+    line = next(
+        r for r in caplog.records if r.name == "paperfeed.http" and r.request_id == "boom-1"
+    )
+    assert (line.route, line.status) == ("/boom", 500)
 
 
 def test_log_formats_keep_one_line_per_event():

@@ -35,6 +35,7 @@ from paperfeed.services.interests import MAX_SEED_CHARS, SEED_KINDS
 from paperfeed.services.subscriptions import FREQUENCIES, clean_prefs
 from paperfeed.services.text import MAX_COMMENT_CHARS
 from paperfeed.store import Store, insert_unless_present
+from paperfeed.store.community import IMPORTED_USER_ORIGIN
 from paperfeed.store.migrations import LATEST_VERSION
 from paperfeed.store.schema import (
     collection_items,
@@ -68,6 +69,7 @@ MAX_COLLECTION_ITEMS = 100_000
 SUBSCRIPTION_STATUSES = ("pending", "active", "unsubscribed")
 _PLAIN_NAME = re.compile(r"[^\s\x00-\x1f\x7f]{1,100}")
 LOCAL = "local"
+USER_ORIGINS = (LOCAL, IMPORTED_USER_ORIGIN)
 
 
 def _iso(value: datetime | date | None) -> str | None:
@@ -424,7 +426,9 @@ class _Importer:
             self.counted("users", False)
             return
         email = _text(data, "email", 254, optional=True)
-        origin = _text(data, "origin", 20)
+        origin = data.get("origin")
+        if origin not in USER_ORIGINS:
+            raise RecordError(f"origin is one of {', '.join(USER_ORIGINS)}")
         password_hash = _text(data, "password_hash", 500, optional=True) if with_secrets else None
         row = {
             "username": username,
