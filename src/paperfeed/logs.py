@@ -101,5 +101,7 @@ def configure_logging(log_format: str = "text", level: int = logging.INFO) -> No
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     root.addHandler(handler)
     root.setLevel(level)
-    # uvicorn's own access log would repeat the request line without the request id.
+    # uvicorn's own access log would repeat the request line without the request id;
+    # httpx would add a line per request paperfeed makes (sources log their own steps).
     logging.getLogger("uvicorn.access").disabled = True
+    logging.getLogger("httpx").setLevel(logging.WARNING)
