@@ -22,7 +22,7 @@ from paperfeed.services.search import SearchEngine
 from paperfeed.sources.jsonl import JsonlSource
 from paperfeed.store import Store
 from paperfeed.web.app import create_app
-from tests.conftest import live_site, serve_app
+from tests.conftest import Cli, live_site, serve_app
 from tests.feeds import listing_line, paper
 from tests.pg_server import PostgresServer, free_port
 
@@ -93,6 +93,14 @@ def test_metrics_are_refused_to_addresses_not_allowed(sqlite_db):
         assert site.get("/healthz").status_code == 200
     with pytest.raises(PaperfeedError, match="PAPERFEED_METRICS_ALLOW: 'not-an-ip'"):
         parse_networks("127.0.0.1, not-an-ip", "PAPERFEED_METRICS_ALLOW")
+
+
+def test_a_bad_metrics_allow_setting_is_one_clear_line(sqlite_url):
+    cli = Cli(sqlite_url)
+    cli.env["PAPERFEED_METRICS_ALLOW"] = "10.0.0.0/33"
+    result = cli("stats")
+    assert result.exit_code != 0
+    assert "PAPERFEED_METRICS_ALLOW: '10.0.0.0/33' is not an address or CIDR" in result.output
 
 
 def test_request_ids_are_kept_when_sane_and_made_otherwise(sqlite_db, caplog):

@@ -78,26 +78,22 @@ if not getattr(logging.getLogRecordFactory(), "stamps_request_id", False):
 
 
 class _PaperfeedHandler(logging.StreamHandler):
-    """Writes to whatever sys.stderr is at the time (a test runner swaps it); marks the
-    handler configure_logging installs, so that a second call replaces it."""
-
-    @property  # type: ignore[override]
-    def stream(self) -> Any:
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _value: Any) -> None:
-        pass
+    """Marks the handler configure_logging installs, so that a second call replaces it."""
 
 
 def configure_logging(log_format: str = "text", level: int = logging.INFO) -> None:
-    """Send every logger's lines (paperfeed's, uvicorn's) to stderr in `log_format`."""
+    """Send every logger's lines (paperfeed's, uvicorn's) to stderr in `log_format`. A
+    process whose logging is set up already (a test runner, an embedding server) keeps
+    its own handlers; request ids reach those too."""
     if log_format not in LOG_FORMATS:
         raise ValueError(f"log format is one of {', '.join(LOG_FORMATS)}")
     root = logging.getLogger()
-    for handler in [h for h in root.handlers if isinstance(h, _PaperfeedHandler)]:
+    ours = [h for h in root.handlers if isinstance(h, _PaperfeedHandler)]
+    if len(ours) < len(root.handlers):
+        return
+    for handler in ours:
         root.removeHandler(handler)
-    handler = _PaperfeedHandler()
+    handler = _PaperfeedHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     root.addHandler(handler)
     root.setLevel(level)

@@ -72,8 +72,8 @@ class _StoreCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("paperfeed_store_up", "1 if the store answered this scrape.")
-        model = self.search.embedder.model_id if self.search is not None else None
         try:
+            model = self.search.embedder.model_id if self.search is not None else None
             gauges = store_gauges(self.store, model)
         except Exception as exc:
             log.warning("metrics: the store did not answer: %s", exc)
