@@ -138,7 +138,7 @@ def test_export_from_sqlite_import_into_postgres(tmp_path, sqlite_url, fresh_pos
         ingest(target, tmp_path, range(6, 7))
     second = pg_cli("import", str(secret))
     assert second.exit_code == 0, second.output
-    assert "not in this store" not in second.output
+    assert "not in this store" not in second.output and " 0 rejected" in second.output
     assert "votes 1 added / 3 there" in second.output
     assert "comments 1 added / 2 there" in second.output
 
@@ -185,10 +185,19 @@ def test_import_rejects_bad_rows_with_their_place(db_url, tmp_path):
         )
         + "\n"
     )
+    comment = {
+        "id": 5,
+        "username": "cy",
+        "arxiv_id": "2611.00001",
+        "parent_id": None,
+        "body": "fine",
+        "hidden": False,
+        "created_at": "2026-11-05T10:00:00",
+    }
     (folder / "comments.jsonl").write_text(
-        json.dumps({"id": 5, "username": "cy", "arxiv_id": "2611.00001", "parent_id": 4,
-                    "body": "orphan", "hidden": False, "created_at": "2026-11-05T10:00:00"})
-        + "\n"
+        json.dumps({**comment, "parent_id": 4, "body": "orphan"}) + "\n"
+        + json.dumps({**comment, "id": 6, "body": "nul \x00 inside"}) + "\n"
+        + json.dumps(comment) + "\n"
     )  # fmt: skip
     result = cli("import", str(folder))
     assert result.exit_code == 0, result.output
@@ -201,10 +210,11 @@ def test_import_rejects_bad_rows_with_their_place(db_url, tmp_path):
         ("votes.jsonl:5", "not an ISO date-time"),
         ("votes.jsonl:6", "longer than 1 MB"),
         ("comments.jsonl:1", "parent comment 4 was not imported"),
+        ("comments.jsonl:2", "contains a NUL character"),
     ]:
         assert f"rejected {place}: " in result.output and reason in result.output, place
     assert "users 1 added" in result.output and "votes 1 added" in result.output
-    assert "8 rejected" in result.output
+    assert "comments 1 added" in result.output and "9 rejected" in result.output
     assert json.loads(cli("stats", "--json").output)["votes"] == 1
 
     (folder / "manifest.json").write_text(json.dumps({"format": "something else"}))

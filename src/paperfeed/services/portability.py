@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from paperfeed.errors import PaperfeedError, RecordError
 from paperfeed.records import parse_arxiv_id, utcnow
 from paperfeed.services.accounts import normalize_email
+from paperfeed.services.collections import MAX_DESCRIPTION, MAX_NAME
 from paperfeed.services.interests import MAX_SEED_CHARS, SEED_KINDS
 from paperfeed.services.subscriptions import FREQUENCIES, clean_prefs
 from paperfeed.services.text import MAX_COMMENT_CHARS
@@ -280,6 +281,8 @@ def _text(data: dict[str, Any], key: str, max_chars: int, optional: bool = False
         return None
     if not isinstance(value, str) or not value or len(value) > max_chars:
         raise RecordError(f"{key}: a string of 1 to {max_chars:,} characters")
+    if "\x00" in value:  # PostgreSQL cannot store it; no text here needs it
+        raise RecordError(f"{key}: contains a NUL character")
     return value
 
 
@@ -362,7 +365,8 @@ def _read_kind(folder: Path, kind: str, summary: ImportSummary) -> Iterator[_Row
 def read_manifest(folder: Path) -> dict[str, Any]:
     path = folder.expanduser() / MANIFEST
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8")[:MAX_LINE_BYTES])
+        with path.open("rb") as manifest_file:
+            manifest = json.loads(manifest_file.read(MAX_LINE_BYTES))
     except OSError as exc:
         raise PaperfeedError(f"no export in {folder}: cannot read {MANIFEST}") from exc
     except ValueError as exc:
@@ -512,14 +516,13 @@ class _Importer:
 
     def collections(self, data: dict[str, Any]) -> None:
         owner = self.user(_username(data))
-        name = _text(data, "name", 100)
+        name = _text(data, "name", MAX_NAME)
         created = _moment(data, "created_at")
         items = data.get("items", [])
         if not isinstance(items, list) or len(items) > MAX_COLLECTION_ITEMS:
             raise RecordError(f"items: a list of at most {MAX_COLLECTION_ITEMS:,}")
-        description = data.get("description", "")
-        if not isinstance(description, str) or len(description) > 2_000:
-            raise RecordError("description: a string of at most 2,000 characters")
+        described = data.get("description") != ""  # empty is fine; absent or other: checked
+        description = _text(data, "description", MAX_DESCRIPTION) if described else ""
         found = self.conn.execute(
             sa.select(collections.c.id).where(
                 collections.c.user_id == owner,
@@ -651,7 +654,14 @@ def import_data(store: Store, folder: Path) -> ImportSummary:
             for row in _read_kind(folder, kind, summary):
                 importer.where = row.where
                 try:
-                    steps[kind](row.data)
+                    # A savepoint per row: a row the database refuses leaves the rest.
+                    with conn.begin_nested():
+                        steps[kind](row.data)
                 except (RecordError, PaperfeedError) as exc:
                     summary.rejections.append(Rejection(row.where, str(exc)))
+                except sa.exc.DBAPIError as exc:
+                    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+                    summary.rejections.append(
+                        Rejection(row.where, f"the store refused it: {reason}")
+                    )
     return summary
