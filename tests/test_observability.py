@@ -17,10 +17,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from paperfeed.config import Settings, parse_networks
 from paperfeed.errors import PaperfeedError
 from paperfeed.logs import JsonFormatter, TextFormatter, request_id
+from paperfeed.records import utcnow
 from paperfeed.services.ingest import run_ingest
 from paperfeed.services.search import SearchEngine
 from paperfeed.sources.jsonl import JsonlSource
 from paperfeed.store import Store
+from paperfeed.store.schema import digest_outbox
+from paperfeed.store.subscriptions import insert_subscription
 from paperfeed.web.app import create_app
 from tests.conftest import Cli, live_site, serve_app
 from tests.feeds import listing_line, paper
@@ -67,8 +70,24 @@ def test_metrics_parse_and_move_with_requests(fresh_db, tmp_path):
         assert site.get("/papers/2611.00001").status_code == 200
         assert site.get("/papers/2611.00099").status_code == 404
         assert site.get("/no/such/page").status_code == 404
+        with fresh_db.engine.begin() as conn:  # one digest sent, one failed, one pending
+            subscription = insert_subscription(
+                conn, "r@example.org", None, "active", "daily", {"trending": True}, None
+            )
+            conn.execute(
+                digest_outbox.insert(),
+                [
+                    {"subscription_id": subscription, "period": period, "status": status,
+                     "created_at": utcnow()}
+                    for period, status in [("daily:2026-11-03", "sent"),
+                                           ("daily:2026-11-04", "failed"),
+                                           ("daily:2026-11-05", "pending")]
+                ],
+            )  # fmt: skip
         after = scrape(site)
     assert requests_of(after, "/", "200") - requests_of(before, "/", "200") == 3
+    for status in ("sent", "failed", "pending"):
+        assert after[("paperfeed_digests", (("status", status),))] == 1
     paper_route = "/papers/{arxiv_id:path}"
     assert requests_of(after, paper_route, "200") == requests_of(before, paper_route, "200") + 1
     assert requests_of(after, paper_route, "404") == requests_of(before, paper_route, "404") + 1
