@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -243,6 +244,48 @@ def test_readyz_follows_postgres_going_down_and_up(tmp_path, caplog):
         server.stop()
     warning = next(r for r in caplog.records if r.getMessage().startswith("readyz:"))
     assert warning.request_id == "while-down"
+
+
+def server_processes(server: PostgresServer) -> list[int]:
+    """The test server's postmaster and its children, by their ids."""
+    postmaster = int((server.root / "data" / "postmaster.pid").read_text().split()[0])
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == postmaster:
+            children.append(int(stat.parent.name))
+    return [postmaster, *children]
+
+
+def test_readyz_answers_in_time_while_postgres_hangs(tmp_path):
+    """The server frozen (SIGSTOP): a probe gets 503 after the 2 s timeout, and probes
+    share the one check that hangs; thawed (SIGCONT), 200 again."""
+    server = PostgresServer()
+    url = server.start()
+    frozen: list[int] = []
+    try:
+        with Store(url) as store, live_site(store) as site:
+            assert site.get("/readyz").status_code == 200
+            frozen = server_processes(server)
+            for pid in frozen:
+                os.kill(pid, signal.SIGSTOP)
+            for _ in range(3):
+                start = time.monotonic()
+                hung = site.get("/readyz", timeout=10)
+                assert hung.status_code == 503
+                assert hung.json()["reason"] == "the store did not answer within 2 s"
+                assert time.monotonic() - start < 4
+            for pid in frozen:
+                os.kill(pid, signal.SIGCONT)
+            frozen = []
+            assert wait_for_status(site, "/readyz", 200) == {"status": "ok"}
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+        server.stop()
 
 
 def test_readyz_waits_for_the_search_indexes(sqlite_db, tmp_path):
