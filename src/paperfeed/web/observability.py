@@ -17,9 +17,8 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
@@ -41,12 +40,8 @@ from paperfeed.logs import request_id
 from paperfeed.services.health import ping, store_gauges
 from paperfeed.services.search import SearchEngine
 from paperfeed.store import Store
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-App = Callable[[Scope, Receive, Send], Awaitable[None]]
+from paperfeed.web.page_cache import App, Message, Receive, Scope, Send
+from paperfeed.web.security import request_header
 
 log = logging.getLogger("paperfeed.web")
 access_log = logging.getLogger("paperfeed.http")
@@ -128,10 +123,6 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def _header(scope: Scope, name: bytes) -> str:
-    return next((v.decode("latin-1") for k, v in scope["headers"] if k == name), "")
-
-
 class ObservabilityMiddleware:
     """Gives each request an id (a sane incoming `X-Request-ID`, or a new one), returns it
     in the `X-Request-ID` header, logs one line when the answer is done and counts it."""
@@ -153,7 +144,7 @@ class ObservabilityMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = _header(scope, REQUEST_ID_HEADER)
+        incoming = request_header(scope, REQUEST_ID_HEADER)
         rid = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
         token = request_id.set(rid)
         status = 500  # what the client gets if the app raises before answering
