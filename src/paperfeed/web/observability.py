@@ -252,7 +252,7 @@ def create_observability_router(
     def healthz() -> Response:
         return JSONResponse({"status": "ok"}, headers=NO_STORE)
 
-    @router.get("/readyz")
+    @router.get("/readyz", responses={503: {"description": "not ready; the reason in JSON"}})
     async def readyz() -> Response:
         problem = await readiness.problem()
         if problem is not None:
@@ -261,7 +261,8 @@ def create_observability_router(
             )
         return JSONResponse({"status": "ok"}, headers=NO_STORE)
 
-    @router.get("/metrics")
+    # Not in the OpenAPI description: it is the operator's, and not JSON.
+    @router.get("/metrics", include_in_schema=False)
     def metrics_page(request: Request) -> Response:
         # Not found, rather than forbidden, for everyone the operator has not allowed.
         if not _allowed(request.client.host if request.client else None, metrics_allow):
