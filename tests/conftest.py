@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -130,8 +131,14 @@ def live_site(
 ) -> Iterator[httpx.Client]:
     """The site served by uvicorn on a free loopback port, configured as `serve` does it;
     a client for it."""
+    with serve_app(create_app(store, **app_options), trusted_proxies) as client:
+        yield client
+
+
+@contextmanager
+def serve_app(app: Any, trusted_proxies: tuple[str, ...] = ()) -> Iterator[httpx.Client]:
+    """An ASGI app served by uvicorn on a free loopback port; a client for it."""
     port = free_port()
-    app = create_app(store, **app_options)
     config = server_config(app, "127.0.0.1", port, trusted_proxies, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -92,6 +92,11 @@ class PostgresServer:
             "UTF8",
             "--no-sync",
         )
+        self.resume()
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def resume(self) -> None:
+        """Start the server (again, after halt(), on the same data and port)."""
         # Durability off: a test server only needs to be fast.
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
@@ -101,7 +106,7 @@ class PostgresServer:
         self._run(
             str(self.bin / "pg_ctl"),
             "-D",
-            str(data),
+            str(self.root / "data"),
             "-l",
             str(self.root / "log"),
             "-w",
@@ -109,12 +114,15 @@ class PostgresServer:
             options,
             "start",
         )
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def halt(self, mode: str = "fast") -> None:
+        """Stop the server, keeping its data: the store becomes unreachable. "fast" ends
+        the sessions and writes what was committed; "immediate" may lose the last commits
+        (durability is off)."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.root / "data"), "-m", mode, "stop")
 
     def stop(self) -> None:
         try:
-            self._run(
-                str(self.bin / "pg_ctl"), "-D", str(self.root / "data"), "-m", "immediate", "stop"
-            )
+            self.halt("immediate")
         finally:
             shutil.rmtree(self.root, ignore_errors=True)

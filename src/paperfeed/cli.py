@@ -20,12 +20,15 @@ from paperfeed.config import Settings, parse_trusted_proxies
 from paperfeed.errors import PaperfeedError
 from paperfeed.index.embedder import Embedder
 from paperfeed.index.vectors import count_stale
+from paperfeed.logs import LOG_FORMATS, configure_logging
 from paperfeed.records import parse_arxiv_id
 from paperfeed.services.accounts import create_user, set_admin
+from paperfeed.services.backup import backup, restore
 from paperfeed.services.digest import DigestScheduler, send_digests
 from paperfeed.services.evaluate import evaluate, load_corpus
 from paperfeed.services.indexer import BackgroundIndexer, update_indexes
 from paperfeed.services.ingest import IngestSummary, run_ingest
+from paperfeed.services.portability import export_data, import_data
 from paperfeed.services.recommend import (
     METHODS,
     Recommender,
@@ -85,9 +88,20 @@ class Context:
     help="Folder for index files and caches (default: beside the SQLite file). "
     "Env: PAPERFEED_DATA_DIR.",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(LOG_FORMATS),
+    default="text",
+    show_default=True,
+    envvar="PAPERFEED_LOG_FORMAT",
+    help="Log lines (one per request and per job step) as text or JSON, on stderr. "
+    "Env: PAPERFEED_LOG_FORMAT.",
+)
 @click.version_option(package_name="paperfeed")
 @click.pass_context
-def cli(ctx: click.Context, database_url: str | None, data_dir: Path | None) -> None:
+def cli(
+    ctx: click.Context, database_url: str | None, data_dir: Path | None, log_format: str
+) -> None:
     """paperfeed: a self-hosted feed of research papers.
 
     Ingest arXiv metadata and Hugging Face daily papers into a store (SQLite by default,
@@ -99,6 +113,7 @@ def cli(ctx: click.Context, database_url: str | None, data_dir: Path | None) -> 
       paperfeed ingest jsonl arxiv.jsonl.gz
       paperfeed serve --port 8000
     """
+    configure_logging(log_format)
     try:
         settings = Settings.from_env()
     except ValueError as exc:  # a PAPERFEED_* variable that does not parse
@@ -405,9 +420,86 @@ def serve(
     click.echo(f"paperfeed on http://{host}:{port} (store: {store.display_url})", err=True)
     # The indexer brings keywords up first (seconds), then embeds in the background.
     app = create_app(store, search=engine, indexer=BackgroundIndexer(engine), settings=settings)
-    uvicorn.Server(server_config(app, host, port, settings.trusted_proxies, log_level="info")).run()
+    uvicorn.Server(server_config(app, host, port, settings.trusted_proxies)).run()
     if scheduler is not None:
         scheduler.stop()
+
+
+@cli.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace PATH if it exists.")
+@click.pass_obj
+def backup_command(ctx: Context, path: Path, force: bool) -> None:
+    """Write a consistent copy of the store to PATH, while the site serves and writes.
+
+    SQLite: one file, made with SQLite's online backup API and checked. PostgreSQL:
+    pg_dump's custom format (pg_dump must be installed, as new as the server).
+    """
+    with _user_errors(), ctx.open_store() as store:
+        click.echo(backup(store, path, force=force).line("backed up to"))
+
+
+@cli.command("restore")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace a store that is not empty.")
+@click.pass_obj
+def restore_command(ctx: Context, path: Path, force: bool) -> None:
+    """Put the backup at PATH into the store (then migrate it to this version).
+
+    Refuses a store that holds papers, users or subscribers unless --force. Stop the
+    site first: on restore, everything written since the backup is gone.
+    """
+    with _user_errors(), ctx.open_store() as store:
+        click.echo(restore(store, path, force=force).line("restored from"))
+
+
+@cli.command("export")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--with-secrets",
+    is_flag=True,
+    help="Include password hashes (and subscription confirmation nonces), so that "
+    "accounts can log in on the new instance. Keep such an export private.",
+)
+@click.pass_obj
+def export_command(ctx: Context, folder: Path, with_secrets: bool) -> None:
+    """Write everything people made here to FOLDER as JSON Lines, one file per kind.
+
+    Accounts, votes, comments, submissions, collections, subscriptions, interests and
+    not-interested marks, with a manifest.json. Papers are not exported: ingest them
+    on the new instance, then `paperfeed import FOLDER` there.
+    """
+    with _user_errors(), ctx.open_store() as store:
+        click.echo(export_data(store, folder, with_secrets=with_secrets).line())
+
+
+@cli.command("import")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--show-rejected",
+    default=20,
+    show_default=True,
+    help="How many rejected rows to list, with file:line and reason.",
+)
+@click.pass_obj
+def import_command(ctx: Context, folder: Path, show_rejected: int) -> None:
+    """Add what an export in FOLDER holds and this store lacks (importing twice changes
+    nothing). Rows that name a paper not in this store are skipped and listed."""
+    with _user_errors(), ctx.open_store() as store:
+        summary = import_data(store, folder)
+    for rejected in summary.rejections[:show_rejected]:
+        click.echo(f"rejected {rejected.where}: {rejected.reason}", err=True)
+    if len(summary.rejections) > show_rejected:
+        click.echo(f"... and {len(summary.rejections) - show_rejected} more rejected", err=True)
+    if summary.missing_papers:
+        shown = ", ".join(sorted(summary.missing_papers)[:20])
+        click.echo(
+            f"{len(summary.missing_papers)} papers are not in this store: {shown}"
+            f"{' ...' if len(summary.missing_papers) > 20 else ''} (ingest them, then import "
+            "again: what is there already is kept)",
+            err=True,
+        )
+    click.echo(summary.line())
 
 
 @cli.group("users")

@@ -9,6 +9,11 @@ from pathlib import Path
 
 from platformdirs import user_data_dir
 
+from paperfeed.errors import PaperfeedError
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+LOOPBACK = ("127.0.0.0/8", "::1/128")
+
 
 def default_database_url() -> str:
     return f"sqlite:///{Path(user_data_dir('paperfeed')) / 'paperfeed.db'}"
@@ -24,21 +29,31 @@ def _int_env(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
-def parse_trusted_proxies(values: list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """Proxy addresses as IPs or CIDR networks, each checked; ValueError names a bad one.
-    Items may themselves be comma-separated (the environment variable's form)."""
-    proxies = []
-    for value in values:
-        for item in value.split(","):
-            if not (item := item.strip()):
-                continue
-            try:
-                proxies.append(str(ipaddress.ip_network(item, strict=False)))
-            except ValueError:
-                raise ValueError(
-                    f"not an IP address or CIDR network for a trusted proxy: {item[:80]!r}"
-                ) from None
-    return tuple(proxies)
+class SettingError(PaperfeedError, ValueError):
+    """A setting whose value does not parse; the message names the setting."""
+
+
+def parse_networks(text: str | tuple[str, ...], setting: str) -> tuple[IpNetwork, ...]:
+    """Comma-separated addresses or CIDR blocks (`10.0.0.0/8, ::1`); items of a tuple may
+    themselves be comma-separated. A bad one is an error that names the setting, not a
+    site that silently allows nobody (or everybody)."""
+    items = [text] if isinstance(text, str) else list(text)
+    networks = []
+    for item in (i.strip() for value in items for i in value.split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise SettingError(
+                f"{setting}: {item[:60]!r} is not an IP address or CIDR network"
+            ) from None
+    return tuple(networks)
+
+
+def parse_trusted_proxies(values: str | tuple[str, ...]) -> tuple[str, ...]:
+    """Proxy networks as uvicorn's `forwarded_allow_ips` takes them."""
+    return tuple(str(n) for n in parse_networks(values, "PAPERFEED_TRUSTED_PROXIES"))
 
 
 @dataclass(frozen=True)
@@ -78,6 +93,10 @@ class Settings:
     # networks). None by default: any client could otherwise claim any address and so
     # escape the per-address rate limits.
     trusted_proxies: tuple[str, ...] = ()
+    # Who may read /metrics: loopback only unless the operator lists more.
+    metrics_allow: tuple[IpNetwork, ...] = field(
+        default_factory=lambda: parse_networks(LOOPBACK, "PAPERFEED_METRICS_ALLOW")
+    )
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -102,7 +121,10 @@ class Settings:
             submission_max_age_days=_int_env(
                 "PAPERFEED_SUBMISSION_MAX_AGE_DAYS", base.submission_max_age_days
             ),
-            trusted_proxies=parse_trusted_proxies([env.get("PAPERFEED_TRUSTED_PROXIES", "")]),
+            trusted_proxies=parse_trusted_proxies(env.get("PAPERFEED_TRUSTED_PROXIES", "")),
+            metrics_allow=parse_networks(
+                env.get("PAPERFEED_METRICS_ALLOW") or LOOPBACK, "PAPERFEED_METRICS_ALLOW"
+            ),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

@@ -35,6 +35,12 @@ from paperfeed.web.community import create_community_router, my_collections
 from paperfeed.web.feeds import create_feeds_router
 from paperfeed.web.for_you import create_for_you_router
 from paperfeed.web.hf_api import create_router
+from paperfeed.web.observability import (
+    Metrics,
+    ObservabilityMiddleware,
+    Readiness,
+    create_observability_router,
+)
 from paperfeed.web.page_cache import PageCache
 from paperfeed.web.searching import search_or_http_error
 from paperfeed.web.security import BrowserSecurityMiddleware, Security
@@ -61,13 +67,16 @@ def server_config(
     """How uvicorn serves the site. X-Forwarded-For/-Proto are believed only from
     `trusted_proxies`: uvicorn's own default trusts them from 127.0.0.1, so behind a local
     proxy that passes a client's header through, anyone could choose their address (and
-    with it their rate-limit bucket)."""
+    with it their rate-limit bucket). Its own log lines go through paperfeed.logs' format
+    (log_config=None) and the request log replaces its access log."""
     return uvicorn.Config(
         app,
         host=host,
         port=port,
         proxy_headers=bool(trusted_proxies),
         forwarded_allow_ips=list(trusted_proxies),
+        log_config=None,
+        access_log=False,
         **options,
     )
 
@@ -90,6 +99,8 @@ def create_app(
         lambda arxiv_id: fetch_paper(arxiv, settings.arxiv_api_url, arxiv_id),
         settings.submission_max_age_days,
     )
+    metrics = Metrics(store, search)
+    readiness = Readiness(store, search)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -98,6 +109,7 @@ def create_app(
         yield
         if indexer is not None:
             indexer.close()
+        readiness.close()
         arxiv.close()
 
     # No Swagger/ReDoc pages: they load their scripts from a CDN. The spec is /openapi.json.
@@ -106,6 +118,9 @@ def create_app(
     if page_cache_ttl_s > 0:
         app.add_middleware(PageCache, ttl_s=page_cache_ttl_s)
     app.add_middleware(BrowserSecurityMiddleware)
+    # Outermost: every request gets its id, log line and count, cached or not.
+    app.add_middleware(ObservabilityMiddleware, metrics=metrics, routes=app.router.routes)
+    app.include_router(create_observability_router(metrics, readiness, settings.metrics_allow))
     security = Security(store, get_or_create_secret(store.engine, "site"), settings.base_url)
     templates = make_templates(security)
     app.include_router(

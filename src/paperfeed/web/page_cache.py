@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from paperfeed.web.security import SESSION_COOKIE, request_cookies
+from paperfeed.web.security import SESSION_COOKIE, request_cookies, request_header
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -30,10 +30,6 @@ CACHED_PREFIXES = (
     "/index.json", "/trending", "/papers/", "/search", "/feeds/", "/api/", "/about",
     "/collections/", "/users/",
 )  # fmt: skip
-
-
-def _header(scope: Scope, name: bytes) -> bytes:
-    return next((value for key, value in scope["headers"] if key == name), b"")
 
 
 class PageCache:
@@ -77,7 +73,7 @@ class PageCache:
             return
         # The host is part of the key: a page's absolute links may name it.
         key = (
-            f"{scope['method']} {_header(scope, b'host').decode('latin-1')} {scope['path']}"
+            f"{scope['method']} {request_header(scope, b'host')} {scope['path']}"
             f"?{scope['query_string'].decode('latin-1')}"
         )
         if await self._answer_from_cache(key, send):

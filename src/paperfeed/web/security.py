@@ -36,6 +36,11 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
+def request_header(scope: Scope, name: bytes) -> str:
+    """A request header's value ("" when absent); `name` in lower case."""
+    return next((v.decode("latin-1") for k, v in scope["headers"] if k == name), "")
+
+
 def request_cookies(scope: Scope) -> dict[str, str]:
     """The request's cookies, parsed as Starlette parses them for `request.cookies` (a
     stricter parser would drop the whole header over one odd cookie)."""
