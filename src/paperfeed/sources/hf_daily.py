@@ -10,7 +10,6 @@ Reads three shapes of the same data:
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Iterator
 from datetime import date
@@ -25,14 +24,13 @@ from paperfeed.records import (
     parse_datetime,
     validate_daily,
 )
-from paperfeed.sources.base import Checkpoint, Item, Rejected, Skipped
+from paperfeed.sources.base import Checkpoint, Item, Skipped, guarded, json_value
 from paperfeed.sources.http import HttpClient
 from paperfeed.sources.jsonl import open_maybe_gzip
 
 _DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
 PAGE_SIZE = 100
 MAX_PAGES_PER_DAY = 20
-_PARSE_ERRORS = (ValueError, TypeError, AttributeError, KeyError)  # RecordError included
 
 
 def _name(obj: object) -> str | None:
@@ -104,6 +102,13 @@ def parse_flat_entry(obj: dict[str, Any]) -> DailyRecord:
     )
 
 
+def _parse_object(obj: object, day: date | None) -> DailyRecord:
+    """A line of a JSON Lines file: the flat export's layout or one API entry."""
+    if not isinstance(obj, dict):
+        raise RecordError("not a JSON object")
+    return parse_flat_entry(obj) if "daily_date" in obj else parse_api_entry(obj, day)
+
+
 def _files_under(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
@@ -167,32 +172,21 @@ class HfDailyFileSource:
     def _parse_line(where: str, line: bytes, day: date | None) -> Item:
         if not line.strip():
             return Skipped()
-        try:
-            obj = json.loads(line)
-            if not isinstance(obj, dict):
-                raise RecordError("not a JSON object")
-            return parse_flat_entry(obj) if "daily_date" in obj else parse_api_entry(obj, day)
-        except json.JSONDecodeError as exc:
-            return Rejected(where, f"invalid JSON ({exc})")
-        except _PARSE_ERRORS as exc:
-            return Rejected(where, str(exc) or type(exc).__name__)
+        return guarded(where, lambda: _parse_object(json_value(line), day))
 
     def _json_document(
         self, path: Path, body: bytes, day: date | None, skip: int
     ) -> Iterator[Item]:
         try:
-            data = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise SourceError(f"{path}: not valid JSON ({exc})") from exc
+            data = json_value(body)
+        except RecordError as exc:
+            raise SourceError(f"{path}: {exc}") from exc
         if isinstance(data, dict) and isinstance(data.get("data"), list):
             data = data["data"]
         if not isinstance(data, list):
             raise SourceError(f"{path}: expected a JSON list of daily-paper entries")
         for index, entry in enumerate(data[skip:], start=skip):
-            try:
-                yield parse_api_entry(entry, day)
-            except _PARSE_ERRORS as exc:
-                yield Rejected(f"{path}: entry {index}", str(exc) or type(exc).__name__)
+            yield guarded(f"{path}: entry {index}", lambda entry=entry: parse_api_entry(entry, day))
 
 
 class HfDailyApiSource:
@@ -222,8 +216,8 @@ class HfDailyApiSource:
             params = {"date": day.isoformat(), "limit": str(PAGE_SIZE), "p": str(page)}
             response = self.client.get(self.url, params)
             try:
-                data = response.json()
-            except ValueError as exc:
+                data = json_value(response.content)
+            except RecordError as exc:
                 raise SourceError(f"GET {response.url}: answer is not JSON ({exc})") from exc
             if not isinstance(data, list):
                 raise SourceError(f"GET {response.url}: expected a JSON list")
@@ -235,10 +229,8 @@ class HfDailyApiSource:
                     continue
                 seen.add(str(paper_id))
                 fresh += 1
-                try:
-                    yield parse_api_entry(entry, day)
-                except _PARSE_ERRORS as exc:
-                    yield Rejected(f"{day} entry {page * PAGE_SIZE + index}", str(exc))
+                where = f"{day} entry {page * PAGE_SIZE + index}"
+                yield guarded(where, lambda entry=entry: parse_api_entry(entry, day))
             # A short page is the last; a page of repeats means the server ignores `p`.
             if len(data) < PAGE_SIZE or fresh == 0:
                 return

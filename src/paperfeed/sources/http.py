@@ -20,7 +20,7 @@ def retry_after_seconds(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # not '²', which isdigit() accepts
         return float(value)
     try:
         moment = email.utils.parsedate_to_datetime(value)

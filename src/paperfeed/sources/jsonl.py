@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import email.utils
 import gzip
-import json
 import zlib
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -25,8 +24,9 @@ from paperfeed.records import (
     parse_date,
     to_utc_naive,
     validate_paper,
+    version_of_label,
 )
-from paperfeed.sources.base import Checkpoint, Item, Rejected, Skipped
+from paperfeed.sources.base import Checkpoint, Item, Skipped, guarded, json_value
 
 CHECKPOINT_EVERY = 2_000
 
@@ -78,7 +78,7 @@ def parse_kaggle(obj: dict[str, Any]) -> PaperRecord:
     categories = clean_text(obj.get("categories")).split()
     return PaperRecord(
         arxiv_id=str(obj.get("id", "")),
-        version=int(last_label[1:]) if last_label[1:].isdigit() else (len(versions) or None),
+        version=version_of_label(last_label) or len(versions) or None,
         title=obj.get("title"),
         abstract=obj.get("abstract"),
         authors=_kaggle_authors(obj),
@@ -173,20 +173,14 @@ class JsonlSource:
             self._raw = None
 
     def _parse(self, line: bytes, lineno: int) -> Iterator[Item]:
-        where = f"{self.path}:{lineno}"
         if not line.strip():
             return
-        try:
-            obj = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            yield Rejected(where, f"invalid JSON ({exc})")
-            return
-        try:
-            record = parse_line(obj)
-        except (ValueError, TypeError, AttributeError, KeyError) as exc:  # RecordError too
-            yield Rejected(where, str(exc) or type(exc).__name__)
-            return
-        if self.since and (_record_date(record) or self.since) < self.since:
+        item = guarded(f"{self.path}:{lineno}", lambda: parse_line(json_value(line)))
+        if (
+            self.since
+            and isinstance(item, PaperRecord)
+            and (_record_date(item) or self.since) < self.since
+        ):
             yield Skipped()
             return
-        yield record
+        yield item
