@@ -18,8 +18,7 @@ from paperfeed.services.feed import PaperView
 
 # Commands that only put glyphs or structure on the page, whatever their arguments: they
 # cover what titles and author names in the shared arXiv and Hugging Face data use.
-SAFE_COMMANDS = frozenset(
-    """
+_SAFE_COMMAND_NAMES = """
     alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu
     nu xi pi varpi rho varrho sigma varsigma tau upsilon phi varphi chi psi omega Gamma
     Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega ell hbar imath jmath
@@ -43,8 +42,8 @@ SAFE_COMMANDS = frozenset(
     ss aa AA ae AE oe OE o O l L i j
     c d b u v r k t H
     LaTeX TeX relax
-    """.split()
-)
+"""
+SAFE_COMMANDS = frozenset(_SAFE_COMMAND_NAMES.split())
 # Control symbols (a backslash and one non-letter) that only typeset: accents, escaped
 # specials, spacing, line breaks, math delimiters.
 SAFE_SYMBOLS = frozenset("'\"`^~=.&%#$_{} ,;:!>-/\\|()[]@*")
