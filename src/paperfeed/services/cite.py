@@ -108,9 +108,8 @@ def year_of(paper: PaperView) -> str:
 
 def citation_key(paper: PaperView) -> str:
     """lastname + year + first long title word: vaswani2017attention."""
-    surname = (
-        re.findall(r"[A-Za-z]+", _ascii(paper.authors[0].split()[-1])) if paper.authors else []
-    )
+    first_author = paper.authors[0].split() if paper.authors else []
+    surname = re.findall(r"[A-Za-z]+", _ascii(first_author[-1])) if first_author else []
     title_words = [w for w in re.findall(r"[A-Za-z]+", _ascii(paper.title)) if len(w) > 3]
     name = surname[0].lower() if surname else "anon"
     return f"{name}{year_of(paper)}{title_words[0].lower() if title_words else 'paper'}"
