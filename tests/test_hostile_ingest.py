@@ -33,7 +33,7 @@ from paperfeed.services.community import ActionError, Submissions
 from paperfeed.services.ingest import run_ingest
 from paperfeed.services.query import parse_query
 from paperfeed.sources.arxiv_api import ArxivApiSource
-from paperfeed.sources.hf_daily import HfDailyFileSource
+from paperfeed.sources.hf_daily import HfDailyApiSource, HfDailyFileSource
 from paperfeed.sources.http import HttpClient, retry_after_seconds
 from paperfeed.sources.jsonl import JsonlSource
 from paperfeed.sources.oai import OaiSource
@@ -196,6 +196,24 @@ def test_hf_answer_file_names_the_bad_entries(sqlite_db, tmp_path):
     summary = run_ingest(sqlite_db, HfDailyFileSource(path), show_progress=False)
     assert (summary.added, summary.rejected) == (1, 3)
     assert [r.where for r in summary.rejections] == [f"{path}: entry {i}" for i in (1, 2, 3)]
+
+
+def test_live_hf_api_answer_with_hostile_entries_keeps_the_good_ones(fresh_db, http_server):
+    listed = hf_api_entry(paper(2))
+    listed["paper"]["id"] = ["2611.00002"]  # unhashable: used to end the run
+    nested = hf_api_entry(paper(3))
+    nested["paper"]["id"] = {"id": [[["2611.00003"]]]}
+    stars = hf_api_entry(paper(4), github="https://github.com/x/y")
+    stars["paper"]["githubStars"] = 2**63
+    answer = [hf_api_entry(paper(1)), listed, nested, stars, hf_api_entry(paper(5))]
+    http_server.route("/api/daily_papers", lambda params: Reply(json.dumps(answer)))
+    with HttpClient(FAST_HTTP) as client:
+        source = HfDailyApiSource(f"{http_server.url}/api", [date(2026, 11, 3)], client)
+        summary = run_ingest(fresh_db, source, show_progress=False)
+    assert (summary.added, summary.rejected) == (2, 3)
+    assert [r.where for r in summary.rejections] == [f"2026-11-03 entry {i}" for i in (1, 2, 3)]
+    assert "bad github_stars" in summary.rejections[2].reason
+    assert stored_ids(fresh_db) == {"2611.00001", "2611.00005"}
 
 
 def test_atom_page_with_hostile_entries_keeps_the_good_ones(fresh_db, http_server):

@@ -225,9 +225,12 @@ class HfDailyApiSource:
             for index, entry in enumerate(data):
                 paper = entry.get("paper") if isinstance(entry, dict) else None
                 paper_id = paper.get("id") if isinstance(paper, dict) else None
-                if paper_id in seen:
-                    continue
-                seen.add(str(paper_id))
+                # Only text ids can repeat; a list or an object as id is not hashable,
+                # and such an entry is rejected below like any malformed one.
+                if isinstance(paper_id, str):
+                    if paper_id in seen:
+                        continue
+                    seen.add(paper_id)
                 fresh += 1
                 where = f"{day} entry {page * PAGE_SIZE + index}"
                 yield guarded(where, lambda entry=entry: parse_api_entry(entry, day))
