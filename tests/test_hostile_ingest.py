@@ -198,6 +198,16 @@ def test_hf_answer_file_names_the_bad_entries(sqlite_db, tmp_path):
     assert [r.where for r in summary.rejections] == [f"{path}: entry {i}" for i in (1, 2, 3)]
 
 
+@pytest.mark.parametrize("name", ["0001-01-01.json", "2026-13-45.json"])
+def test_hf_file_named_with_an_impossible_date_is_one_clear_error(run_cli, tmp_path, name):
+    path = tmp_path / name
+    path.write_text(json.dumps([hf_api_entry(paper(1))]))
+    result = run_cli("ingest", "hf-daily", str(path), "--no-progress")
+    assert result.exit_code == 1
+    assert "the date in its name is not valid" in result.stderr
+    assert "Traceback" not in result.output
+
+
 def test_live_hf_api_answer_with_hostile_entries_keeps_the_good_ones(fresh_db, http_server):
     listed = hf_api_entry(paper(2))
     listed["paper"]["id"] = ["2611.00002"]  # unhashable: used to end the run

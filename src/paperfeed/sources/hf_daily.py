@@ -28,7 +28,7 @@ from paperfeed.sources.base import Checkpoint, Item, Skipped, guarded, json_valu
 from paperfeed.sources.http import HttpClient
 from paperfeed.sources.jsonl import open_maybe_gzip
 
-_DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
+_DATE_IN_NAME = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})")
 PAGE_SIZE = 100
 MAX_PAGES_PER_DAY = 20
 
@@ -109,6 +109,16 @@ def _parse_object(obj: object, day: date | None) -> DailyRecord:
     return parse_flat_entry(obj) if "daily_date" in obj else parse_api_entry(obj, day)
 
 
+def _day_in_name(path: Path) -> date | None:
+    """The list's date from a name like 2026-11-03.json; a name that looks dated but is
+    not a valid date (2026-13-45.json, 0001-01-01.json) is an error, not a guess."""
+    found = _DATE_IN_NAME.search(path.name)
+    try:
+        return parse_date(found.group(1)) if found else None
+    except RecordError as exc:
+        raise SourceError(f"{path}: the date in its name is not valid ({exc})") from exc
+
+
 def _files_under(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
@@ -129,6 +139,8 @@ class HfDailyFileSource:
 
     def __init__(self, path: Path) -> None:
         self.files = _files_under(path)
+        # Checked before anything is read, so a badly named file stops nothing halfway.
+        self.days = [_day_in_name(p) for p in self.files]
         stamp = ",".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in self.files)
         digest = hashlib.sha1(stamp.encode()).hexdigest()[:12]
         # The files' names, sizes and times are part of the job: changed files start over.
@@ -144,16 +156,15 @@ class HfDailyFileSource:
                 continue
             skip = start_entry if index == start_file else 0
             consumed = 0
-            for consumed, item in enumerate(self._file_items(path, skip), start=skip + 1):
+            items = self._file_items(path, self.days[index], skip)
+            for consumed, item in enumerate(items, start=skip + 1):
                 yield item
                 if consumed % 1000 == 0:
                     yield Checkpoint(f"{index}:{consumed}")
             yield Checkpoint(f"{index + 1}:0")
 
-    def _file_items(self, path: Path, skip: int) -> Iterator[Item]:
+    def _file_items(self, path: Path, day: date | None, skip: int) -> Iterator[Item]:
         """One item per entry in the file (entries before `skip` are not yielded)."""
-        name_date = _DATE_IN_NAME.search(path.name)
-        day = parse_date(name_date.group(1)) if name_date else None
         raw, stream = open_maybe_gzip(path)
         with raw, stream:
             try:

@@ -171,7 +171,7 @@ class OaiSource:
         parser = PARSERS[self.prefix]
         for record in listing.findall("oai:record", NS):
             header = record.find("oai:header", NS)
-            identifier = text_of(header, "oai:identifier", NS) or "record"
+            identifier = (text_of(header, "oai:identifier", NS) or "record")[:200]
             if header is not None and header.get("status") == "deleted":
                 yield Skipped()
                 continue
