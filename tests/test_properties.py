@@ -105,7 +105,9 @@ valid_ids = st.builds(
 offsets = st.builds(
     timezone, st.timedeltas(min_value=timedelta(hours=-23), max_value=timedelta(hours=23))
 )
-moments = st.datetimes(timezones=st.none() | offsets)
+moments = st.datetimes(
+    min_value=datetime(1991, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.none() | offsets
+)
 
 
 def either(valid: st.SearchStrategy, hostile: st.SearchStrategy = json_values):
@@ -155,35 +157,86 @@ def test_query_parser_raises_only_query_error(query):
 
 # --- record validation ---
 
-papers = st.builds(
-    PaperRecord,
-    arxiv_id=either(valid_ids, text | json_values),
-    title=either(st.text(min_size=1, max_size=100), text | json_values),
-    abstract=either(st.text(max_size=300)),
-    authors=either(st.lists(st.text(max_size=40), max_size=5)),
-    version=either(st.none() | st.integers(1, 50), st.integers(-(2**70), 2**70) | json_values),
-    categories=either(st.lists(st.sampled_from(["cs.CL", "cs.LG", "math.GT"]), max_size=3)),
-    primary_category=either(st.none() | st.just("cs.CL")),
-    comment=either(st.none() | st.text(max_size=50)),
-    journal_ref=either(st.none() | st.text(max_size=50)),
-    doi=either(st.none() | st.text(max_size=50)),
-    license=either(st.none()),
-    published_at=either(st.none() | moments),
-    updated_at=either(st.none() | moments),
-    announced_date=either(st.none() | st.dates()),
+
+@st.composite
+def records(
+    draw: st.DrawFn,
+    build: type,
+    valid: dict[str, st.SearchStrategy],
+    hostile: dict[str, st.SearchStrategy],
+):
+    """A valid record with up to two fields replaced by hostile values: with one bad
+    value at a time, validation has to look at every field, not stop at the first."""
+    fields = {name: draw(strategy) for name, strategy in valid.items()}
+    for name in draw(st.lists(st.sampled_from(sorted(hostile)), max_size=2, unique=True)):
+        fields[name] = draw(hostile[name])
+    return build(**fields)
+
+
+clean_text = st.text(st.characters(exclude_categories=("Cc", "Cs")), max_size=60)
+huge_ints = st.sampled_from([2**31, 2**31 - 1, 2**63, 2**64 + 1, 10**30, -1]) | st.integers(
+    -(2**70), 2**70
 )
-daily_records = st.builds(
+# datetime's own ends, where converting an offset to UTC overflows.
+extreme_moments = st.datetimes(max_value=datetime(1, 1, 3), timezones=offsets) | st.datetimes(
+    min_value=datetime(9999, 12, 29), timezones=offsets
+)
+PAPER_FIELDS = {
+    "arxiv_id": valid_ids,
+    "title": clean_text.filter(str.strip),
+    "abstract": clean_text,
+    "authors": st.lists(clean_text, max_size=4),
+    "version": st.none() | st.integers(1, 50),
+    "categories": st.lists(st.sampled_from(["cs.CL", "cs.LG", "math.GT"]), max_size=3),
+    "primary_category": st.none() | st.just("cs.CL"),
+    "comment": st.none() | clean_text,
+    "journal_ref": st.none() | clean_text,
+    "doi": st.none() | clean_text,
+    "license": st.none() | clean_text,
+    "published_at": st.none() | moments,
+    "updated_at": st.none() | moments,
+    "announced_date": st.none() | st.dates(min_value=date(1991, 1, 1), max_value=date(2100, 1, 1)),
+}
+papers = records(
+    PaperRecord,
+    valid=PAPER_FIELDS,
+    hostile={
+        "arxiv_id": text | json_values,
+        "title": text | json_values | st.just("t" * 2_001),
+        "abstract": text | json_values,
+        "authors": st.lists(text | json_values, max_size=3) | json_values,
+        "version": huge_ints | json_values,
+        "categories": st.lists(text, max_size=3) | json_values | st.just(["c"] * 101),
+        "primary_category": text | json_values,
+        "comment": text | json_values | st.just("c" * 4_001),
+        "published_at": extreme_moments | json_values,
+        "updated_at": extreme_moments | json_values,
+        "announced_date": st.dates() | json_values,
+    },
+)
+daily_records = records(
     DailyRecord,
-    paper=papers,
-    day=either(st.dates()),
-    submitted_by=either(st.none() | st.text(max_size=30)),
-    submitted_at=either(st.none() | moments),
-    upvotes=either(st.integers(0, 500), st.integers(-(2**70), 2**70) | json_values),
-    num_comments=either(st.integers(0, 50), st.integers(-(2**70), 2**70) | json_values),
-    github_repo=either(st.none() | st.text(max_size=30)),
-    github_stars=either(st.none() | st.integers(0, 10**5), st.integers(-(2**70), 2**70)),
-    project_page=either(st.none() | st.text(max_size=30)),
-    organization=either(st.none() | st.text(max_size=30)),
+    valid={
+        "paper": st.builds(PaperRecord, **PAPER_FIELDS),  # papers' own test varies them
+        "day": st.dates(min_value=date(2023, 1, 1), max_value=date(2030, 1, 1)),
+        "submitted_by": st.none() | clean_text,
+        "submitted_at": st.none() | moments,
+        "upvotes": st.integers(0, 500),
+        "num_comments": st.integers(0, 50),
+        "github_repo": st.none() | clean_text,
+        "github_stars": st.none() | st.integers(0, 10**5),
+        "project_page": st.none() | clean_text,
+        "organization": st.none() | clean_text,
+    },
+    hostile={
+        "day": st.dates() | json_values,
+        "submitted_by": text | json_values,
+        "submitted_at": extreme_moments | json_values,
+        "upvotes": huge_ints | json_values,
+        "num_comments": huge_ints | json_values,
+        "github_stars": huge_ints | json_values,
+        "organization": text | json_values,
+    },
 )
 
 
