@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from datetime import date
+from pathlib import Path
 
 import bibtexparser
 import pytest
@@ -429,3 +432,46 @@ def test_bibtex_escapes_the_category_it_copies():
     text = bibtex(view(primary_category="cs.CL}, note = {pwned"))
     entry = bibtexparser.parse_string(text).entries[0]
     assert "note" not in entry.fields_dict
+
+
+LATEX, BIBTEX = shutil.which("latex"), shutil.which("bibtex")
+HOSTILE_TITLE = (
+    r"Hostile \input{canary} ^^5cinput{canary} \immediate\write18{touch pwned-shell} "
+    r"\immediate\openout5=pwned-openout.tex \immediate\write5{x}\immediate\closeout5 "
+    r"$\alpha$ Bal\'azs"
+)
+HOSTILE_AUTHOR = r"Eve \csname input\endcsname{canary} Mallory"
+
+
+def compile_bibliography(folder: Path, bib: str) -> str:
+    """latex, bibtex, latex on a document citing `bib`, with shell escape on (the most a
+    reader's setup might allow); the second run's log."""
+    folder.mkdir()
+    (folder / "refs.bib").write_text(bib)
+    (folder / "canary.tex").write_text("\\immediate\\write16{CANARY-INPUT-RAN}\n")
+    (folder / "doc.tex").write_text(
+        "\\documentclass{article}\\begin{document}\\nocite{*}"
+        "\\bibliographystyle{plain}\\bibliography{refs}\\end{document}\n"
+    )
+    latex = [LATEX, "-interaction=nonstopmode", "-shell-escape", "doc.tex"]
+    for command in (latex, [BIBTEX, "doc"], latex):
+        subprocess.run(command, cwd=folder, capture_output=True, timeout=120, check=False)
+    return (folder / "doc.log").read_text(errors="replace")
+
+
+@pytest.mark.skipif(
+    not (LATEX and BIBTEX), reason="needs latex and bibtex (apt-get install texlive-latex-base)"
+)
+def test_a_latex_run_on_our_bibtex_executes_nothing_from_titles_or_authors(tmp_path):
+    # The same text copied verbatim into a .bib runs all of it: the check can fail.
+    raw = tmp_path / "verbatim"
+    entry = f"@misc{{evil, title = {{{HOSTILE_TITLE}}}, author = {{{HOSTILE_AUTHOR}}}}}\n"
+    assert "CANARY-INPUT-RAN" in compile_bibliography(raw, entry)
+    assert (raw / "pwned-shell").exists() and (raw / "pwned-openout.tex").exists()
+
+    ours = tmp_path / "ours"
+    log = compile_bibliography(ours, bibtex(view(title=HOSTILE_TITLE, authors=[HOSTILE_AUTHOR])))
+    assert "CANARY-INPUT-RAN" not in log
+    assert not (ours / "pwned-shell").exists() and not (ours / "pwned-openout.tex").exists()
+    assert (ours / "doc.dvi").exists()  # it still typesets, commands printed as text
+    assert "Hostile" in (ours / "doc.bbl").read_text()
