@@ -9,6 +9,7 @@ command that a LaTeX run would execute.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
@@ -38,7 +39,7 @@ from paperfeed.services.query import parse_query
 from paperfeed.sources.arxiv_api import ArxivApiSource
 from paperfeed.sources.hf_daily import HfDailyApiSource, HfDailyFileSource
 from paperfeed.sources.http import HttpClient, retry_after_seconds
-from paperfeed.sources.jsonl import JsonlSource
+from paperfeed.sources.jsonl import MAX_LINE_BYTES, JsonlSource, bounded_lines
 from paperfeed.sources.oai import OaiSource
 from paperfeed.store.schema import daily_entries, paper_links, papers
 from tests.conftest import FAST_HTTP
@@ -186,6 +187,26 @@ def test_hf_daily_file_with_a_bad_record_of_each_kind_keeps_every_good_one(
         stars = conn.execute(sa.select(sa.func.max(paper_links.c.github_stars))).scalar()
     assert (votes, stars) == (5 * good, 7)
     assert len(stored_ids(fresh_db)) == good
+
+
+def test_bounded_lines_skips_past_a_long_line_in_chunks():
+    stream = io.BytesIO(b"ab\n" + b"x" * 50 + b"\n12345\n" + b"y" * 9 + b"\ncd")
+    assert list(bounded_lines(stream, limit=6)) == [b"ab\n", None, b"12345\n", None, b"cd"]
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "hf-daily"])
+def test_a_line_longer_than_the_bound_is_rejected_unread_and_the_rest_goes_in(
+    sqlite_db, tmp_path, kind
+):
+    good = listing if kind == "jsonl" else flat
+    huge = json.dumps({"title": "t" * (MAX_LINE_BYTES + 10)})
+    path = tmp_path / "long.jsonl"
+    path.write_text("\n".join([good(1), huge, good(3)]) + "\n")
+    source = JsonlSource(path) if kind == "jsonl" else HfDailyFileSource(path)
+    summary = run_ingest(sqlite_db, source, show_progress=False)
+    assert (summary.added, summary.rejected) == (2, 1)
+    assert summary.rejections[0].where == f"{path}:2"
+    assert "line longer than" in summary.rejections[0].reason
 
 
 def test_hf_answer_file_names_the_bad_entries(sqlite_db, tmp_path):

@@ -24,13 +24,15 @@ from paperfeed.records import (
     parse_datetime,
     validate_daily,
 )
-from paperfeed.sources.base import Checkpoint, Item, Skipped, guarded, json_value
+from paperfeed.sources.base import Checkpoint, Item, Rejected, Skipped, guarded, json_value
 from paperfeed.sources.http import HttpClient
-from paperfeed.sources.jsonl import open_maybe_gzip
+from paperfeed.sources.jsonl import MAX_LINE_BYTES, bounded_lines, open_maybe_gzip
 
 _DATE_IN_NAME = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})")
 PAGE_SIZE = 100
 MAX_PAGES_PER_DAY = 20
+# An answer of the API is a few hundred kilobytes; a .json file is read whole, so bounded.
+MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 
 
 def _name(obj: object) -> str | None:
@@ -169,9 +171,12 @@ class HfDailyFileSource:
         with raw, stream:
             try:
                 if path.suffix == ".json":
-                    yield from self._json_document(path, stream.read(), day, skip)
+                    body = stream.read(MAX_DOCUMENT_BYTES + 1)
+                    if len(body) > MAX_DOCUMENT_BYTES:
+                        raise SourceError(f"{path}: larger than {MAX_DOCUMENT_BYTES:,} bytes")
+                    yield from self._json_document(path, body, day, skip)
                     return
-                for lineno, line in enumerate(stream, start=1):
+                for lineno, line in enumerate(bounded_lines(stream), start=1):
                     if lineno > skip:
                         yield self._parse_line(f"{path}:{lineno}", line, day)
             except (EOFError, OSError) as exc:
@@ -180,7 +185,9 @@ class HfDailyFileSource:
                 ) from exc
 
     @staticmethod
-    def _parse_line(where: str, line: bytes, day: date | None) -> Item:
+    def _parse_line(where: str, line: bytes | None, day: date | None) -> Item:
+        if line is None:
+            return Rejected(where, f"line longer than {MAX_LINE_BYTES:,} bytes")
         if not line.strip():
             return Skipped()
         return guarded(where, lambda: _parse_object(json_value(line), day))

@@ -26,9 +26,25 @@ from paperfeed.records import (
     validate_paper,
     version_of_label,
 )
-from paperfeed.sources.base import Checkpoint, Item, Skipped, guarded, json_value
+from paperfeed.sources.base import Checkpoint, Item, Rejected, Skipped, guarded, json_value
 
 CHECKPOINT_EVERY = 2_000
+# The longest valid record (5,000 authors of 1,000 characters, a 20,000-character abstract)
+# is about 5 MB of JSON; a longer line is rejected without being held in memory.
+MAX_LINE_BYTES = 16 * 1024 * 1024
+CHUNK_BYTES = 1024 * 1024
+
+
+def bounded_lines(stream: IO[bytes], limit: int = MAX_LINE_BYTES) -> Iterator[bytes | None]:
+    """The stream's lines, like iterating it, except that a line longer than `limit` bytes
+    is read past in chunks and comes out as None: one line can hold a whole file."""
+    while line := stream.readline(limit + 1):
+        if len(line) <= limit or line.endswith(b"\n"):
+            yield line
+            continue
+        while (rest := stream.readline(CHUNK_BYTES)) and not rest.endswith(b"\n"):
+            pass
+        yield None
 
 
 def open_maybe_gzip(path: Path) -> tuple[IO[bytes], IO[bytes]]:
@@ -157,7 +173,7 @@ class JsonlSource:
         try:
             with raw, stream:
                 try:
-                    for lineno, line in enumerate(stream, start=1):
+                    for lineno, line in enumerate(bounded_lines(stream), start=1):
                         if lineno <= skip_lines:
                             continue
                         yield from self._parse(line, lineno)
@@ -172,7 +188,10 @@ class JsonlSource:
         finally:
             self._raw = None
 
-    def _parse(self, line: bytes, lineno: int) -> Iterator[Item]:
+    def _parse(self, line: bytes | None, lineno: int) -> Iterator[Item]:
+        if line is None:
+            yield Rejected(f"{self.path}:{lineno}", f"line longer than {MAX_LINE_BYTES:,} bytes")
+            return
         if not line.strip():
             return
         item = guarded(f"{self.path}:{lineno}", lambda: parse_line(json_value(line)))
