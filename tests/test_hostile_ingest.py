@@ -406,6 +406,36 @@ def test_submitting_a_lookalike_id_is_refused(sqlite_db):
         submissions.submit(1, "https://arxiv.org/abs/٢٥٠١.٠١٢٣٤")
 
 
+# --- class 8: the operator's terminal ---
+
+ESCAPES = "\x1b]0;owned\x07\x1b[2J\u202e\x9b31m"  # retitle, clear, bidi override, C1 CSI
+XML_ESCAPES = "\u202e\x9b31m"  # the ones XML can carry
+
+
+def test_cli_output_shows_control_characters_from_data_as_escapes(run_cli, http_server, tmp_path):
+    path = tmp_path / "escapes.jsonl"
+    path.write_text(
+        listing(1, title=f"Sparse{ESCAPES} attention", categories=[f"cs.CL{ESCAPES}"]) + "\n"
+    )
+    # An Atom entry whose id carries them is rejected, and the rejection names the id.
+    entries = [paper(2, arxiv_id=f"2611.00002{XML_ESCAPES}")]
+    http_server.route("/api/query", lambda params: Reply(atom_feed(entries, total=1)))
+    arxiv = ["ingest", "arxiv", "-c", "cs.CL", "--since", "2026-11-01", "--until", "2026-11-02"]
+    results = [
+        run_cli("ingest", "jsonl", str(path), "--no-progress"),
+        run_cli(*arxiv, "--base-url", f"{http_server.url}/api/query", "--no-progress"),
+        run_cli("stats"),
+        run_cli("search", "--mode", "keyword", "sparse"),
+    ]
+    for result in results:
+        assert result.exit_code == 0, result.output
+        assert not set(result.output) & set("\x1b\x07\x9b\u202e"), result.output
+    _, rejected, stats, found = results
+    assert "rejected http://arxiv.org/abs/2611.00002\\u202e\\x9b31m" in rejected.stderr
+    assert "Sparse\\x1b]0;owned\\x07\\x1b[2J\\u202e\\x9b31m attention" in found.output
+    assert "cs.CL\\x1b]0;owned" in stats.output
+
+
 # --- class 8: BibTeX ---
 
 DANGEROUS = [
