@@ -6,6 +6,7 @@ Each parser documents what it raises for bad input, and nothing else may escape:
 - the JSON Lines source: nothing (every line becomes a record or a Rejected);
 - the arXiv Atom parser: SourceError for a page, RecordError for an entry;
 - the OAI-PMH source: SourceError for a page (records become Rejected);
+- the Hugging Face answer-file source: SourceError for a file (entries become Rejected);
 - services.cite.bibtex_value: nothing, and its output carries only allow-listed commands.
 
 Documents are generated valid from strategies, then mutated (truncated, bytes and
@@ -43,11 +44,18 @@ from paperfeed.services.cite import SAFE_COMMANDS, bibtex, bibtex_value
 from paperfeed.services.query import MAX_TERMS, QueryError, parse_query
 from paperfeed.sources.arxiv_api import parse_entry, parse_feed
 from paperfeed.sources.base import Rejected
+from paperfeed.sources.hf_daily import HfDailyFileSource
 from paperfeed.sources.http import HttpClient
 from paperfeed.sources.jsonl import JsonlSource
 from paperfeed.sources.oai import OaiSource
 from tests.conftest import FAST_HTTP
-from tests.feeds import atom_feed, oai_arxiv_metadata, oai_page, oai_raw_metadata
+from tests.feeds import (
+    atom_feed,
+    hf_api_entry,
+    oai_arxiv_metadata,
+    oai_page,
+    oai_raw_metadata,
+)
 from tests.loopback import LoopbackServer, Reply
 from tests.test_cite import view
 
@@ -461,6 +469,49 @@ def test_jsonl_source_turns_every_line_into_a_record_or_a_rejection(lines):
     for item in items:
         if isinstance(item, Rejected):
             assert item.where.startswith(str(path)) and item.reason
+
+
+# --- Hugging Face daily-papers answers ---
+
+
+def _hf_entry(p: dict, upvotes: object, stars: object, submitted: str) -> dict:
+    entry = hf_api_entry(p, upvotes=3, github="https://github.com/x/y")
+    entry["paper"].update(upvotes=upvotes, githubStars=stars, submittedOnDailyAt=submitted)
+    return entry
+
+
+hf_entries = st.one_of(
+    st.builds(
+        _hf_entry,
+        feed_papers,
+        either(st.integers(0, 500), huge_ints),
+        either(st.none() | st.integers(0, 10**5), huge_ints),
+        st.sampled_from(
+            ["2026-11-03T05:00:00Z", "0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"]
+        ),
+    ),
+    json_values,
+)
+hf_documents = st.lists(hf_entries, max_size=5).map(
+    lambda entries: json.dumps(entries).encode("utf-8", "surrogatepass")
+)
+
+
+@PROPERTIES
+@given(mutated(hf_documents))
+def test_hf_answer_file_raises_only_source_error(body):
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "2026-11-03.json"
+        path.write_bytes(body)
+        try:
+            items = list(HfDailyFileSource(path).items(None))
+        except SourceError:
+            return
+    for item in items:
+        if isinstance(item, DailyRecord):
+            assert 0 <= item.upvotes <= MAX_COUNT
+            assert item.github_stars is None or 0 <= item.github_stars <= MAX_COUNT
+            assert item.submitted_at is None or EARLIEST <= item.submitted_at <= LATEST
 
 
 # --- BibTeX output ---
