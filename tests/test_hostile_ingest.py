@@ -9,6 +9,7 @@ command that a LaTeX run would execute.
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import re
@@ -21,7 +22,7 @@ import bibtexparser
 import pytest
 import sqlalchemy as sa
 
-from paperfeed.errors import RecordError
+from paperfeed.errors import RecordError, SourceError
 from paperfeed.records import (
     MAX_COUNT,
     DailyRecord,
@@ -299,6 +300,21 @@ def test_oai_page_with_hostile_records_and_counts_keeps_the_good_ones(fresh_db, 
         f"oai:arXiv.org:2611.0000{n}" for n in (2, 3, 4)
     ]
     assert stored_ids(fresh_db) == {"2611.00001", "2611.00005"}
+
+
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_an_answer_larger_than_the_bound_is_one_clear_error(http_server, gzipped):
+    body = b"[" + b"0," * 50_000 + b"0]"  # 100 kB; gzipped, a few hundred bytes
+    reply = (
+        Reply(gzip.compress(body), headers={"Content-Encoding": "gzip"}) if gzipped else Reply(body)
+    )
+    http_server.route("/big", lambda params: reply)
+    with HttpClient(FAST_HTTP, max_body_bytes=10_000) as client:
+        with pytest.raises(SourceError, match="answer larger than 10,000 bytes"):
+            client.get(f"{http_server.url}/big")
+        assert len(http_server.calls("/big")) == 1  # not retried
+    with HttpClient(FAST_HTTP, max_body_bytes=len(body)) as client:
+        assert client.get(f"{http_server.url}/big").json()[:2] == [0, 0]
 
 
 def test_an_unforeseen_exception_rejects_only_its_record_and_says_what_it_was(sqlite_db, tmp_path):
