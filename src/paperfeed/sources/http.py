@@ -13,7 +13,7 @@ from paperfeed.config import HttpSettings
 from paperfeed.errors import SourceError
 
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
-# The largest answer a source needs is an arXiv page of 2,000 entries (about 10 MB). The
+# The largest answer a source needs is an arXiv page of 2,000 entries (under 10 MB). The
 # bound is on the decoded body, so a small gzip bomb is caught too.
 MAX_BODY_BYTES = 128 * 1024 * 1024
 # Headers that described the body as it travelled, not the decoded body kept.
