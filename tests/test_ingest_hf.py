@@ -102,7 +102,7 @@ def test_bad_entries_are_rejected_with_where(sqlite_db, tmp_path):
 def test_malformed_file_is_a_clear_error_and_changes_nothing(sqlite_db, tmp_path):
     path = tmp_path / "2026-11-03.json"
     path.write_text('[{"paper": ')
-    with pytest.raises(SourceError, match="not valid JSON"):
+    with pytest.raises(SourceError, match="invalid JSON"):
         run_ingest(sqlite_db, HfDailyFileSource(path), show_progress=False)
     path.write_text('{"papers": 3}')
     with pytest.raises(SourceError, match="expected a JSON list"):

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import tempfile
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -131,9 +132,21 @@ def _user_errors() -> Iterator[None]:
         raise click.ClickException(str(exc)) from exc
 
 
+def _shown(text: str) -> str:
+    """Data (titles, ids, categories, reasons quoting them) for a terminal: control and
+    format characters written as escapes, so that an ESC sequence or a bidi override in an
+    ingested title cannot retitle, clear or rewrite the operator's terminal."""
+    return "".join(
+        char.encode("unicode_escape").decode()
+        if unicodedata.category(char)[0] == "C" or unicodedata.category(char) in ("Zl", "Zp")
+        else char
+        for char in text
+    )
+
+
 def _report(summary: IngestSummary, what: str, show_rejected: int) -> None:
     for rejected in summary.rejections[:show_rejected]:
-        click.echo(f"rejected {rejected.where}: {rejected.reason}", err=True)
+        click.echo(f"rejected {_shown(rejected.where)}: {_shown(rejected.reason)}", err=True)
     hidden = summary.rejected - min(show_rejected, len(summary.rejections))
     if hidden > 0:
         click.echo(f"... and {hidden} more rejected records", err=True)
@@ -368,7 +381,7 @@ def stats(ctx: Context, as_json: bool) -> None:
     if data["by_category"]:
         click.echo("\ntop categories:")
         for category, count in list(data["by_category"].items())[:15]:
-            click.echo(f"  {category:<12}{count:>9,}")
+            click.echo(f"  {_shown(category):<12}{count:>9,}")
     if data["by_month"]:
         click.echo("\nmonth      announced   daily")
         for month, counts in data["by_month"].items():
@@ -585,7 +598,9 @@ def _print_hits(hits: list[SearchHit]) -> None:
         authors = ", ".join(hit.paper.authors[:3]) + (
             " et al." if len(hit.paper.authors) > 3 else ""
         )
-        click.echo(f"{i:>3}. {hit.paper.title}\n     arXiv:{hit.paper.arxiv_id}  {authors}")
+        click.echo(
+            f"{i:>3}. {_shown(hit.paper.title)}\n     arXiv:{hit.paper.arxiv_id}  {_shown(authors)}"
+        )
 
 
 @cli.command()

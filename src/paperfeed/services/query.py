@@ -24,6 +24,9 @@ MAX_TERMS = 64
 # A word: letters and digits, with inner dots or hyphens (cs.CL, one-step, gpt-4.5).
 _WORD = re.compile(r"[^\W_]+(?:[.\-'][^\W_]+)*")
 _TOKEN = re.compile(r'(-?)(?:(\w+):)?(?:"([^"]*)"?|(\S+))')
+# ASCII digits of bounded length: int() of other scripts' digits works, but a 20-digit
+# year overflows date() with OverflowError, which is not a ValueError.
+_DATE = re.compile(r"([0-9]{4})(?:-([0-9]{1,2})(?:-([0-9]{1,2}))?)?")
 
 
 class QueryError(PaperfeedError):
@@ -65,18 +68,20 @@ def words_of(text: str) -> list[str]:
 
 def _parse_date(value: str, end: bool) -> date:
     """YYYY, YYYY-MM or YYYY-MM-DD; `end` picks the last day of a year or month."""
-    parts = value.split("-")
+    match = _DATE.fullmatch(value)
     try:
-        if len(parts) == 1 and len(parts[0]) == 4:
-            year = int(parts[0])
+        if match is None:
+            raise ValueError(value)
+        year = int(match.group(1))
+        month, day = (int(part) if part else None for part in match.groups()[1:])
+        if month is None:
             return date(year, 12, 31) if end else date(year, 1, 1)
-        if len(parts) == 2:
-            year, month = int(parts[0]), int(parts[1])
+        if day is None:
             last = calendar.monthrange(year, month)[1]
             return date(year, month, last if end else 1)
-        return date.fromisoformat(value)
+        return date(year, month, day)
     except ValueError as exc:
-        raise QueryError(f"not a date: {value!r} (use YYYY, YYYY-MM or YYYY-MM-DD)") from exc
+        raise QueryError(f"not a date: {value!r:.40} (use YYYY, YYYY-MM or YYYY-MM-DD)") from exc
 
 
 def parse_query(text: str) -> ParsedQuery:

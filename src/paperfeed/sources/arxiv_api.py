@@ -15,7 +15,7 @@ from xml.etree.ElementTree import Element
 
 from paperfeed.errors import RecordError, SourceError
 from paperfeed.records import PaperRecord, parse_datetime, validate_paper
-from paperfeed.sources.base import Checkpoint, Item, Rejected
+from paperfeed.sources.base import Checkpoint, Item, guarded
 from paperfeed.sources.http import HttpClient
 from paperfeed.sources.xml import parse_xml, text_of
 
@@ -129,12 +129,9 @@ class ArxivApiSource:
                     )
                 continue
             bad_pages = 0
-            for entry in entries:
-                try:
-                    yield parse_entry(entry)
-                except (RecordError, ValueError, TypeError) as exc:
-                    where = text_of(entry, "atom:id", NS) or f"entry at start={start}"
-                    yield Rejected(where, str(exc))
+            for index, entry in enumerate(entries, start=start):
+                where = (text_of(entry, "atom:id", NS) or f"entry {index}")[:200]
+                yield guarded(where, lambda entry=entry: parse_entry(entry))
             start += len(entries)
             self._progress = (min(start, total), total, "papers")
             yield Checkpoint(str(start))

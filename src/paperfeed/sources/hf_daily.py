@@ -10,7 +10,6 @@ Reads three shapes of the same data:
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Iterator
 from datetime import date
@@ -25,14 +24,15 @@ from paperfeed.records import (
     parse_datetime,
     validate_daily,
 )
-from paperfeed.sources.base import Checkpoint, Item, Rejected, Skipped
+from paperfeed.sources.base import Checkpoint, Item, Rejected, Skipped, guarded, json_value
 from paperfeed.sources.http import HttpClient
-from paperfeed.sources.jsonl import open_maybe_gzip
+from paperfeed.sources.jsonl import MAX_LINE_BYTES, bounded_lines, open_maybe_gzip
 
-_DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
+_DATE_IN_NAME = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})")
 PAGE_SIZE = 100
 MAX_PAGES_PER_DAY = 20
-_PARSE_ERRORS = (ValueError, TypeError, AttributeError, KeyError)  # RecordError included
+# An answer of the API is a few hundred kilobytes; a .json file is read whole, so bounded.
+MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 
 
 def _name(obj: object) -> str | None:
@@ -104,6 +104,23 @@ def parse_flat_entry(obj: dict[str, Any]) -> DailyRecord:
     )
 
 
+def _parse_object(obj: object, day: date | None) -> DailyRecord:
+    """A line of a JSON Lines file: the flat export's layout or one API entry."""
+    if not isinstance(obj, dict):
+        raise RecordError("not a JSON object")
+    return parse_flat_entry(obj) if "daily_date" in obj else parse_api_entry(obj, day)
+
+
+def _day_in_name(path: Path) -> date | None:
+    """The list's date from a name like 2026-11-03.json; a name that looks dated but is
+    not a valid date (2026-13-45.json, 0001-01-01.json) is an error, not a guess."""
+    found = _DATE_IN_NAME.search(path.name)
+    try:
+        return parse_date(found.group(1)) if found else None
+    except RecordError as exc:
+        raise SourceError(f"{path}: the date in its name is not valid ({exc})") from exc
+
+
 def _files_under(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
@@ -124,6 +141,8 @@ class HfDailyFileSource:
 
     def __init__(self, path: Path) -> None:
         self.files = _files_under(path)
+        # Checked before anything is read, so a badly named file stops nothing halfway.
+        self.days = [_day_in_name(p) for p in self.files]
         stamp = ",".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in self.files)
         digest = hashlib.sha1(stamp.encode()).hexdigest()[:12]
         # The files' names, sizes and times are part of the job: changed files start over.
@@ -139,23 +158,25 @@ class HfDailyFileSource:
                 continue
             skip = start_entry if index == start_file else 0
             consumed = 0
-            for consumed, item in enumerate(self._file_items(path, skip), start=skip + 1):
+            items = self._file_items(path, self.days[index], skip)
+            for consumed, item in enumerate(items, start=skip + 1):
                 yield item
                 if consumed % 1000 == 0:
                     yield Checkpoint(f"{index}:{consumed}")
             yield Checkpoint(f"{index + 1}:0")
 
-    def _file_items(self, path: Path, skip: int) -> Iterator[Item]:
+    def _file_items(self, path: Path, day: date | None, skip: int) -> Iterator[Item]:
         """One item per entry in the file (entries before `skip` are not yielded)."""
-        name_date = _DATE_IN_NAME.search(path.name)
-        day = parse_date(name_date.group(1)) if name_date else None
         raw, stream = open_maybe_gzip(path)
         with raw, stream:
             try:
                 if path.suffix == ".json":
-                    yield from self._json_document(path, stream.read(), day, skip)
+                    body = stream.read(MAX_DOCUMENT_BYTES + 1)
+                    if len(body) > MAX_DOCUMENT_BYTES:
+                        raise SourceError(f"{path}: larger than {MAX_DOCUMENT_BYTES:,} bytes")
+                    yield from self._json_document(path, body, day, skip)
                     return
-                for lineno, line in enumerate(stream, start=1):
+                for lineno, line in enumerate(bounded_lines(stream), start=1):
                     if lineno > skip:
                         yield self._parse_line(f"{path}:{lineno}", line, day)
             except (EOFError, OSError) as exc:
@@ -164,35 +185,26 @@ class HfDailyFileSource:
                 ) from exc
 
     @staticmethod
-    def _parse_line(where: str, line: bytes, day: date | None) -> Item:
+    def _parse_line(where: str, line: bytes | None, day: date | None) -> Item:
+        if line is None:
+            return Rejected(where, f"line longer than {MAX_LINE_BYTES:,} bytes")
         if not line.strip():
             return Skipped()
-        try:
-            obj = json.loads(line)
-            if not isinstance(obj, dict):
-                raise RecordError("not a JSON object")
-            return parse_flat_entry(obj) if "daily_date" in obj else parse_api_entry(obj, day)
-        except json.JSONDecodeError as exc:
-            return Rejected(where, f"invalid JSON ({exc})")
-        except _PARSE_ERRORS as exc:
-            return Rejected(where, str(exc) or type(exc).__name__)
+        return guarded(where, lambda: _parse_object(json_value(line), day))
 
     def _json_document(
         self, path: Path, body: bytes, day: date | None, skip: int
     ) -> Iterator[Item]:
         try:
-            data = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise SourceError(f"{path}: not valid JSON ({exc})") from exc
+            data = json_value(body)
+        except RecordError as exc:
+            raise SourceError(f"{path}: {exc}") from exc
         if isinstance(data, dict) and isinstance(data.get("data"), list):
             data = data["data"]
         if not isinstance(data, list):
             raise SourceError(f"{path}: expected a JSON list of daily-paper entries")
         for index, entry in enumerate(data[skip:], start=skip):
-            try:
-                yield parse_api_entry(entry, day)
-            except _PARSE_ERRORS as exc:
-                yield Rejected(f"{path}: entry {index}", str(exc) or type(exc).__name__)
+            yield guarded(f"{path}: entry {index}", lambda entry=entry: parse_api_entry(entry, day))
 
 
 class HfDailyApiSource:
@@ -222,8 +234,8 @@ class HfDailyApiSource:
             params = {"date": day.isoformat(), "limit": str(PAGE_SIZE), "p": str(page)}
             response = self.client.get(self.url, params)
             try:
-                data = response.json()
-            except ValueError as exc:
+                data = json_value(response.content)
+            except RecordError as exc:
                 raise SourceError(f"GET {response.url}: answer is not JSON ({exc})") from exc
             if not isinstance(data, list):
                 raise SourceError(f"GET {response.url}: expected a JSON list")
@@ -231,14 +243,15 @@ class HfDailyApiSource:
             for index, entry in enumerate(data):
                 paper = entry.get("paper") if isinstance(entry, dict) else None
                 paper_id = paper.get("id") if isinstance(paper, dict) else None
-                if paper_id in seen:
-                    continue
-                seen.add(str(paper_id))
+                # Only text ids can repeat; a list or an object as id is not hashable,
+                # and such an entry is rejected below like any malformed one.
+                if isinstance(paper_id, str):
+                    if paper_id in seen:
+                        continue
+                    seen.add(paper_id)
                 fresh += 1
-                try:
-                    yield parse_api_entry(entry, day)
-                except _PARSE_ERRORS as exc:
-                    yield Rejected(f"{day} entry {page * PAGE_SIZE + index}", str(exc))
+                where = f"{day} entry {page * PAGE_SIZE + index}"
+                yield guarded(where, lambda entry=entry: parse_api_entry(entry, day))
             # A short page is the last; a page of repeats means the server ignores `p`.
             if len(data) < PAGE_SIZE or fresh == 0:
                 return

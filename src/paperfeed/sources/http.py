@@ -13,6 +13,11 @@ from paperfeed.config import HttpSettings
 from paperfeed.errors import SourceError
 
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+# The largest answer a source needs is an arXiv page of 2,000 entries (under 10 MB). The
+# bound is on the decoded body, so a small gzip bomb is caught too.
+MAX_BODY_BYTES = 128 * 1024 * 1024
+# Headers that described the body as it travelled, not the decoded body kept.
+_TRANSFER_HEADERS = {"content-encoding", "content-length", "transfer-encoding"}
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -20,7 +25,7 @@ def retry_after_seconds(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # not '²', which isdigit() accepts
         return float(value)
     try:
         moment = email.utils.parsedate_to_datetime(value)
@@ -36,9 +41,11 @@ class HttpClient:
         self,
         settings: HttpSettings,
         sleep: Callable[[float], None] = time.sleep,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self.settings = settings
         self._sleep = sleep
+        self.max_body_bytes = max_body_bytes
         self._last_request: float | None = None
         self._client = httpx.Client(
             timeout=settings.timeout_s,
@@ -72,9 +79,8 @@ class HttpClient:
             self._wait_turn()
             wait = self.settings.backoff_base_s * (2**attempt)
             try:
-                response = self._client.get(url, params=params)
                 # Reading the body here turns a truncated transfer into a retryable error.
-                response.read()
+                response = self._fetch(url, params)
             except httpx.TimeoutException:
                 reason = f"timed out after {self.settings.timeout_s:g} s"
             except httpx.TransportError as exc:
@@ -95,3 +101,19 @@ class HttpClient:
             if attempt + 1 < attempts:
                 self._sleep(wait)
         raise SourceError(f"GET {url}: {reason} (gave up after {attempts} attempts)")
+
+    def _fetch(self, url: str, params: dict[str, str] | None) -> httpx.Response:
+        """One GET, its body read in chunks up to max_body_bytes (a SourceError past it:
+        a server that sends without end is not waited out)."""
+        with self._client.stream("GET", url, params=params) as response:
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > self.max_body_bytes:
+                    raise SourceError(
+                        f"GET {response.url}: answer larger than {self.max_body_bytes:,} bytes"
+                    )
+        headers = [h for h in response.headers.multi_items() if h[0] not in _TRANSFER_HEADERS]
+        return httpx.Response(
+            response.status_code, headers=headers, content=bytes(body), request=response.request
+        )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import email.utils
 import gzip
-import json
 import zlib
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -25,10 +24,27 @@ from paperfeed.records import (
     parse_date,
     to_utc_naive,
     validate_paper,
+    version_of_label,
 )
-from paperfeed.sources.base import Checkpoint, Item, Rejected, Skipped
+from paperfeed.sources.base import Checkpoint, Item, Rejected, Skipped, guarded, json_value
 
 CHECKPOINT_EVERY = 2_000
+# The longest valid record (5,000 authors of 1,000 characters, a 20,000-character abstract)
+# is about 5 MB of JSON; a longer line is rejected without being held in memory.
+MAX_LINE_BYTES = 16 * 1024 * 1024
+CHUNK_BYTES = 1024 * 1024
+
+
+def bounded_lines(stream: IO[bytes], limit: int = MAX_LINE_BYTES) -> Iterator[bytes | None]:
+    """The stream's lines, like iterating it, except that a line longer than `limit` bytes
+    is read past in chunks and comes out as None: one line can hold a whole file."""
+    while line := stream.readline(limit + 1):
+        if len(line) <= limit or line.endswith(b"\n"):
+            yield line
+            continue
+        while (rest := stream.readline(CHUNK_BYTES)) and not rest.endswith(b"\n"):
+            pass
+        yield None
 
 
 def open_maybe_gzip(path: Path) -> tuple[IO[bytes], IO[bytes]]:
@@ -78,7 +94,7 @@ def parse_kaggle(obj: dict[str, Any]) -> PaperRecord:
     categories = clean_text(obj.get("categories")).split()
     return PaperRecord(
         arxiv_id=str(obj.get("id", "")),
-        version=int(last_label[1:]) if last_label[1:].isdigit() else (len(versions) or None),
+        version=version_of_label(last_label) or len(versions) or None,
         title=obj.get("title"),
         abstract=obj.get("abstract"),
         authors=_kaggle_authors(obj),
@@ -157,7 +173,7 @@ class JsonlSource:
         try:
             with raw, stream:
                 try:
-                    for lineno, line in enumerate(stream, start=1):
+                    for lineno, line in enumerate(bounded_lines(stream), start=1):
                         if lineno <= skip_lines:
                             continue
                         yield from self._parse(line, lineno)
@@ -172,21 +188,18 @@ class JsonlSource:
         finally:
             self._raw = None
 
-    def _parse(self, line: bytes, lineno: int) -> Iterator[Item]:
-        where = f"{self.path}:{lineno}"
+    def _parse(self, line: bytes | None, lineno: int) -> Iterator[Item]:
+        if line is None:
+            yield Rejected(f"{self.path}:{lineno}", f"line longer than {MAX_LINE_BYTES:,} bytes")
+            return
         if not line.strip():
             return
-        try:
-            obj = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            yield Rejected(where, f"invalid JSON ({exc})")
-            return
-        try:
-            record = parse_line(obj)
-        except (ValueError, TypeError, AttributeError, KeyError) as exc:  # RecordError too
-            yield Rejected(where, str(exc) or type(exc).__name__)
-            return
-        if self.since and (_record_date(record) or self.since) < self.since:
+        item = guarded(f"{self.path}:{lineno}", lambda: parse_line(json_value(line)))
+        if (
+            self.since
+            and isinstance(item, PaperRecord)
+            and (_record_date(item) or self.since) < self.since
+        ):
             yield Skipped()
             return
-        yield record
+        yield item

@@ -14,8 +14,14 @@ from datetime import date
 from xml.etree.ElementTree import Element
 
 from paperfeed.errors import RecordError, SourceError
-from paperfeed.records import PaperRecord, parse_datetime, to_utc_naive, validate_paper
-from paperfeed.sources.base import Checkpoint, Item, Rejected, Skipped
+from paperfeed.records import (
+    PaperRecord,
+    parse_datetime,
+    to_utc_naive,
+    validate_paper,
+    version_of_label,
+)
+from paperfeed.sources.base import Checkpoint, Item, Rejected, Skipped, guarded
 from paperfeed.sources.http import HttpClient
 from paperfeed.sources.xml import parse_xml, text_of
 
@@ -23,6 +29,14 @@ OAI_NS = "http://www.openarchives.org/OAI/2.0/"
 FORMATS = {"arXiv": "http://arxiv.org/OAI/arXiv/", "arXivRaw": "http://arxiv.org/OAI/arXivRaw/"}
 NS = {"oai": OAI_NS, **FORMATS}
 MAX_PAGES = 100_000  # a guard against a server that hands out tokens forever
+
+
+def _number(text: str | None) -> int | None:
+    """A count the server states (completeListSize, cursor): ASCII digits only, since
+    '²'.isdigit() is true and int('²') fails; None for anything else."""
+    if text and len(text) <= 18 and text.isascii() and text.isdigit():
+        return int(text)
+    return None
 
 
 def _split_authors(text: str) -> list[str]:
@@ -68,7 +82,7 @@ def parse_arxiv_raw_format(meta: Element) -> PaperRecord:
     categories = (text_of(meta, "r:categories", ns) or "").split()
     return PaperRecord(
         arxiv_id=text_of(meta, "r:id", ns) or "",
-        version=int(last_label[1:]) if last_label[1:].isdigit() else (len(versions) or None),
+        version=version_of_label(last_label) or len(versions) or None,
         title=text_of(meta, "r:title", ns) or "",
         abstract=text_of(meta, "r:abstract", ns) or "",
         authors=_split_authors(text_of(meta, "r:authors", ns) or ""),
@@ -139,11 +153,15 @@ class OaiSource:
             yield from self._records(listing)
             token_element = listing.find("oai:resumptionToken", NS)
             token = (token_element.text or "").strip() if token_element is not None else ""
-            if token_element is not None and token_element.get("completeListSize", "").isdigit():
-                size = int(token_element.get("completeListSize", "0"))
-                cursor = token_element.get("cursor", "0")
-                seen = int(cursor) if cursor.isdigit() else 0
-                self._progress = (seen + len(listing.findall("oai:record", NS)), size, "records")
+            if token_element is not None:
+                size = _number(token_element.get("completeListSize"))
+                seen = _number(token_element.get("cursor")) or 0
+                if size is not None:
+                    self._progress = (
+                        seen + len(listing.findall("oai:record", NS)),
+                        size,
+                        "records",
+                    )
             if not token:
                 return
             yield Checkpoint(token)
@@ -153,7 +171,7 @@ class OaiSource:
         parser = PARSERS[self.prefix]
         for record in listing.findall("oai:record", NS):
             header = record.find("oai:header", NS)
-            identifier = text_of(header, "oai:identifier", NS) or "record"
+            identifier = (text_of(header, "oai:identifier", NS) or "record")[:200]
             if header is not None and header.get("status") == "deleted":
                 yield Skipped()
                 continue
@@ -161,7 +179,4 @@ class OaiSource:
             if meta is None:
                 yield Rejected(identifier, f"no {self.prefix} metadata")
                 continue
-            try:
-                yield validate_paper(parser(meta))
-            except (RecordError, ValueError, TypeError) as exc:
-                yield Rejected(identifier, str(exc))
+            yield guarded(identifier, lambda meta=meta: validate_paper(parser(meta)))
