@@ -53,6 +53,17 @@ def parse_arxiv_id(text: str) -> tuple[str, int | None] | None:
     return arxiv_id, int(version) if version else None
 
 
+# What a text column cannot hold: PostgreSQL refuses NUL in text, and lone surrogates
+# (U+D800-U+DFFF) are not valid UTF-8, so neither engine's driver can encode them.
+_FORBIDDEN_CHARS = re.compile("[\x00\ud800-\udfff]")
+
+
+def has_forbidden_chars(text: str) -> bool:
+    """True when `text` holds a character no text column accepts on both engines (NUL, a
+    lone surrogate). The web edge and the CLI refuse such input with this one rule."""
+    return _FORBIDDEN_CHARS.search(text) is not None
+
+
 def clean_text(value: object) -> str:
     """Collapse runs of whitespace (feeds wrap titles over lines) and strip."""
     if value is None:
