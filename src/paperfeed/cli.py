@@ -20,7 +20,7 @@ from paperfeed.config import Settings
 from paperfeed.errors import PaperfeedError
 from paperfeed.index.embedder import Embedder
 from paperfeed.index.vectors import count_stale
-from paperfeed.records import parse_arxiv_id
+from paperfeed.records import has_forbidden_chars, parse_arxiv_id
 from paperfeed.services.accounts import create_user, set_admin
 from paperfeed.services.digest import DigestScheduler, send_digests
 from paperfeed.services.evaluate import evaluate, load_corpus
@@ -33,7 +33,7 @@ from paperfeed.services.recommend import (
     evaluate_recommenders,
     load_eval_corpus,
 )
-from paperfeed.services.search import MODES, SearchEngine, SearchHit
+from paperfeed.services.search import MAX_LIMIT, MODES, SearchEngine, SearchHit
 from paperfeed.services.stats import store_stats
 from paperfeed.services.subscriptions import (
     FREQUENCIES,
@@ -70,7 +70,21 @@ class Context:
         return SearchEngine(store, self.settings.resolved_data_dir, embedder=embedder)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _RootGroup(click.Group):
+    """Refuses, before any command runs, an argument that no text column can hold: the
+    same rule as the web edge (a NUL, or a lone surrogate, which is how Python decodes
+    bytes of argv that are not UTF-8)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        for arg in args:
+            if has_forbidden_chars(arg):
+                raise click.UsageError(
+                    f"argument {ascii(arg)[:80]} holds a NUL or a byte that is not UTF-8", ctx
+                )
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--db",
     "database_url",
@@ -479,7 +493,13 @@ def _print_hits(hits: list[SearchHit]) -> None:
 @cli.command()
 @click.argument("query")
 @click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True)
-@click.option("--limit", default=10, show_default=True, help="How many results (1-100).")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, MAX_LIMIT),
+    default=10,
+    show_default=True,
+    help="How many results.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @click.pass_obj
 def search(ctx: Context, query: str, mode: str, limit: int, as_json: bool) -> None:
@@ -516,7 +536,7 @@ def search(ctx: Context, query: str, mode: str, limit: int, as_json: bool) -> No
 @cli.command()
 @click.argument("arxiv_id", required=False)
 @click.option("--text", help="Instead of a paper: an abstract or passage to match.")
-@click.option("--limit", default=10, show_default=True)
+@click.option("--limit", type=click.IntRange(1, MAX_LIMIT), default=10, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @click.pass_obj
 def similar(
