@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from paperfeed.config import Settings
 from paperfeed.index.embedder import Embedder
 from paperfeed.index.vectors import embed_pending
 from paperfeed.services import collections, community, interests
@@ -21,9 +22,10 @@ from paperfeed.services.search import SearchEngine
 from paperfeed.sources.hf_daily import HfDailyFileSource
 from paperfeed.sources.jsonl import JsonlSource
 from paperfeed.store import Store
-from tests.conftest import live_site
+from tests.conftest import FAST_HTTP, live_site
 from tests.feeds import hf_api_entry, listing_line, paper
 from tests.forms import session_client
+from tests.pg_server import free_port
 
 TOPICS = [
     ("Sparse attention for long context transformers", "Attention made sparse."),
@@ -80,7 +82,9 @@ def hostile_site(store: Store, folder: Path, embedder: Embedder) -> Iterator[Sit
         collections.add_paper(conn, collection_id, reader.id, "2611.00001")
         interests.add_seed(conn, reader.id, "category", "cs.CL")
         seed_id = interests.seeds_of(conn, reader.id)[0].id
-    with live_site(store, search=search, page_cache_ttl_s=0) as anon:
+    # Submissions ask an arXiv that refuses connections at once: a quick, clear 502.
+    settings = Settings(arxiv_api_url=f"http://127.0.0.1:{free_port()}/api/query", http=FAST_HTTP)
+    with live_site(store, search=search, settings=settings, page_cache_ttl_s=0) as anon:
         client, csrf = session_client(store, str(anon.base_url).rstrip("/"), reader.id)
         with client:
             yield Site(store, search, anon, client, csrf, collection_id, comment_id, seed_id)

@@ -43,8 +43,8 @@ from paperfeed.web.edge import (
     SearchPage,
     SearchText,
     WeekParam,
+    describe_api,
     errors,
-    openapi_without_422,
     refuse_forbidden_chars,
 )
 from paperfeed.web.feeds import create_feeds_router
@@ -110,7 +110,7 @@ def create_app(
         dependencies=[Depends(refuse_forbidden_chars)],
         responses=errors(400),
     )
-    app.openapi = openapi_without_422(app)  # type: ignore[method-assign]
+    app.openapi = describe_api(app)  # type: ignore[method-assign]
     # Order: the cache sits inside, so that each new browser still gets its CSRF cookie.
     if page_cache_ttl_s > 0:
         app.add_middleware(PageCache, ttl_s=page_cache_ttl_s)

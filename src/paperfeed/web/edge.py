@@ -31,16 +31,15 @@ SearchPage = Annotated[int, Query(ge=1, le=MAX_SEARCH_PAGE, description="page nu
 SearchText = Annotated[str, Query(max_length=MAX_QUERY_CHARS, description="the search syntax")]
 SearchMode = Literal["hybrid", "keyword", "semantic"]
 # ASCII digits only ([0-9], not \d, which matches every script's digits). A well-formed
-# value that names no day (2026-W60, 9999-W52 ending in year 10000) is a 400 from
-# services.daily.period, the one parser of these values.
-Day = Annotated[str, Path(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description="YYYY-MM-DD")]
-DayParam = Annotated[
-    str | None, Query(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description="YYYY-MM-DD")
-]
-WeekParam = Annotated[
-    str | None, Query(pattern=r"^[0-9]{4}-W[0-9]{2}$", description="ISO week, YYYY-Www")
-]
-MonthParam = Annotated[str | None, Query(pattern=r"^[0-9]{4}-[0-9]{2}$", description="YYYY-MM")]
+# value that names no day (2026-02-30, 2026-W53, 9999-W52 ending in the year 10000) is a
+# 400 from services.daily.period / date.fromisoformat, the parsers of these values.
+_MONTH = "-(0[1-9]|1[0-2])"
+_DATE = f"^[0-9]{{4}}{_MONTH}-(0[1-9]|[12][0-9]|3[01])$"
+_WEEK = "^[0-9]{4}-W(0[1-9]|[1-4][0-9]|5[0-3])$"
+Day = Annotated[str, Path(pattern=_DATE, description="YYYY-MM-DD")]
+DayParam = Annotated[str | None, Query(pattern=_DATE, description="YYYY-MM-DD")]
+WeekParam = Annotated[str | None, Query(pattern=_WEEK, description="ISO week, YYYY-Www")]
+MonthParam = Annotated[str | None, Query(pattern=f"^[0-9]{{4}}{_MONTH}$", description="YYYY-MM")]
 # arXiv categories: cs.CL, hep-th, q-bio.NC.
 Category = Annotated[str, Path(pattern=r"^[A-Za-z][A-Za-z0-9.\-]{0,63}$")]
 
@@ -97,9 +96,20 @@ async def refuse_forbidden_chars(request: Request) -> None:
         raise HTTPException(400, "the request contains a NUL or an invalid character")
 
 
-def openapi_without_422(app: FastAPI) -> Callable[[], dict[str, Any]]:
-    """The app's OpenAPI description without FastAPI's automatic 422 answers: this site
-    answers an invalid parameter with 400 (404 in a path), and declares those instead."""
+def _without_null(prop: dict[str, Any]) -> dict[str, Any]:
+    """A form field's schema without `null`: a form cannot carry a null, it leaves the
+    field out (FastAPI declares `int | None` fields as integer-or-null)."""
+    kinds = [k for k in prop.get("anyOf", []) if k != {"type": "null"}]
+    if len(kinds) != 1:
+        return prop
+    rest = {k: v for k, v in prop.items() if k != "anyOf"}
+    return {**kinds[0], **rest}
+
+
+def describe_api(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """The app's OpenAPI description as the server behaves: without FastAPI's automatic
+    422 answers (an invalid parameter is a 400 here, a 404 in a path, both declared), and
+    without `null` in form fields."""
 
     def build() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -110,6 +120,10 @@ def openapi_without_422(app: FastAPI) -> Callable[[], dict[str, Any]]:
             schemas = spec.get("components", {}).get("schemas", {})
             for unused in ("HTTPValidationError", "ValidationError"):
                 schemas.pop(unused, None)
+            for name, body in schemas.items():
+                if name.startswith("Body_"):  # FastAPI's name for a form's fields
+                    props = body.get("properties", {})
+                    body["properties"] = {k: _without_null(v) for k, v in props.items()}
             app.openapi_schema = spec
         return app.openapi_schema
 
