@@ -305,3 +305,7 @@ def test_the_cli_refuses_what_the_web_refuses(run_cli):
     for limit in ("0", "101", str(10**30)):
         assert run_cli("search", "attention", "--limit", limit).exit_code == 2
         assert run_cli("similar", "2611.00001", "--limit", limit).exit_code == 2
+    for day in ("0001-01-01", "9999-12-31"):
+        result = run_cli("digest", "send", "--date", day, "--dry-run")
+        assert result.exit_code == 2 and "between 1900-01-01 and 9998-12-31" in result.output
+    assert run_cli("digest", "send", "--date", "9998-12-31", "--dry-run").exit_code == 0

@@ -50,7 +50,21 @@ from paperfeed.sources.jsonl import JsonlSource
 from paperfeed.sources.oai import OaiSource
 from paperfeed.store import Store
 
-DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+class _Date(click.DateTime):
+    """YYYY-MM-DD from 1900 to 9998: the weeks and days either side of such a date still
+    exist (date arithmetic near year 1 or 9999 overflows)."""
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        converted = super().convert(value, param, ctx)
+        if not 1900 <= converted.year <= 9998:
+            self.fail(f"{value!r} is not between 1900-01-01 and 9998-12-31", param, ctx)
+        return converted
+
+
+DATE = _Date(formats=["%Y-%m-%d"])
 
 
 def _today() -> date:
