@@ -92,6 +92,29 @@ def fuzz(site: Site, session: requests.Session, csrf: str) -> list[str]:
     return failures
 
 
+def test_the_description_declares_what_is_served(site):
+    spec = site.anon.get("/openapi.json").json()
+    paths = spec["paths"]
+    # HTML pages and forms are not described; data routes are, with their media types.
+    for html in ("/", "/search", "/papers/{arxiv_id}", "/login", "/subscribe", "/for-you"):
+        assert html not in paths
+    assert list(paths["/feeds/daily.atom"]["get"]["responses"]["200"]["content"]) == [
+        "application/atom+xml; charset=utf-8"
+    ]
+    assert list(paths["/papers/{arxiv_id}.bib"]["get"]["responses"]["200"]["content"]) == [
+        "application/x-bibtex; charset=utf-8"
+    ]
+    search = {p["name"]: p["schema"] for p in paths["/search.json"]["get"]["parameters"]}
+    assert search["mode"]["enum"] == ["hybrid", "keyword", "semantic"]
+    assert search["page"]["maximum"] == 50
+    week = next(p for p in paths["/index.json"]["get"]["parameters"] if p["name"] == "week")
+    assert "pattern" in week["schema"]["anyOf"][0]
+    for operations in paths.values():
+        for operation in operations.values():
+            assert "422" not in operation["responses"]  # invalid input is a 400 or 404 here
+            assert "400" in operation["responses"]
+
+
 def test_schemathesis_finds_nothing_signed_out(site):
     failures = fuzz(site, *signed_out_session(site))
     assert not failures, "\n\n".join(failures)
