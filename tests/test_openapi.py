@@ -19,6 +19,7 @@ from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from paperfeed.index.embedder import Embedder
+from paperfeed.services.search import MODES
 from paperfeed.store.secrets import get_or_create_secret
 from paperfeed.web.security import csrf_token_for
 from tests.sites import Site, hostile_site
@@ -52,11 +53,39 @@ def signed_in_session(site: Site) -> tuple[requests.Session, str]:
     return session, site.csrf
 
 
+def known_requests(site: Site) -> list[tuple[str, dict, dict]]:
+    """Requests that find something (generated ids rarely do): (path, path, query)."""
+    paper = {"arxiv_id": "2611.00001"}
+    collection = {"collection_id": site.collection_id}
+    return [
+        ("/papers/{arxiv_id}.json", paper, {}),
+        ("/papers/{arxiv_id}.bib", paper, {}),
+        ("/api/papers/{arxiv_id}", {"arxiv_id": "2611.00002"}, {}),
+        ("/collections/{collection_id}.json", collection, {}),
+        ("/collections/{collection_id}.bib", collection, {}),
+        ("/feeds/collections/{collection_id}.atom", collection, {}),
+        ("/feeds/category/{category}.atom", {"category": "cs.CL"}, {}),
+        ("/users/{name}.json", {"name": "reader"}, {}),
+        ("/papers/date/{day}.json", {"day": "2026-11-03"}, {}),
+        ("/papers/date/{day}.json", {"day": "2026-11-04"}, {}),
+        ("/index.json", {}, {"week": "2026-W45"}),
+        ("/api/daily_papers", {}, {"month": "2026-11", "sort": "trending"}),
+        *[("/search.json", {}, {"q": "attention", "mode": mode}) for mode in MODES],
+        ("/api/papers/search", {}, {"q": "tactile grasping"}),
+        ("/feeds/search.atom", {}, {"q": "reward"}),
+    ]
+
+
 def fuzz(site: Site, session: requests.Session, csrf: str) -> list[str]:
-    """Every operation, positive then negative examples; the failures found."""
+    """Known requests, then every operation with positive and negative examples; the
+    failures found."""
     base_url = str(site.anon.base_url).rstrip("/")
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
     headers = {"X-CSRF-Token": csrf, "Accept": "application/json"}
+    for path, path_parameters, query in known_requests(site):
+        case = schema[path]["GET"].Case(path_parameters=path_parameters, query=query)
+        reply = case.call_and_validate(base_url=base_url, session=session, headers=headers)
+        assert reply.status_code == 200, (path, path_parameters, query)
     failures = []
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) > 25

@@ -30,6 +30,7 @@ from paperfeed.sources.arxiv_api import fetch_paper
 from paperfeed.sources.http import HttpClient
 from paperfeed.store import Store
 from paperfeed.store.secrets import get_or_create_secret
+from paperfeed.web import schemas
 from paperfeed.web.accounts import RateLimits, create_accounts_router
 from paperfeed.web.actions import wants_json
 from paperfeed.web.community import create_community_router, my_collections
@@ -51,6 +52,7 @@ from paperfeed.web.feeds import create_feeds_router
 from paperfeed.web.for_you import create_for_you_router
 from paperfeed.web.hf_api import create_router
 from paperfeed.web.page_cache import PageCache
+from paperfeed.web.schemas import answers
 from paperfeed.web.searching import search_or_http_error
 from paperfeed.web.security import BrowserSecurityMiddleware, Security
 from paperfeed.web.subscriptions import create_subscriptions_router
@@ -182,7 +184,7 @@ def create_app(
     ) -> Response:
         return render_day(request, None, False, week, month, sort)
 
-    @app.get("/index.json")
+    @app.get("/index.json", responses=answers(schemas.DayPage))
     def home_json(
         request: Request, week: WeekParam = None, month: MonthParam = None, sort: DaySort = "votes"
     ) -> Response:
@@ -210,7 +212,7 @@ def create_app(
     def trending_page(request: Request) -> Response:
         return render_trending(request, as_json=False)
 
-    @app.get("/trending.json")
+    @app.get("/trending.json", responses=answers(schemas.TrendingPage))
     def trending_json(request: Request) -> Response:
         return render_trending(request, as_json=True)
 
@@ -251,7 +253,7 @@ def create_app(
     ) -> Response:
         return run_search(request, q, mode, page, as_json=False)
 
-    @app.get("/search.json", responses=errors(503))
+    @app.get("/search.json", responses={**answers(schemas.SearchPage), **errors(503)})
     def search_json(
         request: Request, q: SearchText = "", mode: SearchMode = "hybrid", page: SearchPage = 1
     ) -> Response:
@@ -266,7 +268,7 @@ def create_app(
         return render_day(request, parsed, as_json)
 
     # The .json and .bib twins come first: `{arxiv_id:path}` would swallow the suffix.
-    @app.get("/papers/date/{day}.json", responses=errors(404))
+    @app.get("/papers/date/{day}.json", responses={**answers(schemas.DayPage), **errors(404)})
     def papers_on_json(request: Request, day: Day) -> Response:
         """A day's papers: its community list, else arXiv's announcements of that day."""
         return render_date(request, day, as_json=True)
@@ -292,7 +294,9 @@ def create_app(
             found = paper_or_404(conn, arxiv_id)
         return Response(bibtex(found), media_type=BIBTEX_MEDIA_TYPE)
 
-    @app.get("/papers/{arxiv_id:path}.json", responses=errors(404))
+    @app.get(
+        "/papers/{arxiv_id:path}.json", responses={**answers(schemas.PaperPage), **errors(404)}
+    )
     def paper_json(request: Request, arxiv_id: str) -> Response:
         """A paper with its similar papers and its comments."""
         return render_paper(request, arxiv_id, as_json=True)

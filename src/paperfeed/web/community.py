@@ -19,6 +19,7 @@ from paperfeed.services.cite import bibtex_many
 from paperfeed.services.collections import CollectionView
 from paperfeed.services.community import ActionError, Submissions
 from paperfeed.store import Store
+from paperfeed.web import schemas
 from paperfeed.web.actions import done, run_action, wants_json
 from paperfeed.web.edge import (
     AS_BIBTEX,
@@ -29,6 +30,7 @@ from paperfeed.web.edge import (
     action_responses,
     errors,
 )
+from paperfeed.web.schemas import answers
 from paperfeed.web.security import Security
 
 SUBMISSIONS_PER_HOUR = (20, timedelta(hours=1))
@@ -149,7 +151,10 @@ def create_community_router(
             {"collection": shown, "mine": viewer is not None and viewer.id == shown.owner_id},
         )
 
-    @router.get("/collections/{collection_id}.json", responses=errors(404))
+    @router.get(
+        "/collections/{collection_id}.json",
+        responses={**answers(schemas.Collection), **errors(404)},
+    )
     def collection_json(request: Request, collection_id: RowId) -> Response:
         """A collection and its papers (a private one only to its owner)."""
         return collection_page(request, collection_id, ".json")
@@ -242,7 +247,7 @@ def create_community_router(
 
     # --- user pages ---
 
-    @router.get("/users/{name}.json", responses=errors(404))
+    @router.get("/users/{name}.json", responses={**answers(schemas.UserPage), **errors(404)})
     def user_json(request: Request, name: str) -> Response:
         """A reader's submissions, votes and collections (private ones to themselves)."""
         return user_page(request, name, as_json=True)

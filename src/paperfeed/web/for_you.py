@@ -13,8 +13,10 @@ from paperfeed.services import interests
 from paperfeed.services.community import voted_among
 from paperfeed.services.recommend import Recommender
 from paperfeed.store import Store
+from paperfeed.web import schemas
 from paperfeed.web.actions import done, run_action
 from paperfeed.web.edge import RowId, action_responses, errors
+from paperfeed.web.schemas import answers
 from paperfeed.web.security import Security
 
 PAGE_SIZE = 30
@@ -57,7 +59,7 @@ def create_for_you_router(
     def for_you_page(request: Request) -> Response:
         return page(request, as_json=False)
 
-    @router.get("/for-you.json", responses=errors(401))
+    @router.get("/for-you.json", responses={**answers(schemas.ForYouPage), **errors(401)})
     def for_you_json(request: Request) -> Response:
         """Your recommendations, best first, each with `because`: the liked papers (or
         stated interests) it is closest to."""
