@@ -37,6 +37,7 @@ from paperfeed.web.community import create_community_router, my_collections
 from paperfeed.web.edge import (
     AS_BIBTEX,
     BIBTEX_MEDIA_TYPE,
+    MAX_SEARCH_PAGE,
     SEARCH_PAGE_SIZE,
     Day,
     MonthParam,
@@ -243,6 +244,7 @@ def create_app(
                 "page": page,
                 "results": results,
                 "per_page": per_page,
+                "last_page": MAX_SEARCH_PAGE,
                 "voted": voted_of(request, [h.paper.arxiv_id for h in results.hits]),
             },
         )

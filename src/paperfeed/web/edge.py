@@ -36,7 +36,9 @@ SearchMode = Literal["hybrid", "keyword", "semantic"]
 _MONTH = "-(0[1-9]|1[0-2])"
 _DATE = f"^[0-9]{{4}}{_MONTH}-(0[1-9]|[12][0-9]|3[01])$"
 _WEEK = "^[0-9]{4}-W(0[1-9]|[1-4][0-9]|5[0-3])$"
-Day = Annotated[str, Path(pattern=_DATE, description="YYYY-MM-DD")]
+# In a path: anything shaped like a date reaches the parser (2026-13-45 is a 400, as a
+# date that does not exist); anything else names no page (404).
+Day = Annotated[str, Path(pattern="^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description="YYYY-MM-DD")]
 DayParam = Annotated[str | None, Query(pattern=_DATE, description="YYYY-MM-DD")]
 WeekParam = Annotated[str | None, Query(pattern=_WEEK, description="ISO week, YYYY-Www")]
 MonthParam = Annotated[str | None, Query(pattern=f"^[0-9]{{4}}{_MONTH}$", description="YYYY-MM")]
