@@ -12,8 +12,9 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
 from paperfeed.records import has_forbidden_chars
+from paperfeed.services.daily import SORTS
 from paperfeed.services.query import MAX_QUERY_CHARS
-from paperfeed.services.search import MAX_RESULTS_DEPTH
+from paperfeed.services.search import MAX_RESULTS_DEPTH, MODES
 
 # Row ids are 32-bit integers on PostgreSQL: a larger one names nothing (404), it must
 # not reach the database as an out-of-range parameter.
@@ -29,7 +30,7 @@ SEARCH_PAGE_SIZE = 20
 MAX_SEARCH_PAGE = MAX_RESULTS_DEPTH // SEARCH_PAGE_SIZE
 SearchPage = Annotated[int, Query(ge=1, le=MAX_SEARCH_PAGE, description="page number, from 1")]
 SearchText = Annotated[str, Query(max_length=MAX_QUERY_CHARS, description="the search syntax")]
-SearchMode = Literal["hybrid", "keyword", "semantic"]
+SearchMode = Literal[MODES]  # the service's modes, as an enum in the description
 # ASCII digits only ([0-9], not \d, which matches every script's digits). A well-formed
 # value that names no day (2026-02-30, 2026-W53, 9999-W52 ending in the year 10000) is a
 # 400 from services.daily.period / date.fromisoformat, the parsers of these values.
@@ -44,6 +45,7 @@ WeekParam = Annotated[str | None, Query(pattern=_WEEK, description="ISO week, YY
 MonthParam = Annotated[str | None, Query(pattern=f"^[0-9]{{4}}{_MONTH}$", description="YYYY-MM")]
 # arXiv categories: cs.CL, hep-th, q-bio.NC.
 Category = Annotated[str, Path(pattern=r"^[A-Za-z][A-Za-z0-9.\-]{0,63}$")]
+DailySort = Literal[SORTS]
 
 
 BIBTEX_MEDIA_TYPE = "application/x-bibtex; charset=utf-8"
@@ -59,11 +61,6 @@ class ErrorBody(BaseModel):
     error: str
 
 
-def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """`responses=` for a route: the error statuses it can answer, with their meaning."""
-    return {status: {"model": ErrorBody, "description": _MEANING[status]} for status in statuses}
-
-
 _MEANING = {
     400: "Invalid input: a value out of range, malformed, or with a character refused",
     401: "Not signed in",
@@ -74,6 +71,11 @@ _MEANING = {
     502: "arXiv could not be reached or did not answer",
     503: "Not available now: search is not enabled, or arXiv is busy",
 }
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: the error statuses it can answer, with their meaning."""
+    return {status: {"model": ErrorBody, "description": _MEANING[status]} for status in statuses}
 
 
 def action_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

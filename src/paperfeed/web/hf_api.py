@@ -6,7 +6,7 @@ module only translates service results into them."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query
 
@@ -17,6 +17,7 @@ from paperfeed.services.search import SearchEngine
 from paperfeed.store import Store
 from paperfeed.web.edge import (
     ApiPage,
+    DailySort,
     DayParam,
     MonthParam,
     SearchMode,
@@ -97,7 +98,7 @@ def create_router(store: Store, search: SearchEngine | None) -> APIRouter:
         week: WeekParam = None,
         month: MonthParam = None,
         submitter: str | None = Query(None, max_length=100),
-        sort: Literal["publishedAt", "trending", "upvotes"] = "publishedAt",
+        sort: DailySort = "publishedAt",
         p: ApiPage = 0,
         limit: int = PageSize,
     ) -> list[dict[str, Any]]:
