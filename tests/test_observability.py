@@ -120,7 +120,10 @@ def test_a_bad_metrics_allow_setting_is_one_clear_line(sqlite_url):
     cli.env["PAPERFEED_METRICS_ALLOW"] = "10.0.0.0/33"
     result = cli("stats")
     assert result.exit_code != 0
-    assert "PAPERFEED_METRICS_ALLOW: '10.0.0.0/33' is not an IP address or CIDR network" in result.output
+    assert (
+        "PAPERFEED_METRICS_ALLOW: '10.0.0.0/33' is not an IP address or CIDR network"
+        in result.output
+    )
 
 
 def test_request_ids_are_kept_when_sane_and_made_otherwise(sqlite_db, caplog):

@@ -22,7 +22,7 @@ from paperfeed.errors import PaperfeedError
 from paperfeed.index.embedder import Embedder
 from paperfeed.index.vectors import count_stale
 from paperfeed.logs import LOG_FORMATS, configure_logging
-from paperfeed.records import parse_arxiv_id
+from paperfeed.records import has_forbidden_chars, parse_arxiv_id
 from paperfeed.services.accounts import create_user, set_admin
 from paperfeed.services.backup import backup, restore
 from paperfeed.services.digest import DigestScheduler, send_digests
@@ -37,7 +37,7 @@ from paperfeed.services.recommend import (
     evaluate_recommenders,
     load_eval_corpus,
 )
-from paperfeed.services.search import MODES, SearchEngine, SearchHit
+from paperfeed.services.search import MAX_LIMIT, MODES, SearchEngine, SearchHit
 from paperfeed.services.stats import store_stats
 from paperfeed.services.subscriptions import (
     FREQUENCIES,
@@ -54,7 +54,21 @@ from paperfeed.sources.jsonl import JsonlSource
 from paperfeed.sources.oai import OaiSource
 from paperfeed.store import Store
 
-DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+class _Date(click.DateTime):
+    """YYYY-MM-DD from 1900 to 9998: the weeks and days either side of such a date still
+    exist (date arithmetic near year 1 or 9999 overflows)."""
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        converted = super().convert(value, param, ctx)
+        if not 1900 <= converted.year <= 9998:
+            self.fail(f"{value!r} is not between 1900-01-01 and 9998-12-31", param, ctx)
+        return converted
+
+
+DATE = _Date(formats=["%Y-%m-%d"])
 
 
 def _today() -> date:
@@ -74,7 +88,21 @@ class Context:
         return SearchEngine(store, self.settings.resolved_data_dir, embedder=embedder)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _RootGroup(click.Group):
+    """Refuses, before any command runs, an argument that no text column can hold: the
+    same rule as the web edge (a NUL, or a lone surrogate, which is how Python decodes
+    bytes of argv that are not UTF-8)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        for arg in args:
+            if has_forbidden_chars(arg):
+                raise click.UsageError(
+                    f"argument {ascii(arg)[:80]} holds a NUL or a byte that is not UTF-8", ctx
+                )
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--db",
     "database_url",
@@ -606,7 +634,13 @@ def _print_hits(hits: list[SearchHit]) -> None:
 @cli.command()
 @click.argument("query")
 @click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True)
-@click.option("--limit", default=10, show_default=True, help="How many results (1-100).")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, MAX_LIMIT),
+    default=10,
+    show_default=True,
+    help="How many results.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @click.pass_obj
 def search(ctx: Context, query: str, mode: str, limit: int, as_json: bool) -> None:
@@ -643,7 +677,7 @@ def search(ctx: Context, query: str, mode: str, limit: int, as_json: bool) -> No
 @cli.command()
 @click.argument("arxiv_id", required=False)
 @click.option("--text", help="Instead of a paper: an abstract or passage to match.")
-@click.option("--limit", default=10, show_default=True)
+@click.option("--limit", type=click.IntRange(1, MAX_LIMIT), default=10, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @click.pass_obj
 def similar(

@@ -51,8 +51,9 @@ MAX_COUNT = 2**31 - 1
 EARLIEST = datetime(1900, 1, 1)
 LATEST = datetime(2999, 12, 31, 23, 59, 59)
 
-# PostgreSQL refuses NUL in text, and no encoder accepts a lone surrogate (JSON's "\ud800"
-# decodes to one). One rule for every engine and every edge: web forms use it too.
+# What a text column cannot hold: PostgreSQL refuses NUL in text, and no encoder accepts a
+# lone surrogate (JSON's "\ud800" decodes to one). One rule for every engine and every
+# edge: ingest (clean_text), web forms and paths (web/edge.py) and CLI arguments.
 _FORBIDDEN_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 
@@ -99,6 +100,12 @@ def parse_arxiv_id(text: str) -> tuple[str, int | None] | None:
         arxiv_id = f"{head.lower()}{'.' + subject.upper() if subject else ''}/{number}"
     version = match.group("version")
     return arxiv_id, int(version) if version else None
+
+
+def has_forbidden_chars(text: str) -> bool:
+    """True when `text` holds a character no text column accepts on both engines (NUL, a
+    lone surrogate). The web edge and the CLI refuse such input with this one rule."""
+    return forbidden_text_reason(text) is not None
 
 
 def clean_text(value: object) -> str:

@@ -3,6 +3,7 @@ Hugging Face-compatible API serve."""
 
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -43,19 +44,18 @@ def period(
             start = date.fromisoformat(day)
             return start, start
         if week:
-            match = re.fullmatch(r"(\d{4})-W(\d{2})", week)
+            match = re.fullmatch(r"([0-9]{4})-W([0-9]{2})", week)
             if not match:
                 raise ValueError(week)
             start = date.fromisocalendar(int(match[1]), int(match[2]), 1)
             return start, start + timedelta(days=6)
         if month:
-            match = re.fullmatch(r"(\d{4})-(\d{2})", month)
+            match = re.fullmatch(r"([0-9]{4})-([0-9]{2})", month)
             if not match:
                 raise ValueError(month)
             start = date(int(match[1]), int(match[2]), 1)
-            following = date(start.year + start.month // 12, start.month % 12 + 1, 1)
-            return start, following - timedelta(days=1)
-    except ValueError as exc:
+            return start, start.replace(day=calendar.monthrange(start.year, start.month)[1])
+    except (ValueError, OverflowError) as exc:  # OverflowError: a span past year 9999
         raise QueryError(
             f"bad period {day or week or month!r}: use YYYY-MM-DD, YYYY-Www or YYYY-MM"
         ) from exc

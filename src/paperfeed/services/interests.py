@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import sqlalchemy as sa
 
@@ -12,7 +13,8 @@ from paperfeed.services.community import ActionError, paper_id_of
 from paperfeed.store import insert_unless_present
 from paperfeed.store.schema import interest_seeds, not_interested
 
-SEED_KINDS = ("category", "author", "paper", "text")
+SeedKind = Literal["category", "author", "paper", "text"]
+SEED_KINDS: tuple[str, ...] = get_args(SeedKind)
 MAX_SEED_CHARS = {"category": 40, "author": 200, "paper": 60, "text": 5_000}
 MAX_SEEDS = 50
 # Each pasted text is embedded when the For you page is built (then kept in memory).

@@ -94,6 +94,9 @@ CANDIDATES = 100  # per leg, before fusion
 NARROW_FILTER = 20_000
 OVERFETCH = 5_000
 MAX_LIMIT = 100
+# No ranking is served deeper than this: offset + limit is clamped to it, so no caller can
+# make an engine collect (and allocate for) an unbounded number of results.
+MAX_RESULTS_DEPTH = 1_000
 SNIPPET_CHARS = 300
 
 
@@ -286,6 +289,9 @@ class SearchEngine:
             raise QueryError(f"limit must be 1..{MAX_LIMIT} and offset >= 0")
         query = parse_query(text)
         results = SearchResults(query=query, mode=mode)
+        limit = min(limit, MAX_RESULTS_DEPTH - offset)
+        if limit <= 0:  # past the deepest result served: an empty page
+            return results
         if query.arxiv_id:
             with self.store.engine.connect() as conn:
                 paper_id = conn.execute(
@@ -381,6 +387,7 @@ class SearchEngine:
     def by_vector(
         self, vector: np.ndarray, limit: int, exclude: int | None = None
     ) -> list[SearchHit]:
+        limit = max(1, min(limit, MAX_LIMIT))
         with self.cpu:
             found = self.loaded_vectors().search(vector, limit, exclude=exclude)
         with self.store.engine.connect() as conn:

@@ -57,7 +57,8 @@ def create_accounts_router(
     templates: Jinja2Templates,
     limits: RateLimits,
 ) -> APIRouter:
-    router = APIRouter(tags=["accounts"])
+    # HTML forms: not part of the OpenAPI description.
+    router = APIRouter(tags=["accounts"], include_in_schema=False)
     csrf = [Depends(security.require_csrf)]
 
     def form_page(

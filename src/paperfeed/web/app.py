@@ -6,12 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Connection
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from paperfeed.config import Settings
@@ -19,7 +21,7 @@ from paperfeed.services import trending as trending_service
 from paperfeed.services.cite import bibtex
 from paperfeed.services.community import Submissions, comments_on, voted_among
 from paperfeed.services.daily import daily_items, period
-from paperfeed.services.feed import DayListing, day_listing, get_paper
+from paperfeed.services.feed import DayListing, PaperView, day_listing, get_paper
 from paperfeed.services.indexer import BackgroundIndexer
 from paperfeed.services.query import QueryError
 from paperfeed.services.recommend import Recommender
@@ -29,9 +31,25 @@ from paperfeed.sources.arxiv_api import fetch_paper
 from paperfeed.sources.http import HttpClient
 from paperfeed.store import Store
 from paperfeed.store.secrets import get_or_create_secret
+from paperfeed.web import schemas
 from paperfeed.web.accounts import RateLimits, create_accounts_router
 from paperfeed.web.actions import wants_json
 from paperfeed.web.community import create_community_router, my_collections
+from paperfeed.web.edge import (
+    AS_BIBTEX,
+    BIBTEX_MEDIA_TYPE,
+    MAX_SEARCH_PAGE,
+    SEARCH_PAGE_SIZE,
+    Day,
+    MonthParam,
+    SearchMode,
+    SearchPage,
+    SearchText,
+    WeekParam,
+    describe_api,
+    errors,
+    refuse_forbidden_chars,
+)
 from paperfeed.web.feeds import create_feeds_router
 from paperfeed.web.for_you import create_for_you_router
 from paperfeed.web.hf_api import create_router
@@ -42,12 +60,14 @@ from paperfeed.web.observability import (
     create_observability_router,
 )
 from paperfeed.web.page_cache import PageCache
+from paperfeed.web.schemas import answers
 from paperfeed.web.searching import search_or_http_error
 from paperfeed.web.security import BrowserSecurityMiddleware, Security
 from paperfeed.web.subscriptions import create_subscriptions_router
 from paperfeed.web.templating import make_templates
 
 HERE = Path(__file__).parent
+DaySort = Literal["votes", "time"]
 trending_doc = (trending_service.__doc__ or "").strip()
 
 
@@ -113,7 +133,17 @@ def create_app(
         arxiv.close()
 
     # No Swagger/ReDoc pages: they load their scripts from a CDN. The spec is /openapi.json.
-    app = FastAPI(title="paperfeed", docs_url=None, redoc_url=None, lifespan=lifespan)
+    # The OpenAPI description covers what answers data (JSON, Atom, BibTeX); HTML pages
+    # and forms are left out of it. Any request can be refused with a 400 (see edge.py).
+    app = FastAPI(
+        title="paperfeed",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+        dependencies=[Depends(refuse_forbidden_chars)],
+        responses=errors(400),
+    )
+    app.openapi = describe_api(app)  # type: ignore[method-assign]
     # Order: the cache sits inside, so that each new browser still gets its CSRF cookie.
     if page_cache_ttl_s > 0:
         app.add_middleware(PageCache, ttl_s=page_cache_ttl_s)
@@ -148,7 +178,7 @@ def create_app(
         as_json: bool,
         week: str | None = None,
         month: str | None = None,
-        sort: str = "votes",
+        sort: DaySort = "votes",
     ) -> Response:
         """A day's list; with week= or month=, every paper featured in that period."""
         heading = None
@@ -182,16 +212,17 @@ def create_app(
             },
         )
 
-    @app.get("/", response_class=HTMLResponse)
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(
-        request: Request, week: str | None = None, month: str | None = None, sort: str = "votes"
+        request: Request, week: WeekParam = None, month: MonthParam = None, sort: DaySort = "votes"
     ) -> Response:
         return render_day(request, None, False, week, month, sort)
 
-    @app.get("/index.json")
+    @app.get("/index.json", responses=answers(schemas.DayPage))
     def home_json(
-        request: Request, week: str | None = None, month: str | None = None, sort: str = "votes"
+        request: Request, week: WeekParam = None, month: MonthParam = None, sort: DaySort = "votes"
     ) -> Response:
+        """The latest day's papers, or every paper featured in an ISO week or a month."""
         return render_day(request, None, True, week, month, sort)
 
     def render_trending(request: Request, as_json: bool) -> Response:
@@ -211,21 +242,21 @@ def create_app(
             {"ranked": ranked, "voted": voted_of(request, [p.arxiv_id for p, _ in ranked])},
         )
 
-    @app.get("/trending", response_class=HTMLResponse)
+    @app.get("/trending", response_class=HTMLResponse, include_in_schema=False)
     def trending_page(request: Request) -> Response:
         return render_trending(request, as_json=False)
 
-    @app.get("/trending.json")
+    @app.get("/trending.json", responses=answers(schemas.TrendingPage))
     def trending_json(request: Request) -> Response:
         return render_trending(request, as_json=True)
 
-    @app.get("/about", response_class=HTMLResponse)
+    @app.get("/about", response_class=HTMLResponse, include_in_schema=False)
     def about(request: Request) -> Response:
         return templates.TemplateResponse(request, "about.html", {"formula": trending_doc})
 
     def run_search(request: Request, q: str, mode: str, page: int, as_json: bool) -> Response:
-        per_page = 20
-        offset = (max(page, 1) - 1) * per_page
+        per_page = SEARCH_PAGE_SIZE
+        offset = (page - 1) * per_page
         results = search_or_http_error(search, q, mode, per_page, offset)
         if as_json:
             return JSONResponse(
@@ -246,36 +277,72 @@ def create_app(
                 "page": page,
                 "results": results,
                 "per_page": per_page,
+                "last_page": MAX_SEARCH_PAGE,
                 "voted": voted_of(request, [h.paper.arxiv_id for h in results.hits]),
             },
         )
 
-    @app.get("/search", response_class=HTMLResponse)
-    def search_page(request: Request, q: str = "", mode: str = "hybrid", page: int = 1) -> Response:
+    @app.get("/search", response_class=HTMLResponse, include_in_schema=False)
+    def search_page(
+        request: Request, q: SearchText = "", mode: SearchMode = "hybrid", page: SearchPage = 1
+    ) -> Response:
         return run_search(request, q, mode, page, as_json=False)
 
-    @app.get("/search.json")
-    def search_json(request: Request, q: str = "", mode: str = "hybrid", page: int = 1) -> Response:
+    @app.get("/search.json", responses={**answers(schemas.SearchPage), **errors(503)})
+    def search_json(
+        request: Request, q: SearchText = "", mode: SearchMode = "hybrid", page: SearchPage = 1
+    ) -> Response:
+        """Search (keyword, semantic or both fused), 20 results a page."""
         return run_search(request, q, mode, page, as_json=True)
 
-    @app.get("/papers/date/{day}", response_class=HTMLResponse)
-    def papers_on(request: Request, day: str) -> Response:
-        as_json = day.endswith(".json")
+    def render_date(request: Request, day: str, as_json: bool) -> Response:
         try:
-            parsed = date.fromisoformat(day.removesuffix(".json"))
+            parsed = date.fromisoformat(day)
         except ValueError as exc:
-            raise HTTPException(400, f"not a date (YYYY-MM-DD): {day[:40]!r}") from exc
+            raise HTTPException(400, f"not a date (YYYY-MM-DD): {day!r}") from exc
         return render_day(request, parsed, as_json)
 
-    @app.get("/papers/{arxiv_id:path}", response_class=HTMLResponse)
-    def paper(request: Request, arxiv_id: str) -> Response:
-        as_json, as_bib = arxiv_id.endswith(".json"), arxiv_id.endswith(".bib")
+    # The .json and .bib twins come first: `{arxiv_id:path}` would swallow the suffix.
+    @app.get("/papers/date/{day}.json", responses={**answers(schemas.DayPage), **errors(404)})
+    def papers_on_json(request: Request, day: Day) -> Response:
+        """A day's papers: its community list, else arXiv's announcements of that day."""
+        return render_date(request, day, as_json=True)
+
+    @app.get("/papers/date/{day}", response_class=HTMLResponse, include_in_schema=False)
+    def papers_on(request: Request, day: Day) -> Response:
+        return render_date(request, day, as_json=False)
+
+    def paper_or_404(conn: Connection, arxiv_id: str) -> PaperView:
+        found = get_paper(conn, arxiv_id)
+        if found is None:
+            raise HTTPException(404, "no such paper here")
+        return found
+
+    @app.get(
+        "/papers/{arxiv_id:path}.bib",
+        response_class=Response,
+        responses={**AS_BIBTEX, **errors(404)},
+    )
+    def paper_bib(arxiv_id: str) -> Response:
+        """The paper as a BibTeX entry."""
         with store.engine.connect() as conn:
-            found = get_paper(conn, arxiv_id.removesuffix(".json").removesuffix(".bib"))
-            if found is None:
-                raise HTTPException(404, "no such paper here")
-            if as_bib:
-                return Response(bibtex(found), media_type="application/x-bibtex; charset=utf-8")
+            found = paper_or_404(conn, arxiv_id)
+        return Response(bibtex(found), media_type=BIBTEX_MEDIA_TYPE)
+
+    @app.get(
+        "/papers/{arxiv_id:path}.json", responses={**answers(schemas.PaperPage), **errors(404)}
+    )
+    def paper_json(request: Request, arxiv_id: str) -> Response:
+        """A paper with its similar papers and its comments."""
+        return render_paper(request, arxiv_id, as_json=True)
+
+    @app.get("/papers/{arxiv_id:path}", response_class=HTMLResponse, include_in_schema=False)
+    def paper(request: Request, arxiv_id: str) -> Response:
+        return render_paper(request, arxiv_id, as_json=False)
+
+    def render_paper(request: Request, arxiv_id: str, as_json: bool) -> Response:
+        with store.engine.connect() as conn:
+            found = paper_or_404(conn, arxiv_id)
             discussion = comments_on(conn, found.id)
         similar = search.similar(found.arxiv_id, limit=5) if search is not None else []
         if as_json:
@@ -300,16 +367,34 @@ def create_app(
             },
         )
 
-    @app.exception_handler(StarletteHTTPException)
-    def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    def error_page(
+        request: Request, status: int, detail: str, headers: dict[str, str] | None = None
+    ) -> Response:
+        """JSON for data routes and scripts, the error page for browsers."""
         path = request.url.path
         if path.endswith(".json") or path.startswith("/api/") or wants_json(request):
-            return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+            return JSONResponse({"error": detail}, status_code=status, headers=headers)
         return templates.TemplateResponse(
             request,
             "error.html",
-            {"status": exc.status_code, "detail": exc.detail},
-            status_code=exc.status_code,
+            {"status": status, "detail": detail},
+            status_code=status,
+            headers=headers,
         )
+
+    @app.exception_handler(StarletteHTTPException)
+    def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # exc.headers carries e.g. the Allow header of a 405.
+        return error_page(request, exc.status_code, str(exc.detail), exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        """A parameter out of its bounds or type: 404 when it is part of the path (it names
+        nothing that can exist), else 400. The message names the parameter, not its value."""
+        found = list(exc.errors())
+        status = 404 if any(e["loc"][:1] == ("path",) for e in found) else 400
+        first = found[0] if found else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(part) for part in first["loc"][1:]) or "request"
+        return error_page(request, status, f"{where}: {first['msg']}")
 
     return app

@@ -5,7 +5,7 @@ asked for it (`Accept: application/json`) and otherwise redirects back to the pa
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
@@ -19,7 +19,18 @@ from paperfeed.services.cite import bibtex_many
 from paperfeed.services.collections import CollectionView
 from paperfeed.services.community import ActionError, Submissions
 from paperfeed.store import Store
+from paperfeed.web import schemas
 from paperfeed.web.actions import done, run_action, wants_json
+from paperfeed.web.edge import (
+    AS_BIBTEX,
+    BIBTEX_MEDIA_TYPE,
+    MAX_ROW_ID,
+    FormRowId,
+    RowId,
+    action_responses,
+    errors,
+)
+from paperfeed.web.schemas import answers
 from paperfeed.web.security import Security
 
 SUBMISSIONS_PER_HOUR = (20, timedelta(hours=1))
@@ -31,9 +42,12 @@ def create_community_router(
     router = APIRouter(tags=["community"])
     csrf = [Depends(security.require_csrf)]
 
-    @router.post("/papers/{arxiv_id:path}/vote", dependencies=csrf)
+    @router.post("/papers/{arxiv_id:path}/vote", dependencies=csrf, responses=action_responses(404))
     def vote(
-        request: Request, arxiv_id: str, state: str = Form("toggle"), next: str = Form("")
+        request: Request,
+        arxiv_id: str,
+        state: Literal["toggle", "on", "off"] = Form("toggle"),
+        next: str = Form(""),
     ) -> Response:
         """Vote for a paper: `state` is `on`, `off` or `toggle`. Answers the new state and
         the paper's upvotes (imported plus local)."""
@@ -48,12 +62,14 @@ def create_community_router(
         result = run_action(store, act)
         return done(request, next or f"/papers/{arxiv_id}", {"paper": arxiv_id, **result})
 
-    @router.post("/papers/{arxiv_id:path}/comments", dependencies=csrf)
+    @router.post(
+        "/papers/{arxiv_id:path}/comments", dependencies=csrf, responses=action_responses(404)
+    )
     def comment(
         request: Request,
         arxiv_id: str,
         body: str = Form(""),
-        parent_id: int | None = Form(None),
+        parent_id: int | None = Form(None, ge=1, le=MAX_ROW_ID),
     ) -> Response:
         """Comment on a paper (Markdown; rendered sanitized)."""
         user = security.require_user(request)
@@ -66,8 +82,8 @@ def create_community_router(
             {"paper": arxiv_id, "comment_id": comment_id},
         )
 
-    @router.post("/comments/{comment_id}/hide", dependencies=csrf)
-    def hide_comment(request: Request, comment_id: int, hidden: bool = Form(True)) -> Response:
+    @router.post("/comments/{comment_id}/hide", dependencies=csrf, responses=action_responses(404))
+    def hide_comment(request: Request, comment_id: RowId, hidden: bool = Form(True)) -> Response:
         """Admin: hide (or, with hidden=false, show again) a comment."""
         security.require_admin(request)
         arxiv_id = run_action(
@@ -75,7 +91,7 @@ def create_community_router(
         )
         return done(request, f"/papers/{arxiv_id}#comments", {"id": comment_id, "hidden": hidden})
 
-    @router.get("/submit")
+    @router.get("/submit", include_in_schema=False)
     def submit_form(request: Request) -> Response:
         return templates.TemplateResponse(
             request,
@@ -83,7 +99,7 @@ def create_community_router(
             {"error": None, "paper": "", "max_age": submissions.max_age.days},
         )
 
-    @router.post("/submit", dependencies=csrf)
+    @router.post("/submit", dependencies=csrf, responses=action_responses(404, 409, 429, 502, 503))
     def submit(request: Request, paper: str = Form("")) -> Response:
         """Put a paper on today's list by arXiv id or URL (metadata fetched from arXiv)."""
         user = security.require_user(request)
@@ -103,7 +119,11 @@ def create_community_router(
             )
         return done(request, f"/papers/{found.arxiv_id}", found.to_json())
 
-    @router.post("/papers/{arxiv_id:path}/remove-submission", dependencies=csrf)
+    @router.post(
+        "/papers/{arxiv_id:path}/remove-submission",
+        dependencies=csrf,
+        responses=action_responses(404),
+    )
     def remove_submission(request: Request, arxiv_id: str) -> Response:
         """Admin: take a paper submitted here off the daily lists."""
         security.require_admin(request)
@@ -124,24 +144,35 @@ def create_community_router(
         if suffix == ".json":
             return JSONResponse(shown.to_json())
         if suffix == ".bib":
-            return Response(
-                bibtex_many(shown.papers), media_type="application/x-bibtex; charset=utf-8"
-            )
+            return Response(bibtex_many(shown.papers), media_type=BIBTEX_MEDIA_TYPE)
         return templates.TemplateResponse(
             request,
             "collection.html",
             {"collection": shown, "mine": viewer is not None and viewer.id == shown.owner_id},
         )
 
-    @router.get("/collections/{ref}")
-    def collection(request: Request, ref: str) -> Response:
-        """A collection: HTML, `.json`, or `.bib` (BibTeX of every paper in it)."""
-        number, dot, suffix = ref.partition(".")
-        if not number.isdigit() or suffix not in ("", "json", "bib"):
-            raise HTTPException(404, "no such collection")
-        return collection_page(request, int(number), dot + suffix)
+    @router.get(
+        "/collections/{collection_id}.json",
+        responses={**answers(schemas.Collection), **errors(404)},
+    )
+    def collection_json(request: Request, collection_id: RowId) -> Response:
+        """A collection and its papers (a private one only to its owner)."""
+        return collection_page(request, collection_id, ".json")
 
-    @router.post("/collections", dependencies=csrf)
+    @router.get(
+        "/collections/{collection_id}.bib",
+        response_class=Response,
+        responses={**AS_BIBTEX, **errors(404)},
+    )
+    def collection_bib(request: Request, collection_id: RowId) -> Response:
+        """BibTeX of every paper in a collection."""
+        return collection_page(request, collection_id, ".bib")
+
+    @router.get("/collections/{collection_id}", include_in_schema=False)
+    def collection(request: Request, collection_id: RowId) -> Response:
+        return collection_page(request, collection_id, "")
+
+    @router.post("/collections", dependencies=csrf, responses=action_responses(404))
     def new_collection(
         request: Request,
         name: str = Form(""),
@@ -161,9 +192,9 @@ def create_community_router(
         made = run_action(store, act)
         return done(request, f"/collections/{made}", {"id": made})
 
-    @router.post("/collections/items", dependencies=csrf)
+    @router.post("/collections/items", dependencies=csrf, responses=action_responses(404))
     def add_item(
-        request: Request, collection: int = Form(), paper: str = Form(""), next: str = Form("")
+        request: Request, collection: FormRowId, paper: str = Form(""), next: str = Form("")
     ) -> Response:
         """Put a paper into one of your collections."""
         user = security.require_user(request)
@@ -173,18 +204,24 @@ def create_community_router(
         )
         return done(request, next or f"/collections/{collection_id}", {"added": added})
 
-    @router.post("/collections/{collection_id}/items/remove", dependencies=csrf)
-    def remove_item(request: Request, collection_id: int, paper: str = Form("")) -> Response:
+    @router.post(
+        "/collections/{collection_id}/items/remove",
+        dependencies=csrf,
+        responses=action_responses(404),
+    )
+    def remove_item(request: Request, collection_id: RowId, paper: str = Form("")) -> Response:
         user = security.require_user(request)
         removed = run_action(
             store, lambda conn: collection_service.remove_paper(conn, collection_id, user.id, paper)
         )
         return done(request, f"/collections/{collection_id}", {"removed": removed})
 
-    @router.post("/collections/{collection_id}/edit", dependencies=csrf)
+    @router.post(
+        "/collections/{collection_id}/edit", dependencies=csrf, responses=action_responses(404)
+    )
     def edit_collection(
         request: Request,
-        collection_id: int,
+        collection_id: RowId,
         name: str = Form(""),
         description: str = Form(""),
         public: bool = Form(False),
@@ -198,8 +235,10 @@ def create_community_router(
         )
         return done(request, f"/collections/{collection_id}", {"id": collection_id})
 
-    @router.post("/collections/{collection_id}/delete", dependencies=csrf)
-    def delete_collection(request: Request, collection_id: int) -> Response:
+    @router.post(
+        "/collections/{collection_id}/delete", dependencies=csrf, responses=action_responses(404)
+    )
+    def delete_collection(request: Request, collection_id: RowId) -> Response:
         user = security.require_user(request)
         run_action(
             store, lambda conn: collection_service.delete_collection(conn, collection_id, user.id)
@@ -208,10 +247,16 @@ def create_community_router(
 
     # --- user pages ---
 
-    @router.get("/users/{ref}")
-    def user_page(request: Request, ref: str) -> Response:
+    @router.get("/users/{name}.json", responses={**answers(schemas.UserPage), **errors(404)})
+    def user_json(request: Request, name: str) -> Response:
         """A reader's submissions, votes and collections (private ones to themselves)."""
-        name = ref.removesuffix(".json")
+        return user_page(request, name, as_json=True)
+
+    @router.get("/users/{name}", include_in_schema=False)
+    def user_html(request: Request, name: str) -> Response:
+        return user_page(request, name, as_json=False)
+
+    def user_page(request: Request, name: str, as_json: bool) -> Response:
         viewer = security.user(request)
         with store.engine.connect() as conn:
             shown = user_by_name(conn, name)
@@ -224,7 +269,7 @@ def create_community_router(
                 "voted": community.voted_by(conn, shown.id),
                 "collections": collection_service.collections_of(conn, shown.id, own),
             }
-        if ref.endswith(".json"):
+        if as_json:
             return JSONResponse(
                 {
                     "username": page["username"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time
+from typing import Any
 from xml.etree import ElementTree as ET
 
 from fastapi import APIRouter, HTTPException, Request
@@ -17,12 +18,18 @@ from paperfeed.services.feed import PaperView, day_listing, papers_in_category
 from paperfeed.services.search import SearchEngine
 from paperfeed.services.trending import trending_papers
 from paperfeed.store import Store
+from paperfeed.web.edge import Category, RowId, SearchMode, SearchText, errors
 from paperfeed.web.searching import search_or_http_error
 
 ATOM = "http://www.w3.org/2005/Atom"
 # Characters XML 1.0 cannot carry at all: dropped, so a hostile title cannot break a feed.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 FEED_SIZE = 50
+ATOM_MEDIA_TYPE = "application/atom+xml; charset=utf-8"
+# How the OpenAPI description declares a feed: Atom, not the default JSON.
+AS_ATOM: dict[int | str, dict[str, Any]] = {
+    200: {"content": {ATOM_MEDIA_TYPE: {}}, "description": "An Atom feed"}
+}
 
 
 def _text(value: str) -> str:
@@ -71,12 +78,14 @@ def atom(title: str, self_url: str, site_url: str, found: list[PaperView]) -> by
 def create_feeds_router(store: Store, search: SearchEngine | None, base_url: str) -> APIRouter:
     """Links in feeds start with `base_url` (PAPERFEED_BASE_URL), never with the Host the
     request named: a cached feed must not carry a link a client chose."""
-    router = APIRouter(prefix="/feeds", tags=["feeds"])
+    router = APIRouter(
+        prefix="/feeds", tags=["feeds"], default_response_class=Response, responses=AS_ATOM
+    )
 
     def answer(request: Request, title: str, found: list[PaperView]) -> Response:
         query = f"?{request.url.query}" if request.url.query else ""
         body = atom(title, f"{base_url}{request.url.path}{query}", f"{base_url}/", found)
-        return Response(body, media_type="application/atom+xml; charset=utf-8")
+        return Response(body, media_type=ATOM_MEDIA_TYPE)
 
     @router.get("/daily.atom")
     def daily(request: Request) -> Response:
@@ -90,19 +99,19 @@ def create_feeds_router(store: Store, search: SearchEngine | None, base_url: str
             found = [paper for paper, _ in trending_papers(conn, FEED_SIZE)]
         return answer(request, "paperfeed: trending papers", found)
 
-    @router.get("/search.atom")
-    def search_feed(request: Request, q: str = "", mode: str = "hybrid") -> Response:
+    @router.get("/search.atom", responses=errors(503))
+    def search_feed(request: Request, q: SearchText = "", mode: SearchMode = "hybrid") -> Response:
         results = search_or_http_error(search, q, mode, FEED_SIZE)
         return answer(request, f"paperfeed: {q}", [h.paper for h in results.hits])
 
-    @router.get("/category/{category}.atom")
-    def category_feed(request: Request, category: str) -> Response:
+    @router.get("/category/{category}.atom", responses=errors(404))
+    def category_feed(request: Request, category: Category) -> Response:
         with store.engine.connect() as conn:
             found = papers_in_category(conn, category, FEED_SIZE)
         return answer(request, f"paperfeed: {category}", found)
 
-    @router.get("/collections/{collection_id}.atom")
-    def collection_feed(request: Request, collection_id: int) -> Response:
+    @router.get("/collections/{collection_id}.atom", responses=errors(404))
+    def collection_feed(request: Request, collection_id: RowId) -> Response:
         """A public collection's papers, latest added first (private ones: 404)."""
         try:
             with store.engine.connect() as conn:

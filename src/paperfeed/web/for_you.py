@@ -3,6 +3,8 @@ interests a reader states to start with (categories, authors, papers, pasted tex
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -11,7 +13,10 @@ from paperfeed.services import interests
 from paperfeed.services.community import voted_among
 from paperfeed.services.recommend import Recommender
 from paperfeed.store import Store
+from paperfeed.web import schemas
 from paperfeed.web.actions import done, run_action
+from paperfeed.web.edge import RowId, action_responses, errors
+from paperfeed.web.schemas import answers
 from paperfeed.web.security import Security
 
 PAGE_SIZE = 30
@@ -50,17 +55,21 @@ def create_for_you_router(
             },
         )
 
-    @router.get("/for-you")
+    @router.get("/for-you", include_in_schema=False)
     def for_you_page(request: Request) -> Response:
         return page(request, as_json=False)
 
-    @router.get("/for-you.json")
+    @router.get("/for-you.json", responses={**answers(schemas.ForYouPage), **errors(401)})
     def for_you_json(request: Request) -> Response:
         """Your recommendations, best first, each with `because`: the liked papers (or
         stated interests) it is closest to."""
         return page(request, as_json=True)
 
-    @router.post("/papers/{arxiv_id:path}/not-interested", dependencies=csrf)
+    @router.post(
+        "/papers/{arxiv_id:path}/not-interested",
+        dependencies=csrf,
+        responses=action_responses(404),
+    )
     def not_interested(request: Request, arxiv_id: str, marked: bool = Form(True)) -> Response:
         """Mark a paper "not interested" (marked=false takes the mark back)."""
         user = security.require_user(request)
@@ -69,16 +78,24 @@ def create_for_you_router(
         )
         return done(request, "/for-you", {"paper": arxiv_id, "not_interested": marked})
 
-    @router.post("/for-you/interests", dependencies=csrf)
-    def add_interest(request: Request, kind: str = Form(""), value: str = Form("")) -> Response:
+    @router.post("/for-you/interests", dependencies=csrf, responses=action_responses(404))
+    def add_interest(
+        request: Request,
+        kind: Annotated[interests.SeedKind, Form()],
+        value: str = Form(""),
+    ) -> Response:
         """State an interest: kind `category` (cs.CL), `author`, `paper` (arXiv id or
         URL) or `text` (an abstract or any passage)."""
         user = security.require_user(request)
         added = run_action(store, lambda conn: interests.add_seed(conn, user.id, kind, value))
         return done(request, "/for-you", {"added": added})
 
-    @router.post("/for-you/interests/{seed_id}/remove", dependencies=csrf)
-    def remove_interest(request: Request, seed_id: int) -> Response:
+    @router.post(
+        "/for-you/interests/{seed_id}/remove",
+        dependencies=csrf,
+        responses=action_responses(404),
+    )
+    def remove_interest(request: Request, seed_id: RowId) -> Response:
         user = security.require_user(request)
         removed = run_action(store, lambda conn: interests.remove_seed(conn, user.id, seed_id))
         return done(request, "/for-you", {"removed": removed})

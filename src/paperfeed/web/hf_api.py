@@ -15,7 +15,19 @@ from paperfeed.services.feed import PaperView, Submitter, get_paper, latest_pape
 from paperfeed.services.query import QueryError
 from paperfeed.services.search import SearchEngine
 from paperfeed.store import Store
+from paperfeed.web.edge import (
+    ApiPage,
+    DailySort,
+    DayParam,
+    MonthParam,
+    SearchMode,
+    SearchText,
+    WeekParam,
+    errors,
+)
 from paperfeed.web.searching import search_or_http_error
+
+PageSize = Query(50, ge=1, le=100, description="results per page")
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -85,13 +97,13 @@ def create_router(store: Store, search: SearchEngine | None) -> APIRouter:
 
     @router.get("/daily_papers")
     def list_daily_papers(
-        date: str | None = None,
-        week: str | None = None,
-        month: str | None = None,
-        submitter: str | None = None,
-        sort: str = "publishedAt",
-        p: int = Query(0, ge=0),
-        limit: int = Query(50, ge=1, le=100),
+        date: DayParam = None,
+        week: WeekParam = None,
+        month: MonthParam = None,
+        submitter: str | None = Query(None, max_length=100),
+        sort: DailySort = "publishedAt",
+        p: ApiPage = 0,
+        limit: int = PageSize,
     ) -> list[dict[str, Any]]:
         """Featured papers of a day, ISO week (2026-W34) or month (2026-08), optionally
         of one submitter; default: the latest day. Sort: publishedAt, trending, upvotes."""
@@ -103,9 +115,11 @@ def create_router(store: Store, search: SearchEngine | None) -> APIRouter:
             raise HTTPException(400, str(exc)) from exc
         return [entry_json(item) for item in items]
 
-    @router.get("/papers/search")
+    @router.get("/papers/search", responses=errors(503))
     def search_papers(
-        q: str = "", limit: int = Query(20, ge=1, le=100), mode: str = "hybrid"
+        q: SearchText = "",
+        limit: int = Query(20, ge=1, le=100, description="results"),
+        mode: SearchMode = "hybrid",
     ) -> list[dict[str, Any]]:
         """Search (as HfApi.list_papers); `mode` is paperfeed's: hybrid, keyword, semantic."""
         results = search_or_http_error(search, q, mode, limit)
@@ -120,9 +134,7 @@ def create_router(store: Store, search: SearchEngine | None) -> APIRouter:
         ]
 
     @router.get("/papers")
-    def list_papers(
-        p: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=100)
-    ) -> list[dict[str, Any]]:
+    def list_papers(p: ApiPage = 0, limit: int = PageSize) -> list[dict[str, Any]]:
         """The newest papers (by announcement, then publication)."""
         with store.engine.connect() as conn:
             found = latest_papers(conn, offset=p * limit, limit=limit)
@@ -131,7 +143,7 @@ def create_router(store: Store, search: SearchEngine | None) -> APIRouter:
             for paper in found
         ]
 
-    @router.get("/papers/{arxiv_id:path}")
+    @router.get("/papers/{arxiv_id:path}", responses=errors(404))
     def paper_info(arxiv_id: str) -> dict[str, Any]:
         """One paper (as HfApi.paper_info); 404 for an unknown id."""
         with store.engine.connect() as conn:

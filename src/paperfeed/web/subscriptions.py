@@ -37,7 +37,8 @@ def _lines(text: str) -> list[str]:
 def create_subscriptions_router(
     store: Store, settings: Settings, security: Security, templates: Jinja2Templates
 ) -> APIRouter:
-    router = APIRouter()
+    # HTML pages and forms: not part of the OpenAPI description.
+    router = APIRouter(include_in_schema=False)
     csrf = [Depends(security.require_csrf)]
 
     def message(request: Request, heading: str, text: str, status: int = 200) -> Response:
