@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 
 from platformdirs import user_data_dir
+
+from paperfeed.errors import PaperfeedError
+
+# What `paperfeed update` can fetch: arXiv's announcements and Hugging Face's daily lists.
+UPDATE_SOURCES = ("arxiv", "hf-daily")
+_CATEGORY = re.compile(r"^[a-z][a-z-]*(\.[A-Za-z-]+)?$")
 
 
 def default_database_url() -> str:
@@ -21,6 +29,38 @@ def _float_env(name: str, default: float) -> float:
 def _int_env(name: str, default: int) -> int:
     raw = os.environ.get(name)
     return int(raw) if raw else default
+
+
+def _check_category(value: str) -> str:
+    if not _CATEGORY.match(value):
+        raise PaperfeedError(f"PAPERFEED_CATEGORIES: {value!r} is not an arXiv category")
+    return value
+
+
+def _check_source(value: str) -> str:
+    if value not in UPDATE_SOURCES:
+        raise PaperfeedError(
+            f"PAPERFEED_SOURCES: unknown source {value!r} (use {', '.join(UPDATE_SOURCES)})"
+        )
+    return value
+
+
+def _list_env(name: str, default: tuple[str, ...], check) -> tuple[str, ...]:
+    """A comma-separated setting; each item checked, duplicates dropped, order kept."""
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    return tuple(dict.fromkeys(check(v.strip()) for v in raw.split(",") if v.strip()))
+
+
+def _date_env(name: str) -> date | None:
+    raw = os.environ.get(name)
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw.strip())
+    except ValueError as exc:
+        raise PaperfeedError(f"{name}: {raw!r} is not a date (YYYY-MM-DD)") from exc
 
 
 @dataclass(frozen=True)
@@ -56,6 +96,16 @@ class Settings:
     # How old (days since first submitted to arXiv) a paper may be to be submitted here;
     # Hugging Face's daily papers use 14.
     submission_max_age_days: int = 14
+    # The daily update (`paperfeed update`, `serve --update-every`): arXiv categories to
+    # fetch, which sources, how many days a first run on an empty store goes back.
+    categories: tuple[str, ...] = ("cs.AI", "cs.CL", "cs.CV", "cs.LG")
+    sources: tuple[str, ...] = UPDATE_SOURCES
+    backfill_days: int = 7
+    # How long an update's lease outlives its last heartbeat: after a kill -9, the next
+    # run waits at most this long.
+    update_lease_s: float = 120.0
+    # The date the update job takes for today (replays and tests); None: the UTC date.
+    today: date | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -80,6 +130,11 @@ class Settings:
             submission_max_age_days=_int_env(
                 "PAPERFEED_SUBMISSION_MAX_AGE_DAYS", base.submission_max_age_days
             ),
+            categories=_list_env("PAPERFEED_CATEGORIES", base.categories, _check_category),
+            sources=_list_env("PAPERFEED_SOURCES", base.sources, _check_source),
+            backfill_days=_int_env("PAPERFEED_BACKFILL_DAYS", base.backfill_days),
+            update_lease_s=_float_env("PAPERFEED_UPDATE_LEASE_SECONDS", base.update_lease_s),
+            today=_date_env("PAPERFEED_TODAY"),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

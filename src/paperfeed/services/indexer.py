@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 
 from paperfeed.index.vectors import count_stale, embed_pending
+from paperfeed.services.jobs import PeriodicJob
 from paperfeed.services.search import SearchEngine
 
 log = logging.getLogger("paperfeed.indexer")
@@ -42,28 +43,16 @@ def update_indexes(
     return keyword_done, embedded
 
 
-class BackgroundIndexer:
-    """A daemon thread that runs update_indexes every `interval_s` seconds."""
+class BackgroundIndexer(PeriodicJob):
+    """Runs update_indexes every `interval_s` seconds in a daemon thread (`paperfeed
+    serve`). Also how a worker learns of papers another process committed: each round
+    syncs the keyword index by `papers.ingested_at` and loads new vectors."""
 
-    def __init__(self, engine: SearchEngine, interval_s: float = 30.0) -> None:
+    def __init__(self, engine: SearchEngine, interval_s: float = 20.0) -> None:
         self.engine = engine
-        self.interval_s = interval_s
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="paperfeed-indexer", daemon=True)
+        super().__init__("indexer", interval_s, self._round)
 
-    def start(self) -> None:
-        self.thread.start()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                keyword, embedded = update_indexes(self.engine, stop=self.stop)
-                if keyword or embedded:
-                    log.info("indexed %d papers for keywords, embedded %d", keyword, embedded)
-            except Exception:  # keep serving; the next round retries
-                log.exception("background indexing failed")
-            self.stop.wait(self.interval_s)
+    def _round(self, stop: threading.Event) -> None:
+        keyword, embedded = update_indexes(self.engine, stop=stop)
+        if keyword or embedded:
+            log.info("indexed %d papers for keywords, embedded %d", keyword, embedded)

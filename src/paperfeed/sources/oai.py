@@ -14,7 +14,13 @@ from datetime import date
 from xml.etree.ElementTree import Element
 
 from paperfeed.errors import RecordError, SourceError
-from paperfeed.records import PaperRecord, parse_datetime, to_utc_naive, validate_paper
+from paperfeed.records import (
+    PaperRecord,
+    parse_date,
+    parse_datetime,
+    to_utc_naive,
+    validate_paper,
+)
 from paperfeed.sources.base import Checkpoint, Item, Rejected, Skipped
 from paperfeed.sources.http import HttpClient
 from paperfeed.sources.xml import parse_xml, text_of
@@ -162,6 +168,10 @@ class OaiSource:
                 yield Rejected(identifier, f"no {self.prefix} metadata")
                 continue
             try:
-                yield validate_paper(parser(meta))
+                paper = parser(meta)
+                if paper.updated_at is None or paper.version == 1:
+                    # A first version: arXiv stamps it on the day it announces it.
+                    paper.announced_date = parse_date(text_of(header, "oai:datestamp", NS))
+                yield validate_paper(paper)
             except (RecordError, ValueError, TypeError) as exc:
                 yield Rejected(identifier, str(exc))
