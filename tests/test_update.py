@@ -330,10 +330,8 @@ def snapshot(db_url: str) -> dict[str, object]:
             "embedded": sorted(
                 ids[p] for p in conn.execute(sa.select(paper_embeddings.c.paper_id)).scalars()
             ),
-            "last_ok": {
-                name: (run.since, run.until)
-                for name, run in last_updates(store, status="ok").items()
-            },
+            # Where each source's next run starts.
+            "reached": {name: run.until for name, run in last_updates(store, status="ok").items()},
         }
 
 
