@@ -70,10 +70,15 @@ class Context:
     def open_store(self) -> Store:
         return Store(self.settings.database_url)
 
-    def search_engine(self, store: Store, device: str = "cpu", bulk: bool = False) -> SearchEngine:
-        """`bulk`: tuned for embedding many papers rather than answering queries."""
+    def search_engine(
+        self, store: Store, device: str = "cpu", bulk: bool = False, folder: str | None = None
+    ) -> SearchEngine:
+        """`bulk`: tuned for embedding many papers rather than answering queries. `folder`:
+        a subfolder of the data dir for the keyword index, when it must not be the one
+        `serve` uses (a tantivy index takes one writer at a time)."""
         embedder = Embedder(max_tokens=self.settings.embed_max_tokens, device=device, bulk=bulk)
-        return SearchEngine(store, self.settings.resolved_data_dir, embedder=embedder)
+        data_dir = self.settings.resolved_data_dir
+        return SearchEngine(store, data_dir / folder if folder else data_dir, embedder=embedder)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -456,7 +461,8 @@ def update(ctx: Context, as_json: bool, dry_run: bool, wait: bool, today: dateti
             summary = run_update(
                 store,
                 ctx.settings,
-                lambda: ctx.search_engine(store, bulk=True),
+                # Its own keyword index: a server beside it keeps (and syncs) its own.
+                lambda: ctx.search_engine(store, bulk=True, folder="update"),
                 today=today.date() if today else None,
                 dry_run=dry_run,
                 wait=wait,
