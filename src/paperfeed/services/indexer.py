@@ -14,6 +14,7 @@ from paperfeed.services.jobs import PeriodicJob
 from paperfeed.services.search import SearchEngine
 
 log = logging.getLogger("paperfeed.indexer")
+_ONE_AT_A_TIME = threading.Lock()
 
 
 def update_indexes(
@@ -24,7 +25,19 @@ def update_indexes(
 ) -> tuple[int, int]:
     """Sync the keyword index, embed stale papers, load new vectors. Returns how many
     papers were (keyword-indexed, embedded). Callbacks get progress; `stop` ends early
-    between batches (what was committed stays)."""
+    between batches (what was committed stays). One call at a time per process: the
+    background indexer and the updater of `serve` share an engine, and a tantivy index
+    takes one writer at a time."""
+    with _ONE_AT_A_TIME:
+        return _update_indexes(engine, on_keyword, on_embedded, stop)
+
+
+def _update_indexes(
+    engine: SearchEngine,
+    on_keyword: Callable[[int, int], None] | None,
+    on_embedded: Callable[[int], None] | None,
+    stop: threading.Event | None,
+) -> tuple[int, int]:
     store = engine.store
     keyword_total = engine.keyword.pending(store)
     keyword_done = 0
