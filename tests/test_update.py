@@ -266,25 +266,41 @@ def test_a_failing_source_does_not_stop_the_other_and_is_retried(
     sqlite_url, tmp_path, world, embedder
 ):
     env = job_env(world, tmp_path)
-    world.publish(DAYS[0])
+    today = DAYS[1].isoformat()
+    world.publish(DAYS[1])
     world.oai_down = True  # arXiv's OAI-PMH answers 503: the Atom API stands in
-    world.hf_broken_day = DAYS[0]  # and Hugging Face's list for the day is an HTML page
-    run = update_in_process(sqlite_url, env, "--json", "--today", DAYS[0].isoformat())
+    world.hf_broken_day = DAYS[0]  # and Hugging Face's list of the 25th is an HTML page
+    run = update_in_process(sqlite_url, env, "--json", "--today", today)
     assert run.exit_code == 1
     summary = json.loads(run.output)
     arxiv, hf = summary["sources"]["arxiv"], summary["sources"]["hf-daily"]
     assert arxiv["via"] == "arxiv-api" and "503" in arxiv["fallback_from"]
-    assert arxiv["added"] == len(in_categories(day_papers(0))) and arxiv["error"] is None
-    assert "not JSON" in hf["error"] and not summary["ok"]
-    assert summary["digests"].startswith("not sent: no mail server")
+    both_days = in_categories(day_papers(0)) + in_categories(day_papers(1))
+    assert arxiv["added"] == len(both_days) and arxiv["error"] is None
+    assert hf["error"].startswith("2026-11-25: ") and "not JSON" in hf["error"]
+    assert hf["added"] == 3  # the 26th went in all the same
+    assert not summary["ok"] and summary["digests"].startswith("not sent: no mail server")
     world.hf_broken_day = None
     world.oai_down = False
-    retry = update_in_process(sqlite_url, env, "--json", "--today", DAYS[0].isoformat())
+    retry = update_in_process(sqlite_url, env, "--json", "--today", today)
     assert retry.exit_code == 0, retry.output
     hf = json.loads(retry.output)["sources"]["hf-daily"]
-    assert hf["since"] == "2026-11-18" and hf["added"] == 3  # from where it failed
-    text = update_in_process(sqlite_url, env, "--today", DAYS[0].isoformat())
-    assert "arxiv 2026-11-25..2026-11-25 via oai: 0 added" in text.output
+    assert hf["since"] == "2026-11-19" and hf["added"] == 3  # from where it failed
+    text = update_in_process(sqlite_url, env, "--today", today)
+    assert "arxiv 2026-11-26..2026-11-26 via oai: 0 added" in text.output
+    status = CliRunner().invoke(cli, ["--db", sqlite_url, "status"], env=env).output
+    assert "hf-daily: last run " in status and "last success 2026-" in status
+
+
+def test_update_settings_are_checked(sqlite_url):
+    for name, value, message in (
+        ("PAPERFEED_CATEGORIES", "cs.CL,not a category", "not an arXiv category"),
+        ("PAPERFEED_SOURCES", "arxiv,rss", "unknown source 'rss'"),
+        ("PAPERFEED_BACKFILL_DAYS", "100000", "not between 0 and 366"),
+        ("PAPERFEED_TODAY", "yesterday", "not a date"),
+    ):
+        result = CliRunner().invoke(cli, ["--db", sqlite_url, "update"], env={name: value})
+        assert result.exit_code == 1 and message in result.output, (name, result.output)
 
 
 def test_dry_run_changes_nothing(sqlite_url, tmp_path, world):

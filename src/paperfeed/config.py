@@ -53,6 +53,12 @@ def _list_env(name: str, default: tuple[str, ...], check) -> tuple[str, ...]:
     return tuple(dict.fromkeys(check(v.strip()) for v in raw.split(",") if v.strip()))
 
 
+def _bounded(name: str, value: float, low: float, high: float) -> float:
+    if not low <= value <= high:
+        raise PaperfeedError(f"{name}: {value} is not between {low} and {high}")
+    return value
+
+
 def _date_env(name: str) -> date | None:
     raw = os.environ.get(name)
     if not raw:
@@ -132,8 +138,20 @@ class Settings:
             ),
             categories=_list_env("PAPERFEED_CATEGORIES", base.categories, _check_category),
             sources=_list_env("PAPERFEED_SOURCES", base.sources, _check_source),
-            backfill_days=_int_env("PAPERFEED_BACKFILL_DAYS", base.backfill_days),
-            update_lease_s=_float_env("PAPERFEED_UPDATE_LEASE_SECONDS", base.update_lease_s),
+            backfill_days=int(
+                _bounded(
+                    "PAPERFEED_BACKFILL_DAYS",
+                    _int_env("PAPERFEED_BACKFILL_DAYS", base.backfill_days),
+                    0,
+                    366,
+                )
+            ),
+            update_lease_s=_bounded(
+                "PAPERFEED_UPDATE_LEASE_SECONDS",
+                _float_env("PAPERFEED_UPDATE_LEASE_SECONDS", base.update_lease_s),
+                1,
+                86_400,
+            ),
             today=_date_env("PAPERFEED_TODAY"),
         )
 

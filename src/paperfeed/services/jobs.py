@@ -149,8 +149,11 @@ class JobLease:
     def __exit__(self, *exc: object) -> None:
         self._done.set()
         self._heartbeat.join(5)
-        with self.store.write() as conn:
-            leases.release(conn, self.name, self.holder)
+        try:
+            with self.store.write() as conn:
+                leases.release(conn, self.name, self.holder)
+        except Exception:  # the database is gone: the lease expires by itself
+            log.exception("releasing the %s lease failed", self.name)
 
     def check(self) -> None:
         if self.lost.is_set():

@@ -298,9 +298,7 @@ def _fetch(
         if name == "arxiv":
             _fetch_arxiv(store, settings, client, result)
         else:
-            days = sources.days_between(since, until)
-            result.via = "hf-api"
-            result.count(run_ingest(store, sources.hf_daily_api(settings, client, days), False))
+            _fetch_hf_daily(store, settings, client, result)
     except PaperfeedError as exc:
         result.error = str(exc)
     except Exception as exc:  # one source's bug must not stop the others
@@ -343,6 +341,25 @@ def _fetch_arxiv(
     api = sources.arxiv_api(settings, client, categories, result.since, result.until)
     result.count(run_ingest(store, api, False))
     result.via = "arxiv-api"
+
+
+def _fetch_hf_daily(
+    store: Store, settings: Settings, client: HttpClient, result: SourceResult
+) -> None:
+    """Day by day, so that one malformed day does not keep the others out; the source
+    fails (and the next run tries again from the same day) if any day did."""
+    result.via = "hf-api"
+    failed = []
+    for day in sources.days_between(result.since, result.until):
+        try:
+            result.count(run_ingest(store, sources.hf_daily_api(settings, client, [day]), False))
+        except PaperfeedError as exc:
+            failed.append(f"{day}: {exc}")
+    if failed:
+        raise PaperfeedError(
+            "; ".join(failed[:3])
+            + (f" (and {len(failed) - 3} more days)" if len(failed) > 3 else "")
+        )
 
 
 def _send(
