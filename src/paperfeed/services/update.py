@@ -174,7 +174,6 @@ def service_status(store: Store, settings: Settings) -> dict[str, object]:
         paper_count = conn.execute(sa.select(sa.func.count()).select_from(papers)).scalar_one()
         version = current_version(conn)
         size = _store_bytes(store, conn)
-    running = lease is not None and lease.expires_at > utcnow()
     return {
         "store": store.display_url,
         "store_bytes": size,
@@ -184,7 +183,7 @@ def service_status(store: Store, settings: Settings) -> dict[str, object]:
         "subscribers_pending": pending,
         "update_running": (
             {"holder": lease.holder, "since": lease.acquired_at.isoformat()}
-            if running and lease
+            if lease is not None and lease.expires_at > utcnow()
             else None
         ),
         "sources": {
@@ -255,10 +254,11 @@ def run_update(
                 say(result.line())
         lease.check()
         say("index")
-        summary.indexed, summary.embedded = update_indexes(search(), stop=stop)
+        engine = search()
+        summary.indexed, summary.embedded = update_indexes(engine, stop=stop)
         say(f"indexed {summary.indexed} papers for keywords, embedded {summary.embedded}")
         lease.check()
-        _send(store, settings, search, summary)
+        _send(store, settings, engine, summary)
         say(f"digests: {summary.digests}")
     return summary
 
@@ -362,9 +362,7 @@ def _fetch_hf_daily(
         )
 
 
-def _send(
-    store: Store, settings: Settings, search: Callable[[], SearchEngine], summary: UpdateSummary
-) -> None:
+def _send(store: Store, settings: Settings, engine: SearchEngine, summary: UpdateSummary) -> None:
     if not settings.smtp_url:
         summary.digests = "not sent: no mail server (PAPERFEED_SMTP_URL)"
         return
@@ -374,7 +372,7 @@ def _send(
         return
     try:
         sent = send_digests(
-            store, settings, day, for_you=digest_section(Recommender(store, search()))
+            store, settings, day, for_you=digest_section(Recommender(store, engine))
         )
     except (MailError, PaperfeedError) as exc:
         summary.digest_error = str(exc)
