@@ -302,6 +302,8 @@ def test_update_settings_are_checked(sqlite_url):
     ):
         result = CliRunner().invoke(cli, ["--db", sqlite_url, "update"], env={name: value})
         assert result.exit_code == 1 and message in result.output, (name, result.output)
+    serve = CliRunner().invoke(cli, ["--db", sqlite_url, "serve", "--update-every", "1w"])
+    assert serve.exit_code == 2 and "not a duration: '1w'" in serve.output
 
 
 def test_dry_run_changes_nothing(sqlite_url, tmp_path, world):
