@@ -27,7 +27,7 @@ from paperfeed.services.digest import DigestScheduler, send_digests
 from paperfeed.services.evaluate import evaluate, load_corpus
 from paperfeed.services.indexer import BackgroundIndexer, update_indexes
 from paperfeed.services.ingest import IngestSummary, run_ingest
-from paperfeed.services.jobs import LeaseBusy, parse_duration
+from paperfeed.services.jobs import LeaseBusy, PeriodicJob, parse_duration
 from paperfeed.services.recommend import (
     METHODS,
     Recommender,
@@ -402,7 +402,7 @@ def serve(ctx: Context, host: str, port: int, send_digests: bool, update_every: 
             scheduler.start()
     click.echo(f"paperfeed on http://{host}:{port} (store: {store.display_url})", err=True)
     # The indexer brings keywords up first (seconds), then embeds in the background.
-    jobs = [BackgroundIndexer(engine)]
+    jobs: list[PeriodicJob] = [BackgroundIndexer(engine)]
     if update_interval_s is not None:
         jobs.append(periodic_update(store, ctx.settings, engine, update_interval_s))
     app = create_app(store, search=engine, jobs=jobs, settings=ctx.settings)
