@@ -246,7 +246,8 @@ def check_site(db_url: str, tmp_path: Path, embedder: Embedder, index: int) -> N
     featured = day_papers(index)[:3]
     with Store(db_url) as store:
         engine = SearchEngine(store, tmp_path / "site-data", embedder=embedder)
-        update_indexes(engine)
+        _, embedded_here = update_indexes(engine)
+        assert embedded_here == 0  # the job embedded every paper
         with live_site(store, search=engine, page_cache_ttl_s=0) as site:
             home = site.get("/").text
             feed = site.get("/feeds/daily.atom").text
