@@ -177,6 +177,30 @@ def recommend_table(result: dict) -> list[str]:
     return lines
 
 
+def update_table(result: dict) -> list[str]:
+    lines = [
+        f"**Daily update**, {_where(result)}, one day's job (`run_update`) against loopback "
+        f"arXiv OAI-PMH and Hugging Face answers made from the real data of {result['day']}, "
+        f"{result['subscribers']} subscribers:",
+        "",
+        "| engine | phase | what | seconds | CPU seconds |",
+        "|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        lines.append(
+            f"| {r['engine']} | {r['phase']} | {r['what']} | {r['seconds']:.1f} | "
+            f"{r['cpu_seconds']:.1f} |"
+        )
+    lines += [
+        "",
+        f"Goal: the whole job under {result['goal_s']} s. Seconds are wall time with the "
+        f"machine's load average at {result['load_average']:.1f} (other jobs on its two "
+        "cores); CPU seconds are this process's, all threads. Nearly all of it is "
+        "embedding the new papers.",
+    ]
+    return lines
+
+
 def report() -> str:
     parts = []
     if ingest := _load("ingest.json"):
@@ -194,6 +218,8 @@ def report() -> str:
         parts.append(digest_table(digest))
     if recommend := _load("recommend.json"):
         parts.append(recommend_table(recommend))
+    if update := _load("update.json"):
+        parts.append(update_table(update))
     return "\n\n".join("\n".join(p) for p in parts)
 
 

@@ -138,11 +138,13 @@ def oai_page(
     size: int = 0,
     cursor: int = 0,
     deleted: list[str] = (),
+    datestamps: dict[str, str] | None = None,
 ) -> str:
-    """metadata: (arxiv id, metadata XML) pairs."""
+    """metadata: (arxiv id, metadata XML) pairs; datestamps by id (default 2026-11-03)."""
+    stamps = datestamps or {}
     records = "".join(
         f"""<record><header><identifier>oai:arXiv.org:{aid}</identifier>
-        <datestamp>2026-11-03</datestamp><setSpec>cs</setSpec></header>
+        <datestamp>{stamps.get(aid, "2026-11-03")}</datestamp><setSpec>cs</setSpec></header>
         <metadata>{meta}</metadata></record>"""
         for aid, meta in metadata
     )

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -23,7 +24,7 @@ from paperfeed.services.ingest import run_ingest
 from paperfeed.services.search import SearchEngine
 from paperfeed.sources.jsonl import JsonlSource
 from paperfeed.store import Store
-from paperfeed.store.schema import digest_outbox
+from paperfeed.store.schema import digest_outbox, update_runs
 from paperfeed.store.subscriptions import insert_subscription
 from paperfeed.web.app import create_app
 from tests.conftest import Cli, live_site, serve_app
@@ -302,3 +303,28 @@ def test_readyz_waits_for_the_search_indexes(sqlite_db, tmp_path):
         assert site.get("/readyz").status_code == 200
         backlog = scrape(site)[("paperfeed_embedding_backlog", ())]
         assert backlog == 3  # nothing embedded yet
+
+
+def test_metrics_give_each_sources_last_successful_update(fresh_db):
+    """The gauge an operator alerts on ("no arXiv update for two days"): the newest run
+    with status ok per source; a failed run after it does not move it."""
+    finished = datetime(2026, 11, 30, 6, 20)
+    run = {"holder": "test", "since": date(2026, 11, 29), "until": date(2026, 11, 30)}
+    with fresh_db.engine.begin() as conn:
+        conn.execute(
+            update_runs.insert(),
+            [
+                {**run, "source": "arxiv", "status": "ok", "started_at": finished,
+                 "finished_at": finished},
+                {**run, "source": "arxiv", "status": "failed", "error": "503",
+                 "started_at": finished + timedelta(hours=1),
+                 "finished_at": finished + timedelta(hours=1)},
+                {**run, "source": "hf-daily", "status": "failed", "error": "timeout",
+                 "started_at": finished, "finished_at": finished},
+            ],
+        )  # fmt: skip
+    with live_site(fresh_db) as client:
+        samples = scrape(client)
+    gauge = "paperfeed_last_update_timestamp_seconds"
+    assert samples[(gauge, (("source", "arxiv"),))] == finished.replace(tzinfo=UTC).timestamp()
+    assert (gauge, (("source", "hf-daily"),)) not in samples

@@ -289,7 +289,7 @@ def test_serve_indexes_in_the_background(sqlite_db, tmp_path, embedder):
     run_ingest(sqlite_db, JsonlSource(path), show_progress=False)
     search = SearchEngine(sqlite_db, tmp_path / "data", embedder=embedder)
     indexer = BackgroundIndexer(search, interval_s=0.2)
-    with live_site(sqlite_db, search=search, indexer=indexer) as site:
+    with live_site(sqlite_db, search=search, jobs=[indexer]) as site:
         deadline = time.monotonic() + 60
         data = {}
         while time.monotonic() < deadline:

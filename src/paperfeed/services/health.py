@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC
 
 import sqlalchemy as sa
 
 from paperfeed.index.vectors import count_stale
+from paperfeed.services.update import last_updates
 from paperfeed.store import Store
 from paperfeed.store.schema import digest_outbox, papers
 
@@ -24,6 +26,8 @@ class StoreGauges:
     embedding_backlog: int | None
     # Digest outbox rows by status: sent, failed, unknown, pending, sending, empty, cancelled.
     digests: dict[str, int] = field(default_factory=dict)
+    # When each source's last successful update finished (Unix seconds).
+    last_update: dict[str, float] = field(default_factory=dict)
 
 
 def store_gauges(store: Store, embedding_model: str | None) -> StoreGauges:
@@ -35,4 +39,9 @@ def store_gauges(store: Store, embedding_model: str | None) -> StoreGauges:
             ).all()
         )
     backlog = count_stale(store, embedding_model) if embedding_model is not None else None
-    return StoreGauges(count, backlog, digests)
+    last_update = {
+        source: run.finished_at.replace(tzinfo=UTC).timestamp()
+        for source, run in last_updates(store, status="ok").items()
+        if run.finished_at is not None
+    }
+    return StoreGauges(count, backlog, digests, last_update)

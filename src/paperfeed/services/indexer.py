@@ -10,9 +10,11 @@ import threading
 from collections.abc import Callable
 
 from paperfeed.index.vectors import count_stale, embed_pending
+from paperfeed.services.jobs import PeriodicJob
 from paperfeed.services.search import SearchEngine
 
 log = logging.getLogger("paperfeed.indexer")
+_ONE_AT_A_TIME = threading.Lock()
 
 
 def update_indexes(
@@ -23,7 +25,19 @@ def update_indexes(
 ) -> tuple[int, int]:
     """Sync the keyword index, embed stale papers, load new vectors. Returns how many
     papers were (keyword-indexed, embedded). Callbacks get progress; `stop` ends early
-    between batches (what was committed stays)."""
+    between batches (what was committed stays). One call at a time per process: the
+    background indexer and the updater of `serve` share an engine, and a tantivy index
+    takes one writer at a time."""
+    with _ONE_AT_A_TIME:
+        return _update_indexes(engine, on_keyword, on_embedded, stop)
+
+
+def _update_indexes(
+    engine: SearchEngine,
+    on_keyword: Callable[[int, int], None] | None,
+    on_embedded: Callable[[int], None] | None,
+    stop: threading.Event | None,
+) -> tuple[int, int]:
     store = engine.store
     keyword_total = engine.keyword.pending(store)
     keyword_done = 0
@@ -42,28 +56,17 @@ def update_indexes(
     return keyword_done, embedded
 
 
-class BackgroundIndexer:
-    """A daemon thread that runs update_indexes every `interval_s` seconds."""
+class BackgroundIndexer(PeriodicJob):
+    """Runs update_indexes every `interval_s` seconds in a daemon thread (`paperfeed
+    serve`). Also how a worker learns of papers another process committed: each round
+    syncs the keyword index by `papers.ingested_at` and loads new vectors. Every 15 s:
+    with the page cache's 30 s, other workers show a new paper within a minute."""
 
-    def __init__(self, engine: SearchEngine, interval_s: float = 30.0) -> None:
+    def __init__(self, engine: SearchEngine, interval_s: float = 15.0) -> None:
         self.engine = engine
-        self.interval_s = interval_s
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="paperfeed-indexer", daemon=True)
+        super().__init__("indexer", interval_s, self._round)
 
-    def start(self) -> None:
-        self.thread.start()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                keyword, embedded = update_indexes(self.engine, stop=self.stop)
-                if keyword or embedded:
-                    log.info("indexed %d papers for keywords, embedded %d", keyword, embedded)
-            except Exception:  # keep serving; the next round retries
-                log.exception("background indexing failed")
-            self.stop.wait(self.interval_s)
+    def _round(self, stop: threading.Event) -> None:
+        keyword, embedded = update_indexes(self.engine, stop=stop)
+        if keyword or embedded:
+            log.info("indexed %d papers for keywords, embedded %d", keyword, embedded)

@@ -9,13 +9,14 @@ is safe because ingest is idempotent.
 from __future__ import annotations
 
 import email.utils
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from xml.etree.ElementTree import Element
 
 from paperfeed.errors import RecordError, SourceError
 from paperfeed.records import (
     PaperRecord,
+    parse_date,
     parse_datetime,
     to_utc_naive,
     validate_paper,
@@ -179,4 +180,12 @@ class OaiSource:
             if meta is None:
                 yield Rejected(identifier, f"no {self.prefix} metadata")
                 continue
-            yield guarded(identifier, lambda meta=meta: validate_paper(parser(meta)))
+            yield guarded(identifier, lambda meta=meta, header=header: _paper(parser, meta, header))
+
+
+def _paper(parser: Callable[[Element], PaperRecord], meta: Element, header: Element) -> PaperRecord:
+    paper = parser(meta)
+    if paper.updated_at is None or paper.version == 1:
+        # A first version: arXiv stamps it on the day it announces it.
+        paper.announced_date = parse_date(text_of(header, "oai:datestamp", NS))
+    return validate_paper(paper)

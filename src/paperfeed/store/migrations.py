@@ -166,6 +166,7 @@ MIGRATIONS: list[tuple[int, str, Step | None]] = [
         "identity: case-folded unique username and email keys, imported submitters apart",
         _separate_identities,
     ),
+    (7, "the update job: job leases and update runs", _create_tables("job_leases", "update_runs")),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]
@@ -184,8 +185,14 @@ def current_version(conn: sa.Connection) -> int:
     return conn.execute(sa.select(sa.func.max(schema_migrations.c.version))).scalar() or 0
 
 
+def _applied(conn: sa.Connection) -> set[int]:
+    return set(conn.execute(sa.select(schema_migrations.c.version)).scalars())
+
+
 def migrate(engine: sa.Engine) -> int:
-    """Bring the database to LATEST_VERSION; returns the version it was at before."""
+    """Bring the database to LATEST_VERSION; returns the version it was at before.
+    Each step missing from schema_migrations runs, not only those above the highest:
+    branches number their steps ahead of each other, so a database may have 7 before 6."""
     engine = engine.execution_options(sqlite_begin="IMMEDIATE")
     with engine.begin() as conn:
         _lock(conn)
@@ -197,16 +204,17 @@ def migrate(engine: sa.Engine) -> int:
                 [{"version": v, "name": name, "applied_at": utcnow()} for v, name, _ in MIGRATIONS],
             )
             return 0
+        applied = _applied(conn)
     if before > LATEST_VERSION:
         raise RuntimeError(
             f"database schema version {before} is newer than this paperfeed ({LATEST_VERSION})"
         )
     for version, name, step in MIGRATIONS:
-        if version <= before or step is None:
+        if version in applied or step is None:
             continue
         with engine.begin() as conn:
             _lock(conn)
-            if current_version(conn) >= version:  # another worker got here first
+            if version in _applied(conn):  # another worker got here first
                 continue
             step(conn)
             conn.execute(

@@ -304,3 +304,43 @@ digest_outbox = sa.Table(
     sa.UniqueConstraint("subscription_id", "period", name="uq_digest_outbox_subscription_period"),
     sa.Index("ix_digest_outbox_period_status", "period", "status"),
 )
+
+# --- The daily update job (version 7) ---
+
+# Who runs a job now, so that one update runs at a time across processes and machines.
+# Taken with a conditional UPDATE (free, expired, or ours) or an INSERT that a unique key
+# settles; the holder renews `expires_at` while it works, so a holder killed mid-run
+# frees the job when its lease runs out. See store/leases.py.
+job_leases = sa.Table(
+    "job_leases",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("holder", sa.Text, nullable=False),  # host:pid:random
+    sa.Column("acquired_at", sa.DateTime, nullable=False),
+    sa.Column("heartbeat", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+)
+
+# One row per source per `paperfeed update` run: what it fetched and how it ended.
+# status: 'running' (or killed while running), 'ok', 'failed'. The newest 'ok' row's
+# `until` is where the source's next run starts (the last OAI datestamp harvested, the
+# last Hugging Face day seen), so a failed source is retried from the same place.
+update_runs = sa.Table(
+    "update_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("source", sa.Text, nullable=False),  # 'arxiv', 'hf-daily'
+    sa.Column("holder", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("since", sa.Date, nullable=False),
+    sa.Column("until", sa.Date, nullable=False),
+    sa.Column("via", sa.Text),  # what answered: 'oai', 'arxiv-api', 'hf-api'
+    sa.Column("added", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("updated", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("unchanged", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("rejected", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("error", sa.Text),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("finished_at", sa.DateTime),
+    sa.Index("ix_update_runs_source_status", "source", "status", "id"),
+)

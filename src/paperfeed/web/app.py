@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import date, datetime
 from pathlib import Path
@@ -22,7 +22,7 @@ from paperfeed.services.cite import bibtex
 from paperfeed.services.community import Submissions, comments_on, voted_among
 from paperfeed.services.daily import daily_items, period
 from paperfeed.services.feed import DayListing, PaperView, day_listing, get_paper
-from paperfeed.services.indexer import BackgroundIndexer
+from paperfeed.services.jobs import PeriodicJob
 from paperfeed.services.query import QueryError
 from paperfeed.services.recommend import Recommender
 from paperfeed.services.search import SearchEngine
@@ -104,13 +104,13 @@ def server_config(
 def create_app(
     store: Store,
     search: SearchEngine | None = None,
-    indexer: BackgroundIndexer | None = None,
+    jobs: Sequence[PeriodicJob] = (),
     settings: Settings | None = None,
     rate_limits: RateLimits | None = None,
     page_cache_ttl_s: float = 30.0,
 ) -> FastAPI:
-    """The site on `store`. Search pages need `search`; `indexer`, if given, runs while
-    the app serves; `settings` gives the base URL, arXiv and mail servers, and the
+    """The site on `store`. Search pages need `search`; `jobs` (the background indexer,
+    the updater) run while the app serves; `settings` gives the base URL, arXiv and mail servers, and the
     submission window. `page_cache_ttl_s`: how long anonymous pages are reused (0: off)."""
     settings = settings or Settings()
     arxiv = HttpClient(settings.http)
@@ -124,11 +124,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if indexer is not None:
-            indexer.start()
+        for job in jobs:
+            job.start()
         yield
-        if indexer is not None:
-            indexer.close()
+        for job in jobs:
+            job.close()
         readiness.close()
         arxiv.close()
 

@@ -90,6 +90,14 @@ class _StoreCollector(Collector):
         for status in sorted(set(DIGEST_STATUSES) | set(gauges.digests)):
             digests.add_metric([status], gauges.digests.get(status, 0))
         yield digests
+        updated = GaugeMetricFamily(
+            "paperfeed_last_update_timestamp_seconds",
+            "When the last successful `paperfeed update` of each source finished.",
+            labels=["source"],
+        )
+        for source, moment in sorted(gauges.last_update.items()):
+            updated.add_metric([source], moment)
+        yield updated
 
 
 class Metrics:
