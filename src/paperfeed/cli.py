@@ -154,12 +154,9 @@ def cli(
       paperfeed serve --port 8000
     """
     configure_logging(log_format)
-    try:
+    with _user_errors():  # a PAPERFEED_* variable that does not parse: one line, exit 1
         settings = Settings.from_env()
-    except ValueError as exc:  # a PAPERFEED_* variable that does not parse
-        raise click.UsageError(str(exc)) from exc
-    settings = settings.with_overrides(database_url=database_url, data_dir=data_dir)
-    ctx.obj = Context(settings)
+    ctx.obj = Context(settings.with_overrides(database_url=database_url, data_dir=data_dir))
 
 
 @contextmanager
