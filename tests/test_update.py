@@ -403,7 +403,7 @@ def test_kill_9_in_each_phase_then_rerun(
     if phase == "fetch":
         wait_until(lambda: count(sqlite_url, papers) >= 2, 60, "the first pages")
     elif phase == "index":
-        wait_until(lambda: _said(run, "... index"), 60, "the index phase")
+        wait_until(lambda: _said(run, "step=index"), 60, "the index phase")
     else:
         wait_until(lambda: len(smtp_server.messages) >= 1, 90, "the first digest")
     run.send_signal(signal.SIGKILL)
@@ -428,7 +428,7 @@ def test_kill_9_in_each_phase_then_rerun(
 
 
 def _said(process: subprocess.Popen, text: str) -> bool:
-    """Reads stderr lines as they come (the command prints its steps there)."""
+    """Reads stderr lines as they come (the command logs its steps there)."""
     line = process.stderr.readline()
     return text in line
 

@@ -620,7 +620,6 @@ def update(ctx: Context, as_json: bool, dry_run: bool, wait: bool, today: dateti
                 today=today.date() if today else None,
                 dry_run=dry_run,
                 wait=wait,
-                on_step=None if as_json else lambda line: click.echo(f"... {line}", err=True),
             )
         except LeaseBusy as busy:
             click.echo(f"paperfeed update: {busy}", err=True)

@@ -236,10 +236,17 @@ def run_update(
 ) -> UpdateSummary:
     """One update. `search` gives the engine whose indexes to bring up to date (the
     server's own, or a new one for the command); it is called after the fetch. Raises
-    LeaseBusy when another run holds the lease (unless `wait`)."""
+    LeaseBusy when another run holds the lease (unless `wait`). Each step is a log line
+    with `job=update step=...` (paperfeed.logs), also passed to `on_step` (the benchmark
+    times the phases with it)."""
     today = today or settings.today or datetime.now(UTC).date()
     summary = UpdateSummary(today, dry_run=dry_run)
-    say = on_step or (lambda _line: None)
+
+    def say(step: str, line: str, failed: bool = False) -> None:
+        (log.warning if failed else log.info)(line, extra={"job": "update", "step": step})
+        if on_step is not None:
+            on_step(line)
+
     if dry_run:
         _plan(store, settings, summary)
         return summary
@@ -248,18 +255,18 @@ def run_update(
         with HttpClient(settings.http) as client:
             for name in settings.sources:
                 lease.check()
-                say(f"fetch {name}")
+                say(name, f"fetch {name}")
                 result = _fetch(store, settings, client, name, today, lease.holder)
                 summary.sources.append(result)
-                say(result.line())
+                say(name, result.line(), failed=bool(result.error))
         lease.check()
-        say("index")
+        say("index", "index")
         engine = search()
         summary.indexed, summary.embedded = update_indexes(engine, stop=stop)
-        say(f"indexed {summary.indexed} papers for keywords, embedded {summary.embedded}")
+        say("index", f"indexed {summary.indexed} papers for keywords, embedded {summary.embedded}")
         lease.check()
         _send(store, settings, engine, summary)
-        say(f"digests: {summary.digests}")
+        say("digests", f"digests: {summary.digests}")
     return summary
 
 
@@ -422,16 +429,10 @@ def periodic_update(
         try:
             summary = run_update(store, settings, lambda: engine, stop=stop)
         except LeaseBusy as busy:
-            log.info("update: %s", busy)
+            log.info("update: %s", busy, extra={"job": "update"})
             return
-        for result in summary.sources:
-            (log.warning if result.error else log.info)("update: %s", result.line())
-        log.info(
-            "update: indexed %d, embedded %d; digests: %s",
-            summary.indexed,
-            summary.embedded,
-            summary.digests,
-        )
+        if not summary.ok:
+            log.warning("update: a step failed; the next round retries it", extra={"job": "update"})
 
     # Workers started together spread their first rounds over up to 30 s.
     return PeriodicJob("update", interval_s, round_, jitter_s=min(interval_s, 30.0))
