@@ -9,6 +9,7 @@ the folder only costs a rebuild.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Iterator
@@ -20,23 +21,31 @@ import numpy as np
 import sqlalchemy as sa
 import tantivy
 
-from paperfeed.services.query import ParsedQuery
+from paperfeed.services.query import STOPWORDS, ParsedQuery
 from paperfeed.store import Store
 from paperfeed.store.schema import papers
 
-# Title > authors > abstract, gently: stronger title boosts cost SciFact nDCG@10
-# (measured on SciFact while tuning: keyword nDCG@10 0.578 with title 3, 0.660 equal).
-FIELD_BOOSTS = {"title": 1.2, "authors": 1.1, "abstract": 1.0}
+# Ranking, measured in benchmarks/search_quality.py against a textbook BM25 (title and
+# abstract as one field, no stemming): title and abstract are scored as one text, not
+# field by field and summed (summed, one word in a short title outweighed a whole phrase
+# in an abstract). Each word is scored twice, stemmed (transformers finds transformer)
+# and as typed (technical terms that stemming conflates: generative / generation). Query
+# words found next to each other, as typed, earn a bonus (ADJACENT_BOOST, shared by the
+# query's pairs of content words, not STOPWORDS: "of the" is in every abstract) without
+# being required.
+ADJACENT_BOOST = 1.0
 SYNC_BATCH = 5_000
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     builder.add_integer_field("paper_id", stored=True, indexed=True, fast=True)
-    builder.add_text_field("title", stored=True, tokenizer_name="en_stem")
-    builder.add_text_field("authors", stored=True, tokenizer_name="default")
-    builder.add_text_field("abstract", stored=True, tokenizer_name="en_stem")
+    # Title and abstract: stemmed, for scoring words (no positions needed), and as typed,
+    # for scoring words and for phrases (positions).
+    builder.add_text_field("text", stored=True, tokenizer_name="en_stem", index_option="freq")
+    builder.add_text_field("text_exact", tokenizer_name="default")
+    builder.add_text_field("authors", tokenizer_name="default")
     builder.add_text_field("categories", tokenizer_name="raw")
     builder.add_integer_field("day", indexed=True, fast=True)  # yyyymmdd
     return builder.build()
@@ -46,12 +55,14 @@ def _day_number(value: date | datetime | None) -> int:
     return int(value.strftime("%Y%m%d")) if value else 0
 
 
-def _term_query_text(words: list[str]) -> str:
-    """A word with inner punctuation (one-step, gpt-4.5) becomes a phrase of its parts;
-    everything is lower-cased so that the engine's AND/OR/NOT keywords cannot appear."""
-    parts = [p for p in re.split(r"[.\-']", " ".join(words).lower()) if p]
-    text = " ".join(parts)
-    return f'"{text}"' if len(text.split()) > 1 else text
+def _parts(words: list[str]) -> list[str]:
+    """Lower-cased words split at inner punctuation (one-step -> one, step): lower case
+    also keeps the engine's AND/OR/NOT keywords out."""
+    return [p for p in re.split(r"[.\-'\s]", " ".join(words).lower()) if p]
+
+
+def _phrase(words: list[str]) -> str:
+    return '"' + " ".join(_parts(words)) + '"'
 
 
 @dataclass
@@ -73,7 +84,7 @@ class KeywordIndex:
                     child.unlink()
             state = {"schema": SCHEMA_VERSION, "synced_from": None}
             self._write_state(state)
-        self.field_boosts = dict(FIELD_BOOSTS)
+        self.adjacent_boost = ADJACENT_BOOST
         self.schema = _schema()
         self.index = tantivy.Index(self.schema, path=str(folder))
 
@@ -128,8 +139,8 @@ class KeywordIndex:
                     writer.add_document(
                         tantivy.Document(
                             paper_id=row.id,
-                            title=row.title,
-                            abstract=row.abstract,
+                            text=f"{row.title}\n{row.abstract}",
+                            text_exact=f"{row.title}\n{row.abstract}",
                             authors=" ; ".join(row.authors),
                             categories=list(row.categories),
                             day=_day_number(row.announced_date or row.published_at),
@@ -144,25 +155,50 @@ class KeywordIndex:
             self._write_state({"schema": SCHEMA_VERSION, "synced_from": started.isoformat()})
         self.index.reload()
 
-    def _parse(self, clauses: list[str]) -> tantivy.Query:
-        return self.index.parse_query(
-            " ".join(clauses),
-            default_field_names=list(self.field_boosts),
-            field_boosts=self.field_boosts,
-        )
+    def _parse(self, text: str, fields: dict[str, float]) -> tantivy.Query:
+        return self.index.parse_query(text, default_field_names=list(fields), field_boosts=fields)
+
+    def _scored(self, query: ParsedQuery) -> tantivy.Query | None:
+        """Any word (stemmed, as typed, or in an author's name), the bonus for adjacent
+        words; every quoted phrase and author: required."""
+        clauses = []
+        words = _parts(query.words)
+        if words:
+            fields = {"text": 1.0, "text_exact": 1.0, "authors": 1.0}
+            clauses.append((tantivy.Occur.Should, self._parse(" ".join(words), fields)))
+        pairs = [
+            (a, b)
+            for a, b in itertools.pairwise(words)
+            if a != b and a not in STOPWORDS and b not in STOPWORDS
+        ]
+        if pairs and self.adjacent_boost:
+            bonus = {"text_exact": self.adjacent_boost / len(pairs)}
+            for pair in pairs:
+                clauses.append((tantivy.Occur.Should, self._parse(_phrase(list(pair)), bonus)))
+        for phrase in query.phrases:
+            clauses.append((tantivy.Occur.Must, self._parse(_phrase(phrase), {"text_exact": 1.0})))
+        for author in query.authors:
+            clauses.append((tantivy.Occur.Must, self._parse(_phrase(author), {"authors": 1.0})))
+        return tantivy.Query.boolean_query(clauses) if clauses else None
 
     def _clauses(self, query: ParsedQuery) -> list[tuple[tantivy.Occur, tantivy.Query]]:
         """Scored text (words: any; phrases and authors: all), exclusions, filters."""
         clauses = []
-        positive = [_term_query_text([w]) for w in query.words]
-        positive += [f"+{_term_query_text(p)}" for p in query.phrases]
-        positive += [f"+authors:{_term_query_text(a)}" for a in query.authors]
-        if positive:
-            clauses.append((tantivy.Occur.Must, self._parse(positive)))
-        excluded = [_term_query_text([w]) for w in query.excluded_words]
-        excluded += [_term_query_text(p) for p in query.excluded_phrases]
-        if excluded:
-            clauses.append((tantivy.Occur.MustNot, self._parse(excluded)))
+        scored = self._scored(query)
+        if scored is not None:
+            clauses.append((tantivy.Occur.Must, scored))
+        # Excluded words stemmed (-survey leaves out "surveys" too); phrases as typed.
+        excluded = [
+            self._parse(" ".join(_parts([w])), {"text": 1.0, "authors": 1.0})
+            if len(_parts([w])) == 1
+            else self._parse(_phrase([w]), {"text_exact": 1.0, "authors": 1.0})
+            for w in query.excluded_words
+        ]
+        excluded += [
+            self._parse(_phrase(p), {"text_exact": 1.0, "authors": 1.0})
+            for p in query.excluded_phrases
+        ]
+        clauses += [(tantivy.Occur.MustNot, q) for q in excluded]
         if query.categories:
             clauses.append(
                 (
@@ -223,8 +259,7 @@ class KeywordIndex:
             for paper_id, (key, _) in zip(ids, found, strict=True)
         ]
         if hits:
-            best = searcher.doc(addresses[0])
-            hits[0].text = f"{best['title'][0]} {best['abstract'][0]}"
+            hits[0].text = searcher.doc(addresses[0])["text"][0]
         return hits
 
     def count(self, query: ParsedQuery) -> int:

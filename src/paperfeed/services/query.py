@@ -24,6 +24,50 @@ MAX_TERMS = 64
 # A word: letters and digits, with inner dots or hyphens (cs.CL, one-step, gpt-4.5).
 _WORD = re.compile(r"[^\W_]+(?:[.\-'][^\W_]+)*")
 _TOKEN = re.compile(r'(-?)(?:(\w+):)?(?:"([^"]*)"?|(\S+))')
+# Words too common to say whether a document matches a query, or to make a phrase.
+STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "has",
+        "have",
+        "how",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "their",
+        "this",
+        "to",
+        "using",
+        "via",
+        "was",
+        "we",
+        "what",
+        "when",
+        "which",
+        "who",
+        "why",
+        "with",
+    ]
+)
 
 
 class QueryError(PaperfeedError):

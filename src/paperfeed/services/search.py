@@ -33,7 +33,7 @@ from paperfeed.index.embedder import Embedder, paper_text
 from paperfeed.index.lexical import KeywordIndex
 from paperfeed.index.vectors import VectorIndex
 from paperfeed.services.feed import PaperView, papers_by_id
-from paperfeed.services.query import ParsedQuery, QueryError, parse_query, words_of
+from paperfeed.services.query import STOPWORDS, ParsedQuery, QueryError, parse_query, words_of
 from paperfeed.store import Store
 from paperfeed.store.schema import paper_links, papers
 
@@ -44,50 +44,6 @@ SEMANTIC_WEIGHT = 1.0
 COVERAGE_POWER = 1.0
 COVERAGE_FLOOR = 0.3
 COVERED_DISCOUNT = 0.7
-# Words too common to say whether a document matches a query.
-STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "can",
-        "do",
-        "does",
-        "for",
-        "from",
-        "has",
-        "have",
-        "how",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "of",
-        "on",
-        "or",
-        "that",
-        "the",
-        "their",
-        "this",
-        "to",
-        "using",
-        "via",
-        "was",
-        "we",
-        "what",
-        "when",
-        "which",
-        "who",
-        "why",
-        "with",
-    ]
-)
 CANDIDATES = 100  # per leg, before fusion
 # Constraints matching at most this many papers are applied before the semantic scan;
 # broader ones after it, on the OVERFETCH nearest papers.
