@@ -12,7 +12,8 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -70,34 +71,57 @@ class KeywordHit:
     paper_id: int
     score: float
     text: str = ""  # title and abstract, filled for the best hit only
+    address: tantivy.DocAddress | None = None
 
 
 class KeywordIndex:
-    def __init__(self, folder: Path) -> None:
+    """`folder` None: an index in memory, built from the store by the first sync (for
+    short-lived callers over a small store, such as tests)."""
+
+    def __init__(self, folder: Path | None) -> None:
         self.folder = folder
-        self.state_file = folder / "state.json"
-        folder.mkdir(parents=True, exist_ok=True)
+        self._state: dict = {}  # in memory when there is no folder
+        self._sync_lock = threading.Lock()  # one writer per index, also within a process
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
         state = self._read_state()
         if state.get("schema") != SCHEMA_VERSION:
-            for child in folder.iterdir():  # an older layout: rebuild from the store
+            for child in folder.iterdir() if folder else []:  # an older layout: rebuild
                 if child.is_file():
                     child.unlink()
             state = {"schema": SCHEMA_VERSION, "synced_from": None}
             self._write_state(state)
         self.adjacent_boost = ADJACENT_BOOST
         self.schema = _schema()
-        self.index = tantivy.Index(self.schema, path=str(folder))
+        self.index = (
+            tantivy.Index(self.schema, path=str(folder)) if folder else tantivy.Index(self.schema)
+        )
+
+    @property
+    def state_file(self) -> Path | None:
+        return self.folder / "state.json" if self.folder else None
 
     def _read_state(self) -> dict:
+        if self.state_file is None:
+            return dict(self._state)
         try:
             return json.loads(self.state_file.read_text())
         except (OSError, ValueError):
             return {}
 
     def _write_state(self, state: dict) -> None:
+        if self.state_file is None:
+            self._state = dict(state)
+            return
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(state))
         tmp.replace(self.state_file)
+
+    def catch_up(self, store: Store) -> None:
+        """Sync when the store has papers the index lacks."""
+        if self.pending(store):
+            for _ in self.sync(store):
+                pass
 
     def pending(self, store: Store) -> int:
         """Papers changed in the store since the last sync."""
@@ -118,7 +142,7 @@ class KeywordIndex:
 
     def sync(self, store: Store) -> Iterator[int]:
         """Index papers changed since the last sync; yields how many after each batch."""
-        with store.engine.connect() as conn:
+        with self._sync_lock, store.engine.connect() as conn:
             started = conn.execute(sa.select(sa.func.max(papers.c.ingested_at))).scalar()
             rows = conn.execution_options(yield_per=SYNC_BATCH).execute(
                 self._changed_query(
@@ -230,12 +254,21 @@ class KeywordIndex:
         return clauses
 
     def _run(
-        self, query: ParsedQuery, limit: int, newest_first: bool
+        self,
+        query: ParsedQuery,
+        limit: int,
+        newest_first: bool,
+        among: Sequence[int] | None = None,
     ) -> tuple[tantivy.Searcher, list, bool]:
         """(searcher, (key, address) hits, scored); scored is False when the query has
-        no terms to rank by (filters or exclusions only)."""
+        no terms to rank by (filters or exclusions only). `among`: only these papers."""
         clauses = self._clauses(query)
-        if not clauses:
+        if among is not None:
+            ids = list(among)
+            clauses.append(
+                (tantivy.Occur.Must, tantivy.Query.term_set_query(self.schema, "paper_id", ids))
+            )
+        if not clauses or (among is not None and not among):
             return self.index.searcher(), [], False
         scored = bool(query.words or query.phrases or query.authors)
         if not any(occur == tantivy.Occur.Must for occur, _ in clauses):
@@ -247,19 +280,24 @@ class KeywordIndex:
         )
         return searcher, result.hits, scored
 
-    def search(self, query: ParsedQuery, limit: int = 100) -> list[KeywordHit]:
-        """BM25-ranked hits; with filters or exclusions only, the newest papers first."""
-        searcher, found, scored = self._run(query, limit, newest_first=True)
+    def search(
+        self, query: ParsedQuery, limit: int = 100, among: Sequence[int] | None = None
+    ) -> list[KeywordHit]:
+        """BM25-ranked hits; with filters or exclusions only, the newest papers first.
+        `among`: only these papers (a digest's period)."""
+        searcher, found, scored = self._run(query, limit, newest_first=True, among=among)
         # Ids from the fast field (no stored-document reads); the stored text of the best
         # hit only, for the caller to judge how well it matches.
         addresses = [address for _, address in found]
         ids = searcher.fast_field_values("paper_id", addresses) if addresses else []
         hits = [
-            KeywordHit(paper_id, float(key) if scored else 0.0)
-            for paper_id, (key, _) in zip(ids, found, strict=True)
+            KeywordHit(paper_id, float(key) if scored else 0.0, address=address)
+            for paper_id, (key, address) in zip(ids, found, strict=True)
         ]
+        if scored:  # ties by paper id: the same order whatever order papers were indexed in
+            hits.sort(key=lambda hit: (-hit.score, hit.paper_id))
         if hits:
-            hits[0].text = searcher.doc(addresses[0])["text"][0]
+            hits[0].text = searcher.doc(hits[0].address)["text"][0]
         return hits
 
     def count(self, query: ParsedQuery) -> int:
@@ -272,19 +310,12 @@ class KeywordIndex:
         result = self.index.searcher().search(tantivy.Query.boolean_query(clauses), limit=1)
         return result.count or 0
 
-    def keep_matching(self, query: ParsedQuery, paper_ids: list[int]) -> set[int]:
+    def keep_matching(self, query: ParsedQuery, paper_ids: Sequence[int]) -> set[int]:
         """The subset of `paper_ids` that the query matches."""
-        clauses = self._clauses(query)
-        if not clauses or not paper_ids:
-            return set(paper_ids)
-        clauses.append(
-            (tantivy.Occur.Must, tantivy.Query.term_set_query(self.schema, "paper_id", paper_ids))
+        searcher, found, _ = self._run(
+            query, max(1, len(paper_ids)), newest_first=False, among=paper_ids
         )
-        searcher = self.index.searcher()
-        result = searcher.search(
-            tantivy.Query.boolean_query(clauses), limit=len(paper_ids), count=False
-        )
-        addresses = [address for _, address in result.hits]
+        addresses = [address for _, address in found]
         return set(searcher.fast_field_values("paper_id", addresses)) if addresses else set()
 
     def matching_ids(self, query: ParsedQuery) -> np.ndarray:

@@ -21,6 +21,7 @@ import html
 import os
 import re
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,7 +138,10 @@ def snippet(text: str, terms: list[str], width: int = SNIPPET_CHARS) -> str:
 class SearchEngine:
     """Holds the indexes for one store; one per process, shared by requests."""
 
-    def __init__(self, store: Store, data_dir: Path, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, store: Store, data_dir: Path | None, embedder: Embedder | None = None
+    ) -> None:
+        """`data_dir` None: the keyword index is held in memory (see KeywordIndex)."""
         self.store = store
         # Fusion settings; benchmarks/search_quality.py varies them.
         self.rrf_k = RRF_K
@@ -147,7 +151,7 @@ class SearchEngine:
         self.coverage_floor = COVERAGE_FLOOR
         self.covered_discount = COVERED_DISCOUNT
         self.narrow_filter = NARROW_FILTER
-        self.keyword = KeywordIndex(data_dir / "index" / "keyword")
+        self.keyword = KeywordIndex(data_dir / "index" / "keyword" if data_dir else None)
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="paperfeed-keyword")
         # Embedding and vector scans use every core already (onnxruntime, BLAS): run as
         # many at once as there are cores, and queue the rest, rather than let dozens of
@@ -188,16 +192,24 @@ class SearchEngine:
                 ).scalars()
             )
 
-    def _keyword(self, query: ParsedQuery, depth: int) -> tuple[list[int], float]:
+    def _keyword(
+        self, query: ParsedQuery, depth: int, among: Sequence[int] | None = None
+    ) -> tuple[list[int], float]:
         """The keyword list, and how much of the query its best hit covers."""
-        hits = self.keyword.search(query, limit=depth * (3 if query.has_code else 1))
+        hits = self.keyword.search(query, limit=depth * (3 if query.has_code else 1), among=among)
         if query.has_code:
             code = self._has_code_ids()
             hits = [h for h in hits if h.paper_id in code]
         covered = coverage(query.terms, hits[0].text) if hits and query.words else 1.0
         return [h.paper_id for h in hits], covered
 
-    def _semantic(self, query: ParsedQuery, vectors: VectorIndex, depth: int) -> list[int]:
+    def _semantic(
+        self,
+        query: ParsedQuery,
+        vectors: VectorIndex,
+        depth: int,
+        among: Sequence[int] | None = None,
+    ) -> list[int]:
         """The semantic list, restricted to papers that pass the query's constraints.
 
         A narrow constraint (an author, a short period: few matching papers) is applied
@@ -205,9 +217,15 @@ class SearchEngine:
         after: the nearest OVERFETCH papers are scored and those that pass are kept,
         which avoids listing a large share of the corpus for every query."""
         with self.cpu:
-            return self._semantic_list(query, vectors, depth)
+            return self._semantic_list(query, vectors, depth, among)
 
-    def _semantic_list(self, query: ParsedQuery, vectors: VectorIndex, depth: int) -> list[int]:
+    def _semantic_list(
+        self,
+        query: ParsedQuery,
+        vectors: VectorIndex,
+        depth: int,
+        among: Sequence[int] | None,
+    ) -> list[int]:
         vector = self.embedder.embed_query(query.semantic_text)
         constraints = ParsedQuery(
             text="",
@@ -222,6 +240,11 @@ class SearchEngine:
             constraints.has_filters or constraints.excluded_words or constraints.excluded_phrases
         )
         code = np.array(sorted(self._has_code_ids()), dtype=np.int64) if query.has_code else None
+        if among is not None:  # a given set of papers: score only those that pass
+            allowed = np.array(sorted(self.keyword.keep_matching(constraints, among)), np.int64)
+            if code is not None:
+                allowed = np.intersect1d(allowed, code)
+            return [pid for pid, _ in vectors.search(vector, depth, allowed=allowed)]
         if not constrained:
             return [pid for pid, _ in vectors.search(vector, depth, allowed=code)]
         if self.keyword.count(constraints) <= self.narrow_filter:
@@ -234,8 +257,15 @@ class SearchEngine:
         return [pid for pid in nearest if pid in passing][:depth]
 
     def search(
-        self, text: str, mode: str = "hybrid", limit: int = 20, offset: int = 0
+        self,
+        text: str,
+        mode: str = "hybrid",
+        limit: int = 20,
+        offset: int = 0,
+        among: Sequence[int] | None = None,
     ) -> SearchResults:
+        """`among`: search only these papers (a digest's period), as if the index held
+        no others."""
         if mode not in MODES:
             raise QueryError(f"unknown mode {mode!r}: use {', '.join(MODES)}")
         if not 1 <= limit <= MAX_LIMIT or offset < 0:
@@ -247,21 +277,22 @@ class SearchEngine:
                 paper_id = conn.execute(
                     sa.select(papers.c.id).where(papers.c.arxiv_id == query.arxiv_id)
                 ).scalar()
-            ids = [(paper_id, 1.0)] if paper_id is not None else []
+            found = paper_id is not None and (among is None or paper_id in set(among))
+            ids = [(paper_id, 1.0)] if found else []
             return self._materialize(results, ids, {}, {}, offset, limit)
         depth = max(CANDIDATES, offset + limit)
         semantic_ids: list[int] = []
         # The keyword leg runs in a worker thread while this one embeds the query and
         # scans the vectors (tantivy, onnxruntime and numpy release the GIL).
         keyword_leg = (
-            self._pool.submit(self._keyword, query, depth)
+            self._pool.submit(self._keyword, query, depth, among)
             if mode in ("keyword", "hybrid")
             else None
         )
         if mode in ("semantic", "hybrid") and query.semantic_text:
             vectors = self.loaded_vectors()
             if len(vectors):
-                semantic_ids = self._semantic(query, vectors, depth)
+                semantic_ids = self._semantic(query, vectors, depth, among)
             else:
                 results.semantic_available = False
         keyword_ids, keyword_coverage = keyword_leg.result() if keyword_leg else ([], 1.0)
