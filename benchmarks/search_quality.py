@@ -64,9 +64,28 @@ ANCHORS = {
 # (label, attribute overrides): the fusion settings compared on both query sets.
 FUSIONS = [
     ("hybrid: adaptive (default)", {}),
-    ("hybrid: plain RRF k=60", {"coverage_power": 0.0, "covered_discount": 0.0}),
-    ("hybrid: keyword weight only", {"covered_discount": 0.0}),
-    ("hybrid: semantic discount only", {"coverage_power": 0.0}),
+    (
+        "hybrid: plain RRF k=60",
+        {
+            "rrf_k": 60,
+            "short_query_semantic_rrf_k": 60,
+            "semantic_weight": 1.0,
+            "coverage_power": 0.0,
+            "covered_discount": 0.0,
+        },
+    ),
+    (
+        "hybrid: previous default (k=60, discount 0.7 x coverage^4)",
+        {
+            "rrf_k": 60,
+            "short_query_semantic_rrf_k": 60,
+            "semantic_weight": 1.0,
+            "covered_discount": 0.7,
+            "covered_power": 4.0,
+        },
+    ),
+    ("hybrid: k=10 for short queries too", {"short_query_semantic_rrf_k": 10}),
+    ("hybrid: no coverage weights", {"coverage_power": 0.0, "covered_discount": 0.0}),
 ]
 
 # Keyword-ranking ablations: (label, KeywordIndex attribute overrides).

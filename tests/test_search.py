@@ -166,7 +166,7 @@ def test_snippets_highlight_terms_and_escape_html():
 
 
 def test_fusion_rewards_agreement():
-    fused = fuse([([1, 2, 3], 1.0), ([3, 4, 1], 1.0)])
+    fused = fuse([([1, 2, 3], 1.0, 60), ([3, 4, 1], 1.0, 60)])
     assert [pid for pid, _ in fused][:2] == [1, 3]
 
 

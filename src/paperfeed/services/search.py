@@ -1,18 +1,21 @@
 """Search and similar papers: keyword (BM25), semantic (embeddings) and the two fused.
 
 Fusion is weighted reciprocal rank fusion: score = sum over legs of weight / (k + rank).
-Ranks, not raw scores, are fused because BM25 and cosine scores live on unrelated scales.
-The weights depend on the query, through the coverage of the best keyword hit (the share
-of the query's content words it contains):
+Ranks, not raw scores, are fused because BM25 and cosine scores live on unrelated scales
+(score fusion measured worse on both query sets). The weights depend on the query, through
+the coverage of the best keyword hit (the share of the query's content words it contains):
 - keyword weight = max(COVERAGE_FLOOR, coverage) ** COVERAGE_POWER. A paraphrase shares few
   words with the right paper and its keyword ranking is mostly noise: the semantic list
-  leads. Plain RRF let that noise push the paraphrased abstracts of tests/test_search_real.py
-  down to rank 2-8.
-- semantic weight = 1 - COVERED_DISCOUNT * coverage ** 4. A short technical phrase that
-  a paper contains word for word is the keyword list's strength; plain RRF let the
-  semantic list dilute it (topic queries, nDCG@10: keyword 0.251, hybrid without the
-  discount 0.240, with it 0.255; SciFact 0.702 with it, 0.698 without).
-The settings tried and their numbers: benchmarks/results/search_quality.json.
+  leads (plain RRF let that noise push the paraphrased abstracts of
+  tests/test_search_real.py down to rank 2-8).
+- semantic weight = SEMANTIC_WEIGHT * (1 - COVERED_DISCOUNT * coverage ** COVERED_POWER):
+  a query found word for word is the keyword list's strength.
+- k, the rank constant, is small (10: the top of each list counts) except for the
+  semantic list of a short query (at most SHORT_QUERY_WORDS content words: "sample
+  efficiency"), where a few words give the embedding little to go on and its list only
+  breaks ties (k 60). On the HF topic phrases the semantic list alone scores half the
+  keyword list; on SciFact's one-sentence claims the two are close.
+The settings compared, and their numbers: benchmarks/results/search_quality.json.
 """
 
 from __future__ import annotations
@@ -39,12 +42,14 @@ from paperfeed.store import Store
 from paperfeed.store.schema import paper_links, papers
 
 MODES = ("hybrid", "keyword", "semantic")
-RRF_K = 60
-KEYWORD_WEIGHT = 1.0
-SEMANTIC_WEIGHT = 1.0
+RRF_K = 10
+SHORT_QUERY_SEMANTIC_RRF_K = 60
+SHORT_QUERY_WORDS = 4
+SEMANTIC_WEIGHT = 0.5
 COVERAGE_POWER = 1.0
 COVERAGE_FLOOR = 0.3
-COVERED_DISCOUNT = 0.7
+COVERED_DISCOUNT = 0.5
+COVERED_POWER = 2.0
 CANDIDATES = 100  # per leg, before fusion
 # Constraints matching at most this many papers are applied before the semantic scan;
 # broader ones after it, on the OVERFETCH nearest papers.
@@ -80,10 +85,10 @@ class SearchResults:
     semantic_available: bool = True
 
 
-def fuse(rankings: list[tuple[list[int], float]], k: int = RRF_K) -> list[tuple[int, float]]:
-    """Weighted reciprocal rank fusion of ranked id lists; best first."""
+def fuse(rankings: list[tuple[list[int], float, float]]) -> list[tuple[int, float]]:
+    """Weighted reciprocal rank fusion of (ranked ids, weight, k) lists; best first."""
     scores: dict[int, float] = {}
-    for ids, weight in rankings:
+    for ids, weight, k in rankings:
         for rank, paper_id in enumerate(ids, start=1):
             scores[paper_id] = scores.get(paper_id, 0.0) + weight / (k + rank)
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
@@ -145,11 +150,12 @@ class SearchEngine:
         self.store = store
         # Fusion settings; benchmarks/search_quality.py varies them.
         self.rrf_k = RRF_K
-        self.keyword_weight = KEYWORD_WEIGHT
+        self.short_query_semantic_rrf_k = SHORT_QUERY_SEMANTIC_RRF_K
         self.semantic_weight = SEMANTIC_WEIGHT
         self.coverage_power = COVERAGE_POWER
         self.coverage_floor = COVERAGE_FLOOR
         self.covered_discount = COVERED_DISCOUNT
+        self.covered_power = COVERED_POWER
         self.narrow_filter = NARROW_FILTER
         self.keyword = KeywordIndex(data_dir / "index" / "keyword" if data_dir else None)
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="paperfeed-keyword")
@@ -301,16 +307,21 @@ class SearchEngine:
         elif mode == "semantic":
             ranked = [(pid, 1.0 / (RRF_K + r)) for r, pid in enumerate(semantic_ids, 1)]
         else:
-            keyword_weight = (
-                self.keyword_weight
-                * max(self.coverage_floor, keyword_coverage) ** self.coverage_power
-            )
+            keyword_weight = max(self.coverage_floor, keyword_coverage) ** self.coverage_power
             semantic_weight = self.semantic_weight * (
-                1 - self.covered_discount * keyword_coverage**4
+                1 - self.covered_discount * keyword_coverage**self.covered_power
+            )
+            content_words = [t for t in query.terms if t.lower() not in STOPWORDS]
+            semantic_k = (
+                self.short_query_semantic_rrf_k
+                if len(content_words) <= SHORT_QUERY_WORDS
+                else self.rrf_k
             )
             ranked = fuse(
-                [(keyword_ids, keyword_weight), (semantic_ids, semantic_weight)],
-                k=self.rrf_k,
+                [
+                    (keyword_ids, keyword_weight, self.rrf_k),
+                    (semantic_ids, semantic_weight, semantic_k),
+                ]
             )
         keyword_rank = {pid: r for r, pid in enumerate(keyword_ids, 1)}
         semantic_rank = {pid: r for r, pid in enumerate(semantic_ids, 1)}
