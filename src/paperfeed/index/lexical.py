@@ -30,11 +30,13 @@ from paperfeed.store.schema import papers
 # abstract as one field, no stemming): title and abstract are scored as one text, not
 # field by field and summed (summed, one word in a short title outweighed a whole phrase
 # in an abstract). Each word is scored twice, stemmed (transformers finds transformer)
-# and as typed (technical terms that stemming conflates: generative / generation). Query
-# words found next to each other, as typed, earn a bonus (ADJACENT_BOOST, shared by the
-# query's pairs of content words, not STOPWORDS: "of the" is in every abstract) without
-# being required.
-ADJACENT_BOOST = 1.0
+# and, at a lower weight, as typed (technical terms that stemming conflates: generative /
+# generation). Query words found next to each other, as typed, earn a bonus
+# (ADJACENT_BOOST, shared by the query's pairs of content words, not STOPWORDS: "of the"
+# is in every abstract) without being required.
+ADJACENT_BOOST = 1.2
+# Where a query word is scored, and with what weight.
+WORD_FIELDS = {"text": 1.0, "text_exact": 0.4, "authors": 1.0}
 SYNC_BATCH = 5_000
 SCHEMA_VERSION = 2
 
@@ -92,6 +94,7 @@ class KeywordIndex:
             state = {"schema": SCHEMA_VERSION, "synced_from": None}
             self._write_state(state)
         self.adjacent_boost = ADJACENT_BOOST
+        self.word_fields = dict(WORD_FIELDS)
         self.schema = _schema()
         self.index = (
             tantivy.Index(self.schema, path=str(folder)) if folder else tantivy.Index(self.schema)
@@ -188,8 +191,7 @@ class KeywordIndex:
         clauses = []
         words = _parts(query.words)
         if words:
-            fields = {"text": 1.0, "text_exact": 1.0, "authors": 1.0}
-            clauses.append((tantivy.Occur.Should, self._parse(" ".join(words), fields)))
+            clauses.append((tantivy.Occur.Should, self._parse(" ".join(words), self.word_fields)))
         pairs = [
             (a, b)
             for a, b in itertools.pairwise(words)

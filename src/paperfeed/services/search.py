@@ -13,7 +13,7 @@ the coverage of the best keyword hit (the share of the query's content words it 
 - k, the rank constant, is small (10: the top of each list counts) except for the
   semantic list of a short query (at most SHORT_QUERY_WORDS content words: "sample
   efficiency"), where a few words give the embedding little to go on and its list only
-  breaks ties (k 60). On the HF topic phrases the semantic list alone scores half the
+  breaks ties (k 60). On the HF topic phrases the semantic list alone scores under half the
   keyword list; on SciFact's one-sentence claims the two are close.
 The settings compared, and their numbers: benchmarks/results/search_quality.json.
 """
