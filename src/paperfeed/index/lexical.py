@@ -158,7 +158,9 @@ class KeywordIndex:
                     papers.c.published_at,
                 )
             )
-            writer = self.index.writer(heap_size=128_000_000, num_threads=1)
+            # A smaller indexing buffer in memory, where the index itself takes RAM too.
+            heap = 128_000_000 if self.folder else 32_000_000
+            writer = self.index.writer(heap_size=heap, num_threads=1)
             done = 0
             for batch in rows.partitions(SYNC_BATCH):
                 for row in batch:

@@ -152,6 +152,7 @@ class PeriodPapers:
     def __init__(self, conn: sa.Connection, period: Period, search: SearchEngine) -> None:
         self.period = period
         self.engine = search
+        search.keyword.catch_up(search.store)
         featured = sa.select(daily_entries.c.paper_id).where(
             daily_entries.c.day.between(period.start, period.end)
         )
@@ -405,14 +406,14 @@ def send_digests(
     see the module docstring for what an interruption leaves behind.
 
     `search`: the process's SearchEngine, whose keyword index is brought up to date
-    first; without one, a keyword index of the whole store is built in memory (fine for
-    a small store, slow for a large one)."""
+    before a period's digests are composed; without one, a keyword index of the whole
+    store is built in memory when there is something to send (fine for a small store,
+    slow for a large one)."""
     with store.engine.connect() as conn:
         day = day or latest_day(conn)
     if day is None:
         raise DigestError("no papers in the store yet: nothing to send")
-    search = search or SearchEngine(store, None)
-    search.keyword.catch_up(store)
+    search = search or SearchEngine(store, None)  # its index is built on first use
     periods = {p.key: p for p in due_periods(day)}
     if dry_run:
         summary = SendSummary(day, list(periods), dry_run=True)
