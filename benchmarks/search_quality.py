@@ -146,8 +146,7 @@ def plain_bm25_row(store: Store, queries: dict[str, str], qrels: dict[str, dict[
 def build(store: Store, folder: Path, max_tokens: int) -> tuple[SearchEngine, float]:
     embedder = Embedder(max_tokens=max_tokens, bulk=True)
     engine = SearchEngine(store, folder, embedder=embedder)
-    for _ in engine.keyword.sync(store):
-        pass
+    engine.keyword.catch_up(store)  # a sync that re-reads papers would leave deleted copies
     started, embedded = time.perf_counter(), 0
     for count in embed_pending(store, embedder):
         embedded = count

@@ -38,15 +38,15 @@ ADJACENT_BOOST = 1.2
 # Where a query word is scored, and with what weight.
 WORD_FIELDS = {"text": 1.0, "text_exact": 0.4, "authors": 1.0}
 SYNC_BATCH = 5_000
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     builder.add_integer_field("paper_id", stored=True, indexed=True, fast=True)
-    # Title and abstract: stemmed, for scoring words (no positions needed), and as typed,
-    # for scoring words and for phrases (positions).
-    builder.add_text_field("text", stored=True, tokenizer_name="en_stem", index_option="freq")
+    # Title and abstract, stemmed (words, quoted phrases) and as typed (words, the bonus
+    # for adjacent words).
+    builder.add_text_field("text", stored=True, tokenizer_name="en_stem")
     builder.add_text_field("text_exact", tokenizer_name="default")
     builder.add_text_field("authors", tokenizer_name="default")
     builder.add_text_field("categories", tokenizer_name="raw")
@@ -203,8 +203,8 @@ class KeywordIndex:
             bonus = {"text_exact": self.adjacent_boost / len(pairs)}
             for pair in pairs:
                 clauses.append((tantivy.Occur.Should, self._parse(_phrase(list(pair)), bonus)))
-        for phrase in query.phrases:
-            clauses.append((tantivy.Occur.Must, self._parse(_phrase(phrase), {"text_exact": 1.0})))
+        for phrase in query.phrases:  # stemmed: "language model" finds language models
+            clauses.append((tantivy.Occur.Must, self._parse(_phrase(phrase), {"text": 1.0})))
         for author in query.authors:
             clauses.append((tantivy.Occur.Must, self._parse(_phrase(author), {"authors": 1.0})))
         return tantivy.Query.boolean_query(clauses) if clauses else None
@@ -215,16 +215,10 @@ class KeywordIndex:
         scored = self._scored(query)
         if scored is not None:
             clauses.append((tantivy.Occur.Must, scored))
-        # Excluded words stemmed (-survey leaves out "surveys" too); phrases as typed.
+        # Stemmed: -survey leaves out "surveys" too.
         excluded = [
-            self._parse(" ".join(_parts([w])), {"text": 1.0, "authors": 1.0})
-            if len(_parts([w])) == 1
-            else self._parse(_phrase([w]), {"text_exact": 1.0, "authors": 1.0})
-            for w in query.excluded_words
-        ]
-        excluded += [
-            self._parse(_phrase(p), {"text_exact": 1.0, "authors": 1.0})
-            for p in query.excluded_phrases
+            self._parse(_phrase(words), {"text": 1.0, "authors": 1.0})
+            for words in [[w] for w in query.excluded_words] + query.excluded_phrases
         ]
         clauses += [(tantivy.Occur.MustNot, q) for q in excluded]
         if query.categories:
