@@ -379,7 +379,11 @@ def _send(store: Store, settings: Settings, engine: SearchEngine, summary: Updat
         return
     try:
         sent = send_digests(
-            store, settings, day, for_you=digest_section(Recommender(store, engine))
+            store,
+            settings,
+            day,
+            for_you=digest_section(Recommender(store, engine)),
+            search=engine,  # the job's own index: up to date, no second build in memory
         )
     except (MailError, PaperfeedError) as exc:
         summary.digest_error = str(exc)
