@@ -30,6 +30,7 @@ from paperfeed.web.edge import (
     action_responses,
     errors,
 )
+from paperfeed.web.page_cache import CACHEABLE
 from paperfeed.web.schemas import answers
 from paperfeed.web.security import Security
 
@@ -41,6 +42,7 @@ def create_community_router(
 ) -> APIRouter:
     router = APIRouter(tags=["community"])
     csrf = [Depends(security.require_csrf)]
+    cache = [CACHEABLE]
 
     @router.post("/papers/{arxiv_id:path}/vote", dependencies=csrf, responses=action_responses(404))
     def vote(
@@ -148,12 +150,17 @@ def create_community_router(
         return templates.TemplateResponse(
             request,
             "collection.html",
-            {"collection": shown, "mine": viewer is not None and viewer.id == shown.owner_id},
+            {
+                "collection": shown,
+                "mine": viewer is not None and viewer.id == shown.owner_id,
+                "voted": security.voted_among(request, [p.arxiv_id for p in shown.papers]),
+            },
         )
 
     @router.get(
         "/collections/{collection_id}.json",
         responses={**answers(schemas.Collection), **errors(404)},
+        dependencies=cache,
     )
     def collection_json(request: Request, collection_id: RowId) -> Response:
         """A collection and its papers (a private one only to its owner)."""
@@ -163,12 +170,13 @@ def create_community_router(
         "/collections/{collection_id}.bib",
         response_class=Response,
         responses={**AS_BIBTEX, **errors(404)},
+        dependencies=cache,
     )
     def collection_bib(request: Request, collection_id: RowId) -> Response:
         """BibTeX of every paper in a collection."""
         return collection_page(request, collection_id, ".bib")
 
-    @router.get("/collections/{collection_id}", include_in_schema=False)
+    @router.get("/collections/{collection_id}", include_in_schema=False, dependencies=cache)
     def collection(request: Request, collection_id: RowId) -> Response:
         return collection_page(request, collection_id, "")
 
@@ -247,12 +255,16 @@ def create_community_router(
 
     # --- user pages ---
 
-    @router.get("/users/{name}.json", responses={**answers(schemas.UserPage), **errors(404)})
+    @router.get(
+        "/users/{name}.json",
+        responses={**answers(schemas.UserPage), **errors(404)},
+        dependencies=cache,
+    )
     def user_json(request: Request, name: str) -> Response:
         """A reader's submissions, votes and collections (private ones to themselves)."""
         return user_page(request, name, as_json=True)
 
-    @router.get("/users/{name}", include_in_schema=False)
+    @router.get("/users/{name}", include_in_schema=False, dependencies=cache)
     def user_html(request: Request, name: str) -> Response:
         return user_page(request, name, as_json=False)
 

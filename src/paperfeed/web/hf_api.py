@@ -25,6 +25,7 @@ from paperfeed.web.edge import (
     WeekParam,
     errors,
 )
+from paperfeed.web.page_cache import CACHEABLE
 from paperfeed.web.searching import search_or_http_error
 
 PageSize = Query(50, ge=1, le=100, description="results per page")
@@ -93,7 +94,7 @@ def entry_json(item: DailyItem) -> dict[str, Any]:
 
 
 def create_router(store: Store, search: SearchEngine | None) -> APIRouter:
-    router = APIRouter(prefix="/api", tags=["Hugging Face-compatible"])
+    router = APIRouter(prefix="/api", tags=["Hugging Face-compatible"], dependencies=[CACHEABLE])
 
     @router.get("/daily_papers")
     def list_daily_papers(

@@ -1,5 +1,5 @@
-"""A response cache for what anonymous readers GET: the feed, trending, paper pages,
-searches, feeds and their JSON twins.
+"""A response cache for what anonymous readers GET: every route that declares itself
+`CACHEABLE` (the feed, trending, paper pages, searches, feeds and their JSON twins).
 
 Such a page is the same for every visitor without a session (pages show no per-visitor
 form to them), so one rendering can answer them all. An entry lives `ttl_s` seconds, and
@@ -15,26 +15,30 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+
+from fastapi import Depends, Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paperfeed.web.security import SESSION_COOKIE, request_cookies, request_header
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-CACHED_PREFIXES = (
-    "/index.json", "/trending", "/papers/", "/search", "/feeds/", "/api/", "/about",
-    "/collections/", "/users/",
-)  # fmt: skip
+def cacheable(request: Request) -> None:
+    """Declares that a GET route answers every reader without a session alike."""
+    request.state.cacheable = True
+
+
+# A route's `dependencies=[CACHEABLE]` lets this cache keep its answers; the answers of
+# every other route pass through untouched.
+CACHEABLE = Depends(cacheable)
 
 
 class PageCache:
     def __init__(
-        self, app: App, ttl_s: float = 30.0, max_bytes: int = 256_000_000, max_body: int = 2_000_000
+        self,
+        app: ASGIApp,
+        ttl_s: float = 30.0,
+        max_bytes: int = 256_000_000,
+        max_body: int = 2_000_000,
     ) -> None:
         self.app = app
         self.ttl_s = ttl_s
@@ -48,13 +52,9 @@ class PageCache:
         # rendering it again (when a popular entry expires, 50 readers ask at once).
         self.rendering: dict[str, asyncio.Event] = {}
 
-    def _cacheable(self, scope: Scope) -> bool:
-        path = scope["path"]
-        return (
-            scope["method"] in ("GET", "HEAD")
-            and (path == "/" or path.startswith(CACHED_PREFIXES))
-            and SESSION_COOKIE not in request_cookies(scope)
-        )
+    def _may_answer(self, scope: Scope) -> bool:
+        """Whether the cache may answer; what it keeps is decided once the route ran."""
+        return scope["method"] in ("GET", "HEAD") and SESSION_COOKIE not in request_cookies(scope)
 
     def clear(self) -> None:
         self.generation += 1
@@ -68,7 +68,7 @@ class PageCache:
         if scope["method"] not in ("GET", "HEAD", "OPTIONS"):
             await self._write(scope, receive, send)
             return
-        if not self._cacheable(scope):
+        if not self._may_answer(scope):
             await self.app(scope, receive, send)
             return
         # The host is part of the key: a page's absolute links may name it.
@@ -82,6 +82,9 @@ class PageCache:
             await self.rendering[key].wait()
             if await self._answer_from_cache(key, send):
                 return
+            # Not kept (not cacheable, or not a 200): render it alongside the others.
+            await self._render_and_keep(key, asyncio.Event(), scope, receive, send)
+            return
         self.rendering[key] = rendered = asyncio.Event()
         try:
             await self._render_and_keep(key, rendered, scope, receive, send)
@@ -128,6 +131,7 @@ class PageCache:
         self, key: str, rendered: asyncio.Event, scope: Scope, receive: Receive, send: Send
     ) -> None:
         generation = self.generation
+        state = scope.setdefault("state", {})  # where the route's CACHEABLE marks it
         start: Message | None = None
         chunks: list[bytes] = []
         size = 0
@@ -157,7 +161,8 @@ class PageCache:
                         and start["status"] == 200
                         and size <= self.max_body
                         and generation == self.generation
-                        and not scope.get("state", {}).get("personal")
+                        and state.get("cacheable")
+                        and not state.get("personal")
                     ):
                         self._keep(key, start, b"".join(chunks))
                     rendered.set()

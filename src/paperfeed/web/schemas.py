@@ -48,6 +48,11 @@ class DayPage(BaseModel):
     period: str | None = None
 
 
+class PaperList(BaseModel):
+    papers: list[Paper]
+    page: int
+
+
 class TrendingPaper(Paper):
     trending_score: float
 

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlencode
 
+from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
 from paperfeed.services.text import comment_html, web_link, with_math
 from paperfeed.web.security import Security
 
 TEMPLATES = Path(__file__).parent / "templates"
+
+
+def with_params(request: Request, **changes: str | int | None) -> str:
+    """This page's path and query with `changes` (None removes a parameter): a relative
+    link, so that it never names the Host the request came with."""
+    query = [(k, v) for k, v in request.query_params.multi_items() if k not in changes]
+    query += [(k, str(v)) for k, v in changes.items() if v is not None]
+    return f"{request.url.path}?{urlencode(query)}" if query else request.url.path
 
 
 def make_templates(security: Security) -> Jinja2Templates:
@@ -19,4 +29,5 @@ def make_templates(security: Security) -> Jinja2Templates:
     templates.env.filters["with_math"] = with_math
     templates.env.filters["comment_html"] = comment_html
     templates.env.filters["web_link"] = web_link
+    templates.env.globals["with_params"] = with_params
     return templates
