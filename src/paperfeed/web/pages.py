@@ -12,12 +12,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Connection
 
+from paperfeed.query import QueryError
 from paperfeed.services import trending as trending_service
 from paperfeed.services.cite import bibtex
 from paperfeed.services.community import comments_on
 from paperfeed.services.daily import MAX_PAGE, DailyItem, daily_items, period, period_of
-from paperfeed.services.feed import DayListing, PaperView, day_listing, get_paper
-from paperfeed.services.query import QueryError
+from paperfeed.services.paper_views import DayListing, PaperView, day_listing, get_paper
 from paperfeed.services.search import SearchEngine
 from paperfeed.services.trending import trending_papers
 from paperfeed.store import Store
