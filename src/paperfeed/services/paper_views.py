@@ -70,7 +70,8 @@ class PaperView:
     published_at: datetime | None
     announced_date: date | None
     upvotes: int = 0
-    num_comments: int = 0
+    imported_comments: int = 0  # counted on Hugging Face; their text is not here
+    local_comments: int = 0  # written here, shown on the paper's page
     github_repo: str | None = None
     github_stars: int | None = None
     project_page: str | None = None
@@ -78,6 +79,11 @@ class PaperView:
     featured_on: list[date] = field(default_factory=list)
     submitted_by: Submitter | None = None
     id: int = 0  # the store's row id; not shown to readers
+
+    @property
+    def num_comments(self) -> int:
+        """Both kinds: what Hugging Face's API calls numComments."""
+        return self.imported_comments + self.local_comments
 
     @property
     def abs_url(self) -> str:
@@ -89,6 +95,7 @@ class PaperView:
 
     def to_json(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "id"}
+        data["num_comments"] = self.num_comments
         for key in ("published_at", "announced_date"):
             data[key] = data[key].isoformat() if data[key] else None
         data["featured_on"] = [d.isoformat() for d in self.featured_on]
@@ -145,14 +152,14 @@ def _build_listing_query() -> sa.Select:
         q.correlate(papers) for q in (imported_up, imported_com, local_votes, local_comments)
     )
     upvotes = sa.func.coalesce(imported_up.scalar_subquery(), 0) + local_votes.scalar_subquery()
-    num_comments = (
-        sa.func.coalesce(imported_com.scalar_subquery(), 0) + local_comments.scalar_subquery()
-    )
+    imported_count = sa.func.coalesce(imported_com.scalar_subquery(), 0)
+    local_count = local_comments.scalar_subquery()
     return (
         sa.select(
             *_PAPER_COLUMNS,
             upvotes.label("upvotes"),
-            num_comments.label("num_comments"),
+            imported_count.label("imported_comments"),
+            local_count.label("local_comments"),
             paper_links.c.github_repo,
             paper_links.c.github_stars,
             paper_links.c.project_page,

@@ -29,6 +29,8 @@ class Paper(BaseModel):
     announced_date: str | None
     upvotes: int
     num_comments: int
+    imported_comments: int
+    local_comments: int
     github_repo: str | None
     github_stars: int | None
     project_page: str | None
