@@ -156,7 +156,11 @@ def _send_confirmation(
         with open_mailer(settings) as mailer:
             mailer.send(message)
     except MailError as exc:
-        raise SubscriptionError(f"could not send the confirmation email: {exc}") from exc
+        # The detail (server, address, reply) is the operator's: the reader gets a sentence.
+        log.warning("confirmation email to a subscriber not sent: %s", exc)
+        raise SubscriptionError(
+            "We could not send the confirmation email just now. Please try again later."
+        ) from exc
 
 
 def request_subscription(

@@ -9,14 +9,17 @@ PAPERFEED_SMTP_URL. A taken username is always said: user pages show names anywa
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from paperfeed.config import Settings
+from paperfeed.errors import ActionError
 from paperfeed.services.accounts import (
     AccountError,
     allow_attempt,
@@ -29,6 +32,7 @@ from paperfeed.services.accounts import (
     mail_signup,
     start_session,
 )
+from paperfeed.services.community import set_vote
 from paperfeed.services.tokens import TokenError
 from paperfeed.store import Store
 from paperfeed.web.security import SESSION_COOKIE, Security
@@ -40,6 +44,10 @@ class RateLimits:
 
     login: tuple[int, timedelta] = (10, timedelta(minutes=5))
     signup: tuple[int, timedelta] = (5, timedelta(hours=1))
+
+
+MAX_ARXIV_ID = 64
+VoteFor = Annotated[str, Query(max_length=MAX_ARXIV_ID)]
 
 
 def local_path(target: str | None) -> str:
@@ -156,8 +164,10 @@ def create_accounts_router(
         return signed_in(request, user.id, "/")
 
     @router.get("/login")
-    def login_form(request: Request, next: str = "/") -> Response:
-        return form_page(request, "login", None, 200, next=next)
+    def login_form(request: Request, next: str = "/", vote: VoteFor = "") -> Response:
+        """`vote`: the paper a signed-out reader clicked the vote button of; the vote is
+        cast once they log in (a POST with its CSRF token, never on this GET)."""
+        return form_page(request, "login", None, 200, next=next, vote=vote)
 
     @router.post("/login", dependencies=csrf)
     def login(
@@ -165,18 +175,23 @@ def create_accounts_router(
         login: str = Form(""),
         password: str = Form(""),
         next: str = Form("/"),
+        vote: Annotated[str, Form(max_length=MAX_ARXIV_ID)] = "",
     ) -> Response:
         if not allow_attempt(store, f"login:{client_address(request)}", *limits.login):
             return form_page(
                 request, "login", "Too many attempts; wait a few minutes.", 429,
-                login=login, next=next,
+                login=login, next=next, vote=vote,
             )  # fmt: skip
         with store.write() as conn:  # may rehash the password
             user = authenticate(conn, login, password)
+            if user is not None and vote:
+                with suppress(ActionError):  # the paper is gone: the log-in still counts
+                    set_vote(conn, user.id, vote, True)
         if user is None:
             return form_page(
-                request, "login", "Wrong username or password.", 400, login=login, next=next
-            )
+                request, "login", "Wrong username or password.", 400,
+                login=login, next=next, vote=vote,
+            )  # fmt: skip
         return signed_in(request, user.id, next)
 
     @router.post("/logout", dependencies=csrf)

@@ -21,7 +21,7 @@ from paperfeed.services.jobs import PeriodicJob
 from paperfeed.services.recommend import Recommender
 from paperfeed.services.search import SearchEngine
 from paperfeed.sources.arxiv_api import fetch_paper
-from paperfeed.sources.http import HttpClient
+from paperfeed.sources.http import HttpClient, interactive
 from paperfeed.store import Store
 from paperfeed.store.secrets import get_or_create_secret
 from paperfeed.web.accounts import RateLimits, create_accounts_router
@@ -42,6 +42,7 @@ from paperfeed.web.observability import (
     Readiness,
     create_observability_router,
 )
+from paperfeed.web.outbox import create_outbox_router
 from paperfeed.web.page_cache import PageCache
 from paperfeed.web.pages import create_pages_router
 from paperfeed.web.security import BrowserSecurityMiddleware, Security
@@ -83,7 +84,7 @@ def create_app(
     the updater) run while the app serves; `settings` gives the base URL, arXiv and mail servers, and the
     submission window. `page_cache_ttl_s`: how long anonymous pages are reused (0: off)."""
     settings = settings or Settings()
-    arxiv = HttpClient(settings.http)
+    arxiv = HttpClient(interactive(settings.http))
     submissions = Submissions(
         store,
         lambda arxiv_id: fetch_paper(arxiv, settings.arxiv_api_url, arxiv_id),
@@ -133,6 +134,7 @@ def create_app(
     recommender = Recommender(store, search) if search is not None else None
     app.include_router(create_for_you_router(store, security, templates, recommender))
     app.include_router(create_subscriptions_router(store, settings, security, templates))
+    app.include_router(create_outbox_router(settings, security, templates))
     app.include_router(create_router(store, search))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 

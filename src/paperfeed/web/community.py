@@ -4,6 +4,7 @@ asked for it (`Accept: application/json`) and otherwise redirects back to the pa
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -18,6 +19,7 @@ from paperfeed.services.accounts import allow_attempt, user_by_name
 from paperfeed.services.cite import bibtex_many
 from paperfeed.services.collections import CollectionView
 from paperfeed.services.community import Submissions
+from paperfeed.sources.arxiv_api import MissingPaper
 from paperfeed.store import Store
 from paperfeed.web import schemas
 from paperfeed.web.actions import done, run_action, wants_json
@@ -34,6 +36,7 @@ from paperfeed.web.page_cache import CACHEABLE
 from paperfeed.web.schemas import answers
 from paperfeed.web.security import Security
 
+log = logging.getLogger(__name__)
 SUBMISSIONS_PER_HOUR = (20, timedelta(hours=1))
 
 
@@ -111,12 +114,17 @@ def create_community_router(
             found = submissions.submit(user.id, paper)
         except (ActionError, SourceError) as exc:
             status = exc.status if isinstance(exc, ActionError) else 502
+            said = str(exc)
+            if isinstance(exc, SourceError) and not isinstance(exc, MissingPaper):
+                # The detail (URL, error, attempts) is the operator's: in the log.
+                log.warning("submission of %r: arXiv unreachable: %s", paper[:100], exc)
+                said = "arXiv cannot be reached just now. Please try again in a few minutes."
             if wants_json(request):
-                return JSONResponse({"error": str(exc)}, status_code=status)
+                return JSONResponse({"error": said}, status_code=status)
             return templates.TemplateResponse(
                 request,
                 "submit.html",
-                {"error": str(exc), "paper": paper, "max_age": submissions.max_age.days},
+                {"error": said, "paper": paper, "max_age": submissions.max_age.days},
                 status_code=status,
             )
         return done(request, f"/papers/{found.arxiv_id}", found.to_json())

@@ -61,7 +61,14 @@ def create_subscriptions_router(
         return templates.TemplateResponse(
             request,
             "subscribe.html",
-            {"form": {"email": user.email if user else "", "frequency": "daily", "trending": True}},
+            {
+                "form": {
+                    "email": user.email if user else "",
+                    "frequency": "daily",
+                    "trending": True,
+                },
+                "no_mail": not settings.smtp_url,
+            },
         )
 
     @router.post("/subscribe", response_class=HTMLResponse, dependencies=csrf)
