@@ -179,9 +179,9 @@ NEWEST_FIRST = (
 )
 
 
-def view_of(row: sa.RowMapping) -> PaperView:
+def view_of(row: sa.RowMapping, submitted_by: Submitter | None = None) -> PaperView:
     names = PaperView.__dataclass_fields__
-    return PaperView(**{k: row[k] for k in row if k in names})
+    return PaperView(**{k: row[k] for k in row if k in names}, submitted_by=submitted_by)
 
 
 def latest_day(conn: sa.Connection) -> date | None:
@@ -216,16 +216,22 @@ def day_listing(conn: sa.Connection, day: date | None = None, limit: int = 500) 
     featured = sa.select(daily_entries.c.paper_id).where(daily_entries.c.day == day)
     has_community = conn.execute(sa.select(sa.exists(featured))).scalar()
     if has_community:
-        query = query.where(papers.c.id.in_(featured)).order_by(
-            sa.desc("upvotes"), papers.c.arxiv_id.desc()
-        )
+        # Joined to the day's entry for its submitter (one entry per paper and day).
+        query = (
+            with_submitter(
+                query.join(
+                    daily_entries,
+                    (daily_entries.c.paper_id == papers.c.id) & (daily_entries.c.day == day),
+                )
+            )
+        ).order_by(sa.desc("upvotes"), papers.c.arxiv_id.desc())
     else:
         query = query.where(papers.c.announced_date == day).order_by(papers.c.arxiv_id.desc())
     rows = conn.execute(query.limit(limit)).mappings().all()
     return DayListing(
         day=day,
         kind="community" if has_community else "arxiv",
-        papers=[view_of(r) for r in rows],
+        papers=[view_of(r, submitter_of(r) if has_community else None) for r in rows],
         previous_day=_neighbour(conn, day, later=False),
         next_day=_neighbour(conn, day, later=True),
     )

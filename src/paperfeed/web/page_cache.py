@@ -145,10 +145,11 @@ class PageCache:
                         (k, v) for k, v in message.get("headers", []) if k != b"set-cookie"
                     ],
                 }
-                message = {
-                    **message,
-                    "headers": [*message.get("headers", []), (b"x-cache", b"miss")],
-                }
+                if state.get("cacheable"):  # known now: the route has run
+                    message = {
+                        **message,
+                        "headers": [*message.get("headers", []), (b"x-cache", b"miss")],
+                    }
             elif message["type"] == "http.response.body":
                 size += len(message.get("body", b""))
                 if size <= self.max_body:
