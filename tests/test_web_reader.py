@@ -102,7 +102,7 @@ def test_submitter_and_organization_pages_list_their_papers(site):
 
 def test_comment_counts_say_which_are_imported(site, store):
     day = site.get("/papers/date/2026-11-03").text
-    assert "2 on Hugging Face" in day and "comment here" not in day
+    assert "2 comments on Hugging Face" in day and "comment here" not in day
     paper_page = site.get("/papers/2611.00002").text
     assert "No comments here yet. Hugging Face counts 2 comments" in paper_page
     with store.write() as conn:
