@@ -172,6 +172,8 @@ def morning_site(sqlite_db, tmp_path):
             for n in range(1, 31 if day == "2026-11-04" else 6)
         ]
         entries[0]["paper"]["organization"] = {"name": "acme-lab"}
+        entries[0]["paper"]["ai_summary"] = "The method keeps $O(n)$ memory at long context."
+        entries[0]["paper"]["ai_keywords"] = ["sparse attention", "long context"]
         daily.write_text(json.dumps(entries))
         run_ingest(sqlite_db, HfDailyFileSource(daily), show_progress=False)
     settings = Settings(smtp_url=f"outbox:{tmp_path / 'outbox'}", http=FAST_HTTP)

@@ -30,6 +30,9 @@ def store(db_url, tmp_path):
         for n, day in enumerate(WEEK_DAYS):
             entry = hf_api_entry(paper(n + 1), upvotes=10 + n, comments=2, day=day.isoformat())
             entry["paper"]["organization"] = {"name": "acme-lab", "fullname": "Acme Lab"}
+            if n == 0:
+                entry["paper"]["ai_summary"] = "A <b>machine</b> summary of $x^2$."
+                entry["paper"]["ai_keywords"] = ["sparse attention", "sparse attention", "x"]
             entries.append((day, entry))
         for day in WEEK_DAYS:
             daily = tmp_path / f"{day}.json"
@@ -98,6 +101,18 @@ def test_submitter_and_organization_pages_list_their_papers(site):
     assert "Papers from acme-lab" in site.get("/orgs/acme-lab").text
     assert site.get("/orgs/nobody.json").json()["papers"] == []
     assert len(site.get("/submitters/bob.json", params={"page": 2}).json()["papers"]) == 20
+
+
+def test_hugging_faces_ai_summary_and_keywords_are_shown_as_theirs(site):
+    data = site.get("/papers/2611.00001.json").json()
+    assert data["ai_summary"] == "A <b>machine</b> summary of $x^2$."
+    assert data["ai_keywords"] == ["sparse attention", "x"]
+    page = site.get("/papers/2611.00001").text
+    assert "Hugging Face AI summary" in page and "Hugging Face AI keywords" in page
+    assert "A &lt;b&gt;machine&lt;/b&gt; summary of <math" in page
+    day = site.get("/papers/date/2026-11-02").text
+    assert "Hugging Face AI summary" in day and "<b>machine" not in day
+    assert site.get("/papers/2611.00002.json").json()["ai_summary"] is None
 
 
 def test_comment_counts_say_which_are_imported(site, store):

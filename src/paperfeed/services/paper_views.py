@@ -76,6 +76,8 @@ class PaperView:
     github_stars: int | None = None
     project_page: str | None = None
     organization: str | None = None
+    ai_summary: str | None = None  # Hugging Face's, labelled as theirs
+    ai_keywords: list[str] | None = None
     featured_on: list[date] = field(default_factory=list)
     submitted_by: Submitter | None = None
     id: int = 0  # the store's row id; not shown to readers
@@ -164,6 +166,8 @@ def _build_listing_query() -> sa.Select:
             paper_links.c.github_stars,
             paper_links.c.project_page,
             paper_links.c.organization,
+            paper_links.c.ai_summary,
+            paper_links.c.ai_keywords,
         )
         .select_from(papers)
         .outerjoin(paper_links, paper_links.c.paper_id == papers.c.id)

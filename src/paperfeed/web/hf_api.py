@@ -60,6 +60,8 @@ def paper_json(
         "projectPage": paper.project_page,
         "organization": {"name": paper.organization} if paper.organization else None,
         "categories": paper.categories,
+        "ai_summary": paper.ai_summary,
+        "ai_keywords": paper.ai_keywords,
         "submittedOnDailyAt": _iso(submitted_at),
         "submittedOnDailyBy": _user(submitted_by),
     }

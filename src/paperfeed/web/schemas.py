@@ -35,6 +35,8 @@ class Paper(BaseModel):
     github_stars: int | None
     project_page: str | None
     organization: str | None
+    ai_summary: str | None
+    ai_keywords: list[str] | None
     featured_on: list[str]
     submitted_by: str | None
     abs_url: str
