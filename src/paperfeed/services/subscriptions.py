@@ -7,7 +7,6 @@ replaces it. The account mails (password reset, sign-up) live in services/accoun
 
 from __future__ import annotations
 
-import logging
 import re
 import secrets
 from collections.abc import Iterable
@@ -36,8 +35,6 @@ from paperfeed.store import Store
 from paperfeed.store import subscriptions as rows
 from paperfeed.store.subscriptions import Subscription
 
-log = logging.getLogger(__name__)
-
 FREQUENCIES = ("daily", "weekly")
 CONFIRM_TTL_S = 3 * 86400
 # Digests stay in mailboxes for a long time and their unsubscribe links must keep working.
@@ -50,6 +47,10 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 
 class SubscriptionError(PaperfeedError):
     """Subscription input or a link that cannot be accepted; the message says why."""
+
+
+class ConfirmationNotSent(SubscriptionError):
+    """The mail server failed us, not the reader: its detail is for the operator."""
 
 
 @dataclass
@@ -156,11 +157,7 @@ def _send_confirmation(
         with open_mailer(settings) as mailer:
             mailer.send(message)
     except MailError as exc:
-        # The detail (server, address, reply) is the operator's: the reader gets a sentence.
-        log.warning("confirmation email to a subscriber not sent: %s", exc)
-        raise SubscriptionError(
-            "We could not send the confirmation email just now. Please try again later."
-        ) from exc
+        raise ConfirmationNotSent(f"could not send the confirmation email: {exc}") from exc
 
 
 def request_subscription(

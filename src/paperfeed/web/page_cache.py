@@ -44,7 +44,8 @@ class PageCache:
         self.ttl_s = ttl_s
         self.max_bytes = max_bytes
         self.max_body = max_body
-        self.entries: OrderedDict[str, tuple[float, Message, bytes]] = OrderedDict()
+        # key -> (kept at, response start, body, the route that rendered it)
+        self.entries: OrderedDict[str, tuple[float, Message, bytes, object]] = OrderedDict()
         self.size = 0
         # Bumped by every write: a page rendered across a write is not kept.
         self.generation = 0
@@ -76,11 +77,11 @@ class PageCache:
             f"{scope['method']} {request_header(scope, b'host')} {scope['path']}"
             f"?{scope['query_string'].decode('latin-1')}"
         )
-        if await self._answer_from_cache(key, send):
+        if await self._answer_from_cache(key, scope, send):
             return
         if key in self.rendering:
             await self.rendering[key].wait()
-            if await self._answer_from_cache(key, send):
+            if await self._answer_from_cache(key, scope, send):
                 return
             # Not kept (not cacheable, or not a 200): render it alongside the others.
             await self._render_and_keep(key, asyncio.Event(), scope, receive, send)
@@ -109,20 +110,21 @@ class PageCache:
             if status < 400:
                 self.clear()
 
-    async def _answer_from_cache(self, key: str, send: Send) -> bool:
+    async def _answer_from_cache(self, key: str, scope: Scope, send: Send) -> bool:
         hit = self.entries.get(key)
         if hit is None or time.monotonic() - hit[0] >= self.ttl_s:
             return False
         self.entries.move_to_end(key)
-        _, start, body = hit
+        _, start, body, route = hit
+        scope["route"] = route  # the log line and metrics name the route, as when rendered
         await send({**start, "headers": [*start["headers"], (b"x-cache", b"hit")]})
         await send({"type": "http.response.body", "body": body})
         return True
 
-    def _keep(self, key: str, start: Message, body: bytes) -> None:
+    def _keep(self, key: str, start: Message, body: bytes, route: object) -> None:
         if key in self.entries:
             self.size -= len(self.entries.pop(key)[2])
-        self.entries[key] = (time.monotonic(), start, body)
+        self.entries[key] = (time.monotonic(), start, body, route)
         self.size += len(body)
         while self.size > self.max_bytes:
             self.size -= len(self.entries.popitem(last=False)[1][2])
@@ -165,7 +167,7 @@ class PageCache:
                         and state.get("cacheable")
                         and not state.get("personal")
                     ):
-                        self._keep(key, start, b"".join(chunks))
+                        self._keep(key, start, b"".join(chunks), scope.get("route"))
                     rendered.set()
             await send(message)
 

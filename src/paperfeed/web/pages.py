@@ -253,7 +253,7 @@ def create_pages_router(
             },
         )
 
-    @pages(router, templates, "/submitters/{name}", schemas.PaperList)
+    @pages(router, templates, "/submitters/{name}", schemas.PaperList, errors(404))
     def submitter(
         request: Request, name: Name, layout: Layout = "list", page: ListPage = 1
     ) -> Page:
@@ -263,7 +263,7 @@ def create_pages_router(
             items = daily_items(conn, submitter=name, offset=(page - 1) * MAX_PAGE, limit=MAX_PAGE)
         return featured_by(request, f"Submitted by {name} on Hugging Face", items, layout, page)
 
-    @pages(router, templates, "/orgs/{name}", schemas.PaperList)
+    @pages(router, templates, "/orgs/{name}", schemas.PaperList, errors(404))
     def organization(
         request: Request, name: Name, layout: Layout = "list", page: ListPage = 1
     ) -> Page:

@@ -10,6 +10,7 @@ A forged request would need the token, and with it could only do what its holder
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Annotated
 
@@ -29,6 +30,8 @@ from paperfeed.web.security import Security
 
 # Each sends an email: limit per client address, across workers.
 MAIL_REQUESTS_PER_HOUR = 10
+
+log = logging.getLogger(__name__)
 
 
 def _lines(text: str) -> list[str]:
@@ -104,8 +107,12 @@ def create_subscriptions_router(
                 store, settings, email, frequency, prefs, security.user(request)
             )
         except PaperfeedError as exc:
+            said = str(exc)
+            if isinstance(exc, service.ConfirmationNotSent):
+                log.warning("%s", exc)  # the server, address and reply: the operator's
+                said = "We could not send the confirmation email just now. Please try again later."
             return templates.TemplateResponse(
-                request, "subscribe.html", {"form": form, "error": str(exc)}, status_code=400
+                request, "subscribe.html", {"form": form, "error": said}, status_code=400
             )
         return message(
             request,
