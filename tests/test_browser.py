@@ -54,6 +54,8 @@ def site(sqlite_db, tmp_path, http_server):
 
 
 def test_a_readers_visit(chromium, site):
+    from playwright.sync_api import expect
+
     shots = ARTIFACTS / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     context = chromium.new_context(viewport=SIZES["desktop"], accept_downloads=True)
@@ -107,10 +109,9 @@ def test_a_readers_visit(chromium, site):
     # Vote.
     vote = page.locator("button.vote-button")
     assert vote.get_attribute("aria-pressed") == "false" and "30" in vote.inner_text()
-    vote.click()
-    page.wait_for_load_state()
-    vote = page.locator("button.vote-button")
-    assert vote.get_attribute("aria-pressed") == "true" and "31" in vote.inner_text()
+    vote.click()  # in place (static/vote.js): wait for the button to say so
+    expect(vote).to_have_attribute("aria-pressed", "true")
+    assert "31" in vote.inner_text()
 
     # Comment, with hostile Markdown.
     page.get_by_label("Add a comment").fill(
@@ -157,4 +158,133 @@ def test_a_readers_visit(chromium, site):
     page.goto(site + "/")
     assert page.evaluate("window.__xss") is None
     assert dialogs == [] and outside == [] and problems == []
+    context.close()
+
+
+@pytest.fixture
+def morning_site(sqlite_db, tmp_path):
+    """A week of daily lists, 30 papers on one day (a page that scrolls), and mail that
+    goes to an outbox folder, as in the demo."""
+    for offset, day in enumerate(["2026-11-02", "2026-11-03", "2026-11-04"]):
+        daily = tmp_path / f"{day}.json"
+        entries = [
+            hf_api_entry(paper(100 * offset + n), upvotes=40 - n, comments=1, day=day)
+            for n in range(1, 31 if day == "2026-11-04" else 6)
+        ]
+        entries[0]["paper"]["organization"] = {"name": "acme-lab"}
+        entries[0]["paper"]["ai_summary"] = "The method keeps $O(n)$ memory at long context."
+        entries[0]["paper"]["ai_keywords"] = ["sparse attention", "long context"]
+        daily.write_text(json.dumps(entries))
+        run_ingest(sqlite_db, HfDailyFileSource(daily), show_progress=False)
+    settings = Settings(smtp_url=f"outbox:{tmp_path / 'outbox'}", http=FAST_HTTP)
+    with live_site(sqlite_db, settings=settings) as client:
+        yield str(client.base_url).rstrip("/")
+
+
+def test_a_daily_readers_morning(chromium, morning_site):
+    """Week navigation, cards, the outbox sign-up, a vote that keeps the reader's place,
+    trending that keeps its length, math in a comment: at both widths, all on-site."""
+    from playwright.sync_api import expect
+
+    site = morning_site
+    shots = ARTIFACTS / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    context = chromium.new_context(viewport=SIZES["desktop"])
+    page = context.new_page()
+    outside: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith(site) else outside.append(r.url))
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+
+    def shoot(name: str) -> None:
+        for size_name, size in SIZES.items():
+            page.set_viewport_size(size)
+            page.screenshot(path=shots / f"{name}-{size_name}.png", full_page=True)
+            # The first screen too: what a reader sees before scrolling, readable at once.
+            page.screenshot(path=shots / f"{name}-{size_name}-top.png")
+        page.set_viewport_size(SIZES["desktop"])
+
+    # The week, its neighbours, the month, a date picked.
+    page.goto(site + "/")
+    page.get_by_role("link", name="Week", exact=True).click()
+    page.wait_for_url("**/?week=2026-W45")
+    assert "Week 45, 2026" in page.locator("h1").inner_text()
+    assert page.locator("ol.papers > li").count() == 40
+    shoot("week")
+    page.locator("a[rel=next]").first.click()
+    page.wait_for_url("**/?week=2026-W46")
+    assert "No papers were featured in Week 46, 2026" in page.locator(".empty").inner_text()
+    page.locator("a[rel=prev]").first.click()
+    page.wait_for_url("**/?week=2026-W45")
+    page.get_by_role("link", name="Month", exact=True).click()
+    page.wait_for_url("**/?month=2026-11")
+    page.get_by_label("Go to a date").fill("2026-11-03")
+    page.get_by_role("button", name="Go").click()
+    page.wait_for_url("**/papers/date/2026-11-03")
+    assert page.locator("ol.papers > li").count() == 5
+
+    # Cards, kept from day to day.
+    page.get_by_role("link", name="Card view").click()
+    page.wait_for_url("**layout=cards")
+    assert page.locator("ol.papers.cards").count() == 1
+    page.locator("a[rel=next]").first.click()
+    page.wait_for_url("**/papers/date/2026-11-04?layout=cards")
+    assert page.get_by_role("link", name="acme-lab").count() == 1
+    shoot("cards")
+
+    # Trending before any local vote.
+    page.goto(site + "/trending")
+    trending_before = page.locator("ol.papers > li").count()
+    assert trending_before >= 30
+
+    # Sign up through the outbox: the confirmation mail, its link, the password.
+    page.goto(site + "/signup")
+    page.get_by_label("Username").fill("ada")
+    page.get_by_label("Email").fill("ada@example.org")
+    page.get_by_role("button", name="Create account").click()
+    page.get_by_text("Check your inbox").wait_for()
+    page.goto(site + "/admin/outbox")
+    link = page.locator("article.mail a[href*='/signup/confirm']").first.get_attribute("href")
+    assert link
+    shoot("outbox")
+    page.goto(site + link[link.index("/signup/confirm") :])
+    page.get_by_label("Password").fill("correct horse battery")
+    page.get_by_role("button", name="Open my account").click()
+    page.get_by_role("link", name="ada").wait_for()
+
+    # A vote far down the list: in place, the page stays where the reader was.
+    page.goto(site + "/papers/date/2026-11-04")
+    far = page.locator("ol.papers > li").nth(25)
+    far.scroll_into_view_if_needed()
+    scrolled = page.evaluate("window.scrollY")
+    assert scrolled > 500
+    button = far.locator("button.vote-button")
+    count = int(button.locator(".count").inner_text())
+    button.click()
+    expect(button).to_have_attribute("aria-pressed", "true")
+    expect(button.locator(".count")).to_have_text(str(count + 1))
+    assert page.evaluate("window.scrollY") == scrolled
+    assert page.url.endswith("/papers/date/2026-11-04")  # no reload, no jump
+    for n in (1, 2, 3):
+        page.locator("ol.papers > li").nth(n).locator("button.vote-button").click()
+        expect(
+            page.locator("ol.papers > li").nth(n).locator("button.vote-button")
+        ).to_have_attribute("aria-pressed", "true")
+
+    # Trending keeps its length after these local votes.
+    page.goto(site + "/trending")
+    assert page.locator("ol.papers > li").count() == trending_before
+
+    # A comment with math: MathML, not dollars.
+    page.goto(site + "/papers/2611.00201")
+    page.get_by_label("Add a comment").fill("Bound: $O(n^2)$ and $$\\sum_i x_i$$, price $5 and $6.")
+    page.get_by_role("button", name="Comment").click()
+    page.wait_for_load_state()
+    body = page.locator(".comment-body").first
+    assert body.locator("math").count() == 2
+    assert "price $5 and $6" in body.inner_text()
+    shoot("paper-comment")
+
+    assert outside == [] and problems == [], (outside, problems)
     context.close()

@@ -140,6 +140,23 @@ def test_comments_are_markdown_rendered_safely_and_admins_can_hide_them(site, pa
     assert "[hidden by an admin]" in site.get("/papers/2611.00001").text
 
 
+def test_math_in_comments_is_mathml_and_stays_safe(site, papers_in):
+    sign_up(site, "ada")
+    body = (
+        "Energy $E = mc^2$, display $$\\frac{a}{b}$$, literal `$x$`, prices $5 and $6, "
+        "hostile $<img src=x onerror=alert(1)>$ and $\\href{javascript:alert(1)}{x}$"
+    )
+    assert post_json(site, "/papers/2611.00001/comments", {"body": body}).status_code == 200
+    html = site.get("/papers/2611.00001").text
+    comment = html[html.index('class="comment-body"') :]
+    comment = comment[: comment.index("</div>")]
+    assert '<math display="inline"><mrow><mi>E</mi>' in comment
+    assert '<math display="block"><mrow><mfrac>' in comment
+    assert "<code>$x$</code>" in comment and "prices $5 and $6" in comment
+    assert "<img" not in comment and "onerror=" not in comment.replace("<mi>", "")
+    assert "javascript:" not in comment.replace("<mi>", "") and "href=" not in comment
+
+
 def test_submitting_a_paper_fetches_it_from_arxiv(site, http_server, papers_in):
     today = utcnow().date().isoformat()
     fresh = paper(

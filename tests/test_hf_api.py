@@ -117,3 +117,15 @@ def test_list_papers_searches(api, hf_rows):
     found = list(api.list_papers(query=row["title"], limit=5))
     assert found[0].id == row["arxiv_id"]
     assert list(api.list_papers(query="", limit=5)) == []
+
+
+def test_paper_info_carries_hugging_faces_ai_summary_and_keywords(api, hf_rows):
+    seen = defaultdict(list)
+    for row in hf_rows:
+        seen[row["arxiv_id"]].append(row)
+    once = [rows[0] for rows in seen.values() if len(rows) == 1 and rows[0].get("ai_summary")]
+    assert len(once) > 100
+    for row in once[::500]:
+        info = api.paper_info(row["arxiv_id"])
+        assert " ".join((info.ai_summary or "").split()) == " ".join(row["ai_summary"].split())
+        assert info.ai_keywords == (list(dict.fromkeys(row["ai_keywords"] or [])) or None)

@@ -73,7 +73,8 @@ def test_paper_page_and_its_json_twin(site):
     assert "Invented paper number 5" in html
     assert 'href="https://arxiv.org/pdf/2611.00005"' in html
     assert 'href="https://github.com/e/x"' in html
-    assert "submitted by alice" in html
+    # An imported submitter links to the papers they submitted, named as Hugging Face's.
+    assert 'submitted by <a href="/submitters/alice">alice</a> on Hugging Face' in html
     data = site.get("/papers/2611.00005.json").json()
     assert data["featured_on"] == ["2026-11-04"] and data["upvotes"] == 40
     assert site.get("/papers/arXiv:2611.00005v2.json").json()["arxiv_id"] == "2611.00005"

@@ -1151,6 +1151,9 @@ def demo(ctx: click.Context, host: str, port: int, then_serve: bool) -> None:
             show_rejected=20,
         )
     if then_serve:
+        if not obj.settings.smtp_url:  # mail readable at /admin/outbox, no server needed
+            obj.settings = obj.settings.with_overrides(smtp_url="outbox:")
+            click.echo(f"mail goes to the outbox: http://{host}:{port}/admin/outbox", err=True)
         ctx.invoke(serve, host=host, port=port)
     else:
         with obj.open_store() as store, store.engine.connect() as conn:

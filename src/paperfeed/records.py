@@ -39,6 +39,7 @@ MAX_AUTHORS = 5_000
 MAX_NAME_CHARS = 1_000  # an author, a submitter, an organization
 MAX_FIELD_CHARS = 4_000  # comment, journal reference, DOI, license, repository, URL
 MAX_CATEGORIES = 100
+MAX_KEYWORDS = 50  # Hugging Face's AI keywords of a paper
 MAX_CATEGORY_CHARS = 256
 # No arXiv paper has more than a few dozen versions.
 MAX_VERSION = 1_000
@@ -220,6 +221,9 @@ class DailyRecord:
     github_stars: int | None = None
     project_page: str | None = None
     organization: str | None = None
+    # Hugging Face's machine-written summary and keywords, shown as theirs.
+    ai_summary: str | None = None
+    ai_keywords: list[str] | None = None
 
 
 def _bounded_text(where: str, name: str, value: object, max_chars: int) -> str:
@@ -330,4 +334,9 @@ def validate_daily(record: DailyRecord) -> DailyRecord:
     record.project_page = _optional_text(
         where, "project_page", record.project_page, MAX_FIELD_CHARS
     )
+    record.ai_summary = _optional_text(where, "ai_summary", record.ai_summary, MAX_FIELD_CHARS)
+    keywords = record.ai_keywords
+    if keywords is not None:
+        keywords = _text_list(where, "ai_keywords", keywords, MAX_KEYWORDS, MAX_CATEGORY_CHARS)
+    record.ai_keywords = list(dict.fromkeys(keywords)) if keywords else None
     return record

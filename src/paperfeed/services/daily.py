@@ -10,7 +10,8 @@ from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
-from paperfeed.services.feed import (
+from paperfeed.query import QueryError
+from paperfeed.services.paper_views import (
     LISTING,
     PaperView,
     Submitter,
@@ -18,9 +19,8 @@ from paperfeed.services.feed import (
     view_of,
     with_submitter,
 )
-from paperfeed.services.query import QueryError
 from paperfeed.services.trending import trending
-from paperfeed.store.schema import daily_entries, imported_submitters, papers
+from paperfeed.store.schema import daily_entries, imported_submitters, paper_links, papers
 
 SORTS = ("publishedAt", "trending", "upvotes")
 MAX_PAGE = 100
@@ -62,6 +62,44 @@ def period(
     return None
 
 
+@dataclass(frozen=True)
+class Period:
+    """A named ISO week (YYYY-Www) or month (YYYY-MM), with its neighbours for navigation."""
+
+    kind: str  # "week" or "month"
+    start: date
+    end: date
+
+    @property
+    def key(self) -> str:
+        if self.kind == "week":
+            year, week, _ = self.start.isocalendar()
+            return f"{year}-W{week:02d}"
+        return self.start.strftime("%Y-%m")
+
+    @property
+    def label(self) -> str:
+        if self.kind == "week":
+            year, week, _ = self.start.isocalendar()
+            return f"Week {week}, {year} ({self.start:%d %b} to {self.end:%d %b})"
+        return self.start.strftime("%B %Y")
+
+    def shifted(self, steps: int) -> Period:
+        if self.kind == "week":
+            return period_of("week", self.start + timedelta(weeks=steps))
+        month = self.start.year * 12 + self.start.month - 1 + steps
+        return period_of("month", date(month // 12, month % 12 + 1, 1))
+
+
+def period_of(kind: str, day: date) -> Period:
+    """The week or month that contains `day`."""
+    if kind == "week":
+        start = day - timedelta(days=day.weekday())
+        return Period("week", start, start + timedelta(days=6))
+    start = day.replace(day=1)
+    return Period("month", start, start.replace(day=calendar.monthrange(day.year, day.month)[1]))
+
+
 def daily_items(
     conn: sa.Connection,
     span: tuple[date, date] | None = None,
@@ -69,14 +107,16 @@ def daily_items(
     sort: str = "publishedAt",
     offset: int = 0,
     limit: int = 50,
+    organization: str | None = None,
 ) -> list[DailyItem]:
     """Featured papers in `span` (default: the latest day with a list, unless a submitter
-    is named: an imported one), newest submission first, or by trending score or upvotes."""
+    (an imported one) or an organization is named), newest submission first, or by
+    trending score or upvotes."""
     if sort not in SORTS:
         raise QueryError(f"unknown sort {sort!r}: use {', '.join(SORTS)}")
     if not 1 <= limit <= MAX_PAGE or offset < 0:
         raise QueryError(f"limit must be 1..{MAX_PAGE} and the page >= 0")
-    if span is None and submitter is None:
+    if span is None and submitter is None and organization is None:
         latest = conn.execute(sa.select(sa.func.max(daily_entries.c.day))).scalar()
         if latest is None:
             return []
@@ -92,6 +132,8 @@ def daily_items(
         # Hugging Face's names, as in the API this serves; a local account's submissions
         # are on its user page, and never mixed with an imported namesake's.
         query = query.where(imported_submitters.c.name == submitter)
+    if organization is not None:
+        query = query.where(paper_links.c.organization == organization)
     if sort == "upvotes":
         query = query.order_by(sa.desc("upvotes"), papers.c.arxiv_id.desc())
     else:

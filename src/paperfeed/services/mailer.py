@@ -18,15 +18,18 @@ import contextlib
 import smtplib
 import socket
 import ssl
+import time
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
+from email.parser import BytesParser
 from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from paperfeed.config import Settings
 from paperfeed.errors import PaperfeedError
 
 # Email templates sit beside the site's so that one folder holds all the wording.
@@ -234,3 +237,79 @@ def new_message(
     if html is not None:
         message.add_alternative(html, subtype="html")
     return message
+
+
+OUTBOX_SCHEME = "outbox:"
+MAX_OUTBOX_MESSAGES = 500  # the oldest go first: a demo's outbox, not an archive
+
+
+def outbox_dir(settings: Settings) -> Path | None:
+    """Where mail goes instead of a server when PAPERFEED_SMTP_URL is `outbox:` (the
+    data dir's outbox/ folder) or `outbox:PATH`; None for a real server."""
+    url = settings.smtp_url or ""
+    if not url.startswith(OUTBOX_SCHEME):
+        return None
+    path = url.removeprefix(OUTBOX_SCHEME)
+    return Path(path) if path else settings.resolved_data_dir / "outbox"
+
+
+class OutboxMailer:
+    """Writes each message to a folder as an .eml file instead of sending it, so that a
+    demo's whole mail flow (sign-up, subscription, digests) can be followed at
+    /admin/outbox without a mail server."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def send(self, message: EmailMessage) -> None:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            kept = sorted(self.folder.glob("*.eml"))
+            for old in kept[: max(0, len(kept) - MAX_OUTBOX_MESSAGES + 1)]:
+                old.unlink(missing_ok=True)
+            name = f"{time.time_ns()}.eml"
+            (self.folder / name).write_bytes(message.as_bytes(policy=policy.SMTP))
+        except OSError as exc:
+            raise ServerUnavailable(f"cannot write to the outbox {self.folder}: {exc}") from exc
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> OutboxMailer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    name: str
+    to: str
+    subject: str
+    date: str
+    text: str
+
+
+def read_outbox(folder: Path, limit: int = 50) -> list[OutboxMessage]:
+    """The newest messages of an outbox folder, newest first."""
+    found = []
+    for path in sorted(folder.glob("*.eml"), reverse=True)[:limit] if folder.is_dir() else []:
+        parsed = BytesParser(policy=policy.default).parse(path.open("rb"))
+        body = parsed.get_body(preferencelist=("plain",))
+        text = body.get_content() if isinstance(body, EmailMessage) else ""
+        found.append(
+            OutboxMessage(
+                path.stem, str(parsed["To"]), str(parsed["Subject"]), str(parsed["Date"]), text
+            )
+        )
+    return found
+
+
+def open_mailer(settings: Settings) -> SmtpMailer | OutboxMailer:
+    if not settings.smtp_url:
+        raise MailError("no mail server configured: set PAPERFEED_SMTP_URL (see docs/digest.md)")
+    folder = outbox_dir(settings)
+    if folder is not None:
+        return OutboxMailer(folder)
+    return SmtpMailer(parse_smtp_url(settings.smtp_url))

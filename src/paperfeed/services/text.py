@@ -13,6 +13,7 @@ import re
 import nh3
 from latex2mathml.converter import convert as latex_to_mathml
 from markdown_it import MarkdownIt
+from markdown_it.rules_inline import StateInline
 from markupsafe import Markup
 
 MAX_COMMENT_CHARS = 20_000
@@ -35,7 +36,33 @@ _COMMENT_TAGS = {
     "h3", "h4", "del",
 }  # fmt: skip
 
+
+def _math_rule(state: StateInline, silent: bool) -> bool:
+    """`$...$` / `$$...$$` in a comment's text as one math token. Code spans and blocks
+    are parsed before they reach this rule, so `$` inside them stays literal."""
+    if state.src[state.pos] != "$":
+        return False
+    match = _MATH.match(state.src, state.pos)
+    if match is None:
+        return False
+    inline = match.group(2)
+    after = state.src[match.end() : match.end() + 1]
+    if inline is not None and (inline != inline.strip() or after.isdigit()):
+        return False  # "$5 and $6": prices, not math (pandoc's rule)
+    if not silent:
+        token = state.push("math", "", 0)
+        token.content = match.group(1) if match.group(1) is not None else match.group(2)
+        token.info = "block" if match.group(1) is not None else "inline"
+    state.pos = match.end()
+    return True
+
+
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("strikethrough")
+_markdown.inline.ruler.before("escape", "math", _math_rule)
+_markdown.add_render_rule(
+    "math",
+    lambda self, tokens, idx, options, env: _math(tokens[idx].content, tokens[idx].info == "block"),
+)
 
 
 def _math(latex: str, display: bool) -> str:
@@ -67,13 +94,14 @@ def web_link(url: str | None) -> bool:
 
 
 def comment_html(markdown: str) -> Markup:
-    """A comment's Markdown as sanitized HTML: no raw HTML, links only to http(s)/mailto."""
+    """A comment's Markdown as sanitized HTML: no raw HTML, links only to http(s)/mailto,
+    `$...$` math as MathML (the same path as titles, then the same allow-list)."""
     rendered = _markdown.render(markdown[:MAX_COMMENT_CHARS])
     return Markup(
         nh3.clean(
             rendered,
-            tags=_COMMENT_TAGS,
-            attributes={"a": {"href", "title"}},
+            tags=_COMMENT_TAGS | _MATHML_TAGS,
+            attributes={"a": {"href", "title"}, **dict.fromkeys(_MATHML_TAGS, _MATHML_ATTRIBUTES)},
             url_schemes={"http", "https", "mailto"},
             link_rel="nofollow noopener noreferrer ugc",
         )

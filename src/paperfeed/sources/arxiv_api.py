@@ -139,13 +139,17 @@ class ArxivApiSource:
                 return
 
 
+class MissingPaper(SourceError):
+    """arXiv answered, and has no such paper (not a failure to reach it)."""
+
+
 def fetch_paper(client: HttpClient, base_url: str, arxiv_id: str) -> PaperRecord:
     """One paper's current metadata by id (`id_list`), as when a reader submits it."""
     response = client.get(base_url, {"id_list": arxiv_id, "max_results": "1"})
     _, entries = parse_feed(response.content, f"arXiv API entry for {arxiv_id}")
     # arXiv answers an unknown id with an empty feed, or with an entry that has no title.
     if not entries or not text_of(entries[0], "atom:title", NS):
-        raise SourceError(f"arXiv has no paper {arxiv_id}")
+        raise MissingPaper(f"arXiv has no paper {arxiv_id}")
     try:
         return parse_entry(entries[0])
     except (RecordError, ValueError, TypeError) as exc:

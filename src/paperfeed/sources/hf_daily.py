@@ -73,6 +73,8 @@ def parse_api_entry(entry: object, day: date | None) -> DailyRecord:
             github_stars=paper.get("githubStars"),
             project_page=paper.get("projectPage"),
             organization=_name(organization) if isinstance(organization, dict) else organization,
+            ai_summary=paper.get("ai_summary"),
+            ai_keywords=paper.get("ai_keywords"),
         )
     )
 
@@ -100,6 +102,8 @@ def parse_flat_entry(obj: dict[str, Any]) -> DailyRecord:
             github_stars=obj.get("github_stars"),
             project_page=obj.get("project_page"),
             organization=obj.get("organization"),
+            ai_summary=obj.get("ai_summary"),
+            ai_keywords=obj.get("ai_keywords"),
         )
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import httpx
@@ -117,3 +118,15 @@ class HttpClient:
         return httpx.Response(
             response.status_code, headers=headers, content=bytes(body), request=response.request
         )
+
+
+def interactive(settings: HttpSettings) -> HttpSettings:
+    """For a request a reader waits on (a submission): one retry and short timeouts, so
+    that an unreachable server is said within seconds, not after minutes of backoff."""
+    return replace(
+        settings,
+        timeout_s=min(settings.timeout_s, 8.0),
+        max_retries=min(settings.max_retries, 1),
+        backoff_base_s=min(settings.backoff_base_s, 0.5),
+        max_retry_after_s=min(settings.max_retry_after_s, 3.0),
+    )

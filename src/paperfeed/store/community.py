@@ -15,7 +15,9 @@ from paperfeed.store.papers import ADDED, UNCHANGED, UPDATED, upsert_papers
 from paperfeed.store.schema import daily_entries, imported_submitters, paper_links
 
 IMPORTED_SOURCE = "huggingface"
-_LINK_FIELDS = ("github_repo", "github_stars", "project_page", "organization")
+_LINK_FIELDS = (
+    "github_repo", "github_stars", "project_page", "organization", "ai_summary", "ai_keywords",
+)  # fmt: skip
 
 
 def ensure_imported_submitters(conn: sa.Connection, names: set[str], source: str) -> dict[str, int]:

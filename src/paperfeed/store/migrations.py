@@ -139,6 +139,11 @@ def _separate_identities(conn: sa.Connection) -> None:
 
 
 # (version, name, step). Version 1 is the initial schema, created by create_all.
+def _add_ai_summaries(conn: sa.Connection) -> None:
+    for name in ("ai_summary", "ai_keywords"):
+        _add_column(conn, metadata.tables["paper_links"], name)
+
+
 MIGRATIONS: list[tuple[int, str, Step | None]] = [
     (1, "initial schema: papers, categories, users, daily entries, votes, comments, links", None),
     (2, "paper embeddings", _create_tables("paper_embeddings")),
@@ -167,6 +172,7 @@ MIGRATIONS: list[tuple[int, str, Step | None]] = [
         _separate_identities,
     ),
     (7, "the update job: job leases and update runs", _create_tables("job_leases", "update_runs")),
+    (8, "Hugging Face's AI summary and keywords of a paper", _add_ai_summaries),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

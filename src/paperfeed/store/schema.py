@@ -145,6 +145,8 @@ paper_links = sa.Table(
     sa.Column("github_stars", sa.Integer),
     sa.Column("project_page", sa.Text),
     sa.Column("organization", sa.Text),
+    sa.Column("ai_summary", sa.Text),  # Hugging Face's, labelled as theirs on pages
+    sa.Column("ai_keywords", JsonList),
     # The daily list these values come from: a newer list's values replace older ones.
     sa.Column("as_of", sa.Date, nullable=False),
 )

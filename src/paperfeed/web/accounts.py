@@ -9,23 +9,30 @@ PAPERFEED_SMTP_URL. A taken username is always said: user pages show names anywa
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from paperfeed.config import Settings
-from paperfeed.services import subscriptions as mail_links
+from paperfeed.errors import ActionError
 from paperfeed.services.accounts import (
     AccountError,
     allow_attempt,
     authenticate,
+    check_signup,
+    check_signup_token,
+    complete_signup,
     create_user,
     end_session,
+    mail_signup,
     start_session,
 )
+from paperfeed.services.community import set_vote
 from paperfeed.services.tokens import TokenError
 from paperfeed.store import Store
 from paperfeed.web.security import SESSION_COOKIE, Security
@@ -37,6 +44,10 @@ class RateLimits:
 
     login: tuple[int, timedelta] = (10, timedelta(minutes=5))
     signup: tuple[int, timedelta] = (5, timedelta(hours=1))
+
+
+MAX_ARXIV_ID = 64
+VoteFor = Annotated[str, Query(max_length=MAX_ARXIV_ID)]
 
 
 def local_path(target: str | None) -> str:
@@ -103,7 +114,7 @@ def create_accounts_router(
             )  # fmt: skip
         try:
             if settings.smtp_url:  # the password is chosen on the link's page
-                pending = mail_links.check_signup(store, username, email)
+                pending = check_signup(store, username, email)
             else:
                 with store.write() as conn:
                     user = create_user(conn, username, email, password)
@@ -113,7 +124,7 @@ def create_accounts_router(
             )
         if not settings.smtp_url:
             return signed_in(request, user.id, next)
-        background.add_task(mail_links.mail_signup, store, settings, pending)
+        background.add_task(mail_signup, store, settings, pending)
         return templates.TemplateResponse(
             request,
             "subscribe_message.html",
@@ -126,7 +137,7 @@ def create_accounts_router(
 
     def confirm_page(request: Request, token: str, error: str | None, status: int) -> Response:
         try:
-            pending = mail_links.check_signup_token(store, token)
+            pending = check_signup_token(store, token)
         except TokenError as exc:
             raise HTTPException(400, str(exc)) from exc
         return templates.TemplateResponse(
@@ -145,7 +156,7 @@ def create_accounts_router(
         request: Request, token: str = Form(""), password: str = Form("")
     ) -> Response:
         try:
-            user = mail_links.complete_signup(store, token, password)
+            user = complete_signup(store, token, password)
         except TokenError as exc:
             raise HTTPException(400, str(exc)) from exc
         except AccountError as exc:  # a bad password, or the name or address taken since
@@ -153,8 +164,10 @@ def create_accounts_router(
         return signed_in(request, user.id, "/")
 
     @router.get("/login")
-    def login_form(request: Request, next: str = "/") -> Response:
-        return form_page(request, "login", None, 200, next=next)
+    def login_form(request: Request, next: str = "/", vote: VoteFor = "") -> Response:
+        """`vote`: the paper a signed-out reader clicked the vote button of; the vote is
+        cast once they log in (a POST with its CSRF token, never on this GET)."""
+        return form_page(request, "login", None, 200, next=next, vote=vote)
 
     @router.post("/login", dependencies=csrf)
     def login(
@@ -162,18 +175,23 @@ def create_accounts_router(
         login: str = Form(""),
         password: str = Form(""),
         next: str = Form("/"),
+        vote: Annotated[str, Form(max_length=MAX_ARXIV_ID)] = "",
     ) -> Response:
         if not allow_attempt(store, f"login:{client_address(request)}", *limits.login):
             return form_page(
                 request, "login", "Too many attempts; wait a few minutes.", 429,
-                login=login, next=next,
+                login=login, next=next, vote=vote,
             )  # fmt: skip
         with store.write() as conn:  # may rehash the password
             user = authenticate(conn, login, password)
+            if user is not None and vote:
+                with suppress(ActionError):  # the paper is gone: the log-in still counts
+                    set_vote(conn, user.id, vote, True)
         if user is None:
             return form_page(
-                request, "login", "Wrong username or password.", 400, login=login, next=next
-            )
+                request, "login", "Wrong username or password.", 400,
+                login=login, next=next, vote=vote,
+            )  # fmt: skip
         return signed_in(request, user.id, next)
 
     @router.post("/logout", dependencies=csrf)

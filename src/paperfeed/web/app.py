@@ -4,54 +4,37 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import uvicorn
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import Connection
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.gzip import GZipMiddleware
 
 from paperfeed.config import Settings
-from paperfeed.services import trending as trending_service
-from paperfeed.services.cite import bibtex
-from paperfeed.services.community import Submissions, comments_on, voted_among
-from paperfeed.services.daily import daily_items, period
-from paperfeed.services.feed import DayListing, PaperView, day_listing, get_paper
+from paperfeed.services.community import Submissions
 from paperfeed.services.jobs import PeriodicJob
-from paperfeed.services.query import QueryError
 from paperfeed.services.recommend import Recommender
 from paperfeed.services.search import SearchEngine
-from paperfeed.services.trending import trending_papers
 from paperfeed.sources.arxiv_api import fetch_paper
-from paperfeed.sources.http import HttpClient
+from paperfeed.sources.http import HttpClient, interactive
 from paperfeed.store import Store
 from paperfeed.store.secrets import get_or_create_secret
-from paperfeed.web import schemas
 from paperfeed.web.accounts import RateLimits, create_accounts_router
 from paperfeed.web.actions import wants_json
-from paperfeed.web.community import create_community_router, my_collections
+from paperfeed.web.community import create_community_router
 from paperfeed.web.edge import (
-    AS_BIBTEX,
-    BIBTEX_MEDIA_TYPE,
-    MAX_SEARCH_PAGE,
-    SEARCH_PAGE_SIZE,
-    Day,
-    MonthParam,
-    SearchMode,
-    SearchPage,
-    SearchText,
-    WeekParam,
     describe_api,
     errors,
     refuse_forbidden_chars,
 )
 from paperfeed.web.feeds import create_feeds_router
 from paperfeed.web.for_you import create_for_you_router
+from paperfeed.web.head import HeadAsGet
 from paperfeed.web.hf_api import create_router
 from paperfeed.web.observability import (
     Metrics,
@@ -59,26 +42,14 @@ from paperfeed.web.observability import (
     Readiness,
     create_observability_router,
 )
+from paperfeed.web.outbox import create_outbox_router
 from paperfeed.web.page_cache import PageCache
-from paperfeed.web.schemas import answers
-from paperfeed.web.searching import search_or_http_error
+from paperfeed.web.pages import create_pages_router
 from paperfeed.web.security import BrowserSecurityMiddleware, Security
 from paperfeed.web.subscriptions import create_subscriptions_router
 from paperfeed.web.templating import make_templates
 
 HERE = Path(__file__).parent
-DaySort = Literal["votes", "time"]
-trending_doc = (trending_service.__doc__ or "").strip()
-
-
-def _listing_json(listing: DayListing) -> dict[str, Any]:
-    return {
-        "day": listing.day.isoformat() if listing.day else None,
-        "kind": listing.kind,
-        "previous_day": listing.previous_day.isoformat() if listing.previous_day else None,
-        "next_day": listing.next_day.isoformat() if listing.next_day else None,
-        "papers": [p.to_json() for p in listing.papers],
-    }
 
 
 def server_config(
@@ -113,7 +84,7 @@ def create_app(
     the updater) run while the app serves; `settings` gives the base URL, arXiv and mail servers, and the
     submission window. `page_cache_ttl_s`: how long anonymous pages are reused (0: off)."""
     settings = settings or Settings()
-    arxiv = HttpClient(settings.http)
+    arxiv = HttpClient(interactive(settings.http))
     submissions = Submissions(
         store,
         lambda arxiv_id: fetch_paper(arxiv, settings.arxiv_api_url, arxiv_id),
@@ -144,9 +115,12 @@ def create_app(
         responses=errors(400),
     )
     app.openapi = describe_api(app)  # type: ignore[method-assign]
-    # Order: the cache sits inside, so that each new browser still gets its CSRF cookie.
+    # Order: the cache sits inside, so that each new browser still gets its CSRF cookie,
+    # and inside compression, so that it keeps one plain copy whatever a client accepts.
     if page_cache_ttl_s > 0:
         app.add_middleware(PageCache, ttl_s=page_cache_ttl_s)
+    app.add_middleware(GZipMiddleware, minimum_size=1000)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(BrowserSecurityMiddleware)
     # Outermost: every request gets its id, log line and count, cached or not.
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, routes=app.router.routes)
@@ -160,212 +134,12 @@ def create_app(
     recommender = Recommender(store, search) if search is not None else None
     app.include_router(create_for_you_router(store, security, templates, recommender))
     app.include_router(create_subscriptions_router(store, settings, security, templates))
+    app.include_router(create_outbox_router(settings, security, templates))
     app.include_router(create_router(store, search))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     app.include_router(create_feeds_router(store, search, settings.base_url))
-
-    def voted_of(request: Request, arxiv_ids: list[str]) -> set[str]:
-        user = security.user(request)
-        if user is None:
-            return set()
-        with store.engine.connect() as conn:
-            return voted_among(conn, user.id, arxiv_ids)
-
-    def render_day(
-        request: Request,
-        day: date | None,
-        as_json: bool,
-        week: str | None = None,
-        month: str | None = None,
-        sort: DaySort = "votes",
-    ) -> Response:
-        """A day's list; with week= or month=, every paper featured in that period."""
-        heading = None
-        with store.engine.connect() as conn:
-            if week or month:
-                try:
-                    items = daily_items(
-                        conn,
-                        period(None, week, month),
-                        sort="upvotes" if sort == "votes" else "publishedAt",
-                        limit=100,
-                    )
-                except QueryError as exc:
-                    raise HTTPException(400, str(exc)) from exc
-                listing = DayListing(None, "community", [i.paper for i in items], None, None)
-                heading = f"Daily papers of {week or month}"
-            else:
-                listing = day_listing(conn, day)
-                if sort == "time":
-                    listing.papers.sort(key=lambda p: p.published_at or datetime.min, reverse=True)
-        if as_json:
-            return JSONResponse({**_listing_json(listing), "period": week or month})
-        return templates.TemplateResponse(
-            request,
-            "day.html",
-            {
-                "listing": listing,
-                "heading": heading,
-                "sort": sort,
-                "voted": voted_of(request, [p.arxiv_id for p in listing.papers]),
-            },
-        )
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def home(
-        request: Request, week: WeekParam = None, month: MonthParam = None, sort: DaySort = "votes"
-    ) -> Response:
-        return render_day(request, None, False, week, month, sort)
-
-    @app.get("/index.json", responses=answers(schemas.DayPage))
-    def home_json(
-        request: Request, week: WeekParam = None, month: MonthParam = None, sort: DaySort = "votes"
-    ) -> Response:
-        """The latest day's papers, or every paper featured in an ISO week or a month."""
-        return render_day(request, None, True, week, month, sort)
-
-    def render_trending(request: Request, as_json: bool) -> Response:
-        with store.engine.connect() as conn:
-            ranked = trending_papers(conn, 50)
-        if as_json:
-            return JSONResponse(
-                {
-                    "papers": [
-                        {**p.to_json(), "trending_score": round(score, 4)} for p, score in ranked
-                    ]
-                }
-            )
-        return templates.TemplateResponse(
-            request,
-            "trending.html",
-            {"ranked": ranked, "voted": voted_of(request, [p.arxiv_id for p, _ in ranked])},
-        )
-
-    @app.get("/trending", response_class=HTMLResponse, include_in_schema=False)
-    def trending_page(request: Request) -> Response:
-        return render_trending(request, as_json=False)
-
-    @app.get("/trending.json", responses=answers(schemas.TrendingPage))
-    def trending_json(request: Request) -> Response:
-        return render_trending(request, as_json=True)
-
-    @app.get("/about", response_class=HTMLResponse, include_in_schema=False)
-    def about(request: Request) -> Response:
-        return templates.TemplateResponse(request, "about.html", {"formula": trending_doc})
-
-    def run_search(request: Request, q: str, mode: str, page: int, as_json: bool) -> Response:
-        per_page = SEARCH_PAGE_SIZE
-        offset = (page - 1) * per_page
-        results = search_or_http_error(search, q, mode, per_page, offset)
-        if as_json:
-            return JSONResponse(
-                {
-                    "query": q,
-                    "mode": mode,
-                    "page": page,
-                    "semantic_available": results.semantic_available,
-                    "hits": [h.to_json() for h in results.hits],
-                }
-            )
-        return templates.TemplateResponse(
-            request,
-            "search.html",
-            {
-                "q": q,
-                "mode": mode,
-                "page": page,
-                "results": results,
-                "per_page": per_page,
-                "last_page": MAX_SEARCH_PAGE,
-                "voted": voted_of(request, [h.paper.arxiv_id for h in results.hits]),
-            },
-        )
-
-    @app.get("/search", response_class=HTMLResponse, include_in_schema=False)
-    def search_page(
-        request: Request, q: SearchText = "", mode: SearchMode = "hybrid", page: SearchPage = 1
-    ) -> Response:
-        return run_search(request, q, mode, page, as_json=False)
-
-    @app.get("/search.json", responses={**answers(schemas.SearchPage), **errors(503)})
-    def search_json(
-        request: Request, q: SearchText = "", mode: SearchMode = "hybrid", page: SearchPage = 1
-    ) -> Response:
-        """Search (keyword, semantic or both fused), 20 results a page."""
-        return run_search(request, q, mode, page, as_json=True)
-
-    def render_date(request: Request, day: str, as_json: bool) -> Response:
-        try:
-            parsed = date.fromisoformat(day)
-        except ValueError as exc:
-            raise HTTPException(400, f"not a date (YYYY-MM-DD): {day!r}") from exc
-        return render_day(request, parsed, as_json)
-
-    # The .json and .bib twins come first: `{arxiv_id:path}` would swallow the suffix.
-    @app.get("/papers/date/{day}.json", responses={**answers(schemas.DayPage), **errors(404)})
-    def papers_on_json(request: Request, day: Day) -> Response:
-        """A day's papers: its community list, else arXiv's announcements of that day."""
-        return render_date(request, day, as_json=True)
-
-    @app.get("/papers/date/{day}", response_class=HTMLResponse, include_in_schema=False)
-    def papers_on(request: Request, day: Day) -> Response:
-        return render_date(request, day, as_json=False)
-
-    def paper_or_404(conn: Connection, arxiv_id: str) -> PaperView:
-        found = get_paper(conn, arxiv_id)
-        if found is None:
-            raise HTTPException(404, "no such paper here")
-        return found
-
-    @app.get(
-        "/papers/{arxiv_id:path}.bib",
-        response_class=Response,
-        responses={**AS_BIBTEX, **errors(404)},
-    )
-    def paper_bib(arxiv_id: str) -> Response:
-        """The paper as a BibTeX entry."""
-        with store.engine.connect() as conn:
-            found = paper_or_404(conn, arxiv_id)
-        return Response(bibtex(found), media_type=BIBTEX_MEDIA_TYPE)
-
-    @app.get(
-        "/papers/{arxiv_id:path}.json", responses={**answers(schemas.PaperPage), **errors(404)}
-    )
-    def paper_json(request: Request, arxiv_id: str) -> Response:
-        """A paper with its similar papers and its comments."""
-        return render_paper(request, arxiv_id, as_json=True)
-
-    @app.get("/papers/{arxiv_id:path}", response_class=HTMLResponse, include_in_schema=False)
-    def paper(request: Request, arxiv_id: str) -> Response:
-        return render_paper(request, arxiv_id, as_json=False)
-
-    def render_paper(request: Request, arxiv_id: str, as_json: bool) -> Response:
-        with store.engine.connect() as conn:
-            found = paper_or_404(conn, arxiv_id)
-            discussion = comments_on(conn, found.id)
-        similar = search.similar(found.arxiv_id, limit=5) if search is not None else []
-        if as_json:
-            return JSONResponse(
-                {
-                    **found.to_json(),
-                    "similar": [h.paper.arxiv_id for h in similar],
-                    "comments": [c.to_json() for c in discussion],
-                }
-            )
-        user = security.user(request)
-        return templates.TemplateResponse(
-            request,
-            "paper.html",
-            {
-                "paper": found,
-                "similar": similar,
-                "bibtex": bibtex(found),
-                "comments": discussion,
-                "voted": voted_of(request, [found.arxiv_id]),
-                "collections": my_collections(store, user.id) if user else [],
-            },
-        )
+    app.include_router(create_pages_router(store, search, security, templates))
 
     def error_page(
         request: Request, status: int, detail: str, headers: dict[str, str] | None = None

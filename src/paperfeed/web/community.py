@@ -4,6 +4,7 @@ asked for it (`Accept: application/json`) and otherwise redirects back to the pa
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -11,13 +12,14 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from paperfeed.errors import SourceError
+from paperfeed.errors import ActionError, SourceError
 from paperfeed.services import collections as collection_service
 from paperfeed.services import community
 from paperfeed.services.accounts import allow_attempt, user_by_name
 from paperfeed.services.cite import bibtex_many
 from paperfeed.services.collections import CollectionView
-from paperfeed.services.community import ActionError, Submissions
+from paperfeed.services.community import Submissions
+from paperfeed.sources.arxiv_api import MissingPaper
 from paperfeed.store import Store
 from paperfeed.web import schemas
 from paperfeed.web.actions import done, run_action, wants_json
@@ -30,9 +32,11 @@ from paperfeed.web.edge import (
     action_responses,
     errors,
 )
+from paperfeed.web.page_cache import CACHEABLE
 from paperfeed.web.schemas import answers
 from paperfeed.web.security import Security
 
+log = logging.getLogger(__name__)
 SUBMISSIONS_PER_HOUR = (20, timedelta(hours=1))
 
 
@@ -41,6 +45,7 @@ def create_community_router(
 ) -> APIRouter:
     router = APIRouter(tags=["community"])
     csrf = [Depends(security.require_csrf)]
+    cache = [CACHEABLE]
 
     @router.post("/papers/{arxiv_id:path}/vote", dependencies=csrf, responses=action_responses(404))
     def vote(
@@ -109,12 +114,17 @@ def create_community_router(
             found = submissions.submit(user.id, paper)
         except (ActionError, SourceError) as exc:
             status = exc.status if isinstance(exc, ActionError) else 502
+            said = str(exc)
+            if isinstance(exc, SourceError) and not isinstance(exc, MissingPaper):
+                # The detail (URL, error, attempts) is the operator's: in the log.
+                log.warning("submission of %r: arXiv unreachable: %s", paper[:100], exc)
+                said = "arXiv cannot be reached just now. Please try again in a few minutes."
             if wants_json(request):
-                return JSONResponse({"error": str(exc)}, status_code=status)
+                return JSONResponse({"error": said}, status_code=status)
             return templates.TemplateResponse(
                 request,
                 "submit.html",
-                {"error": str(exc), "paper": paper, "max_age": submissions.max_age.days},
+                {"error": said, "paper": paper, "max_age": submissions.max_age.days},
                 status_code=status,
             )
         return done(request, f"/papers/{found.arxiv_id}", found.to_json())
@@ -148,12 +158,17 @@ def create_community_router(
         return templates.TemplateResponse(
             request,
             "collection.html",
-            {"collection": shown, "mine": viewer is not None and viewer.id == shown.owner_id},
+            {
+                "collection": shown,
+                "mine": viewer is not None and viewer.id == shown.owner_id,
+                "voted": security.voted_among(request, [p.arxiv_id for p in shown.papers]),
+            },
         )
 
     @router.get(
         "/collections/{collection_id}.json",
         responses={**answers(schemas.Collection), **errors(404)},
+        dependencies=cache,
     )
     def collection_json(request: Request, collection_id: RowId) -> Response:
         """A collection and its papers (a private one only to its owner)."""
@@ -163,12 +178,13 @@ def create_community_router(
         "/collections/{collection_id}.bib",
         response_class=Response,
         responses={**AS_BIBTEX, **errors(404)},
+        dependencies=cache,
     )
     def collection_bib(request: Request, collection_id: RowId) -> Response:
         """BibTeX of every paper in a collection."""
         return collection_page(request, collection_id, ".bib")
 
-    @router.get("/collections/{collection_id}", include_in_schema=False)
+    @router.get("/collections/{collection_id}", include_in_schema=False, dependencies=cache)
     def collection(request: Request, collection_id: RowId) -> Response:
         return collection_page(request, collection_id, "")
 
@@ -247,12 +263,16 @@ def create_community_router(
 
     # --- user pages ---
 
-    @router.get("/users/{name}.json", responses={**answers(schemas.UserPage), **errors(404)})
+    @router.get(
+        "/users/{name}.json",
+        responses={**answers(schemas.UserPage), **errors(404)},
+        dependencies=cache,
+    )
     def user_json(request: Request, name: str) -> Response:
         """A reader's submissions, votes and collections (private ones to themselves)."""
         return user_page(request, name, as_json=True)
 
-    @router.get("/users/{name}", include_in_schema=False)
+    @router.get("/users/{name}", include_in_schema=False, dependencies=cache)
     def user_html(request: Request, name: str) -> Response:
         return user_page(request, name, as_json=False)
 

@@ -11,14 +11,15 @@ from xml.etree import ElementTree as ET
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
+from paperfeed.errors import ActionError
 from paperfeed.records import utcnow
 from paperfeed.services.collections import get_collection
-from paperfeed.services.community import ActionError
-from paperfeed.services.feed import PaperView, day_listing, papers_in_category
+from paperfeed.services.paper_views import PaperView, day_listing, papers_in_category
 from paperfeed.services.search import SearchEngine
 from paperfeed.services.trending import trending_papers
 from paperfeed.store import Store
 from paperfeed.web.edge import Category, RowId, SearchMode, SearchText, errors
+from paperfeed.web.page_cache import CACHEABLE
 from paperfeed.web.searching import search_or_http_error
 
 ATOM = "http://www.w3.org/2005/Atom"
@@ -79,7 +80,11 @@ def create_feeds_router(store: Store, search: SearchEngine | None, base_url: str
     """Links in feeds start with `base_url` (PAPERFEED_BASE_URL), never with the Host the
     request named: a cached feed must not carry a link a client chose."""
     router = APIRouter(
-        prefix="/feeds", tags=["feeds"], default_response_class=Response, responses=AS_ATOM
+        prefix="/feeds",
+        tags=["feeds"],
+        default_response_class=Response,
+        responses=AS_ATOM,
+        dependencies=[CACHEABLE],
     )
 
     def answer(request: Request, title: str, found: list[PaperView]) -> Response:

@@ -10,9 +10,9 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query
 
+from paperfeed.query import QueryError
 from paperfeed.services.daily import DailyItem, daily_items, period
-from paperfeed.services.feed import PaperView, Submitter, get_paper, latest_papers
-from paperfeed.services.query import QueryError
+from paperfeed.services.paper_views import PaperView, Submitter, get_paper, latest_papers
 from paperfeed.services.search import SearchEngine
 from paperfeed.store import Store
 from paperfeed.web.edge import (
@@ -25,6 +25,7 @@ from paperfeed.web.edge import (
     WeekParam,
     errors,
 )
+from paperfeed.web.page_cache import CACHEABLE
 from paperfeed.web.searching import search_or_http_error
 
 PageSize = Query(50, ge=1, le=100, description="results per page")
@@ -59,6 +60,8 @@ def paper_json(
         "projectPage": paper.project_page,
         "organization": {"name": paper.organization} if paper.organization else None,
         "categories": paper.categories,
+        "ai_summary": paper.ai_summary,
+        "ai_keywords": paper.ai_keywords,
         "submittedOnDailyAt": _iso(submitted_at),
         "submittedOnDailyBy": _user(submitted_by),
     }
@@ -93,7 +96,7 @@ def entry_json(item: DailyItem) -> dict[str, Any]:
 
 
 def create_router(store: Store, search: SearchEngine | None) -> APIRouter:
-    router = APIRouter(prefix="/api", tags=["Hugging Face-compatible"])
+    router = APIRouter(prefix="/api", tags=["Hugging Face-compatible"], dependencies=[CACHEABLE])
 
     @router.get("/daily_papers")
     def list_daily_papers(

@@ -34,13 +34,13 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paperfeed.config import IpNetwork
 from paperfeed.logs import request_id
 from paperfeed.services.health import ping, store_gauges
 from paperfeed.services.search import SearchEngine
 from paperfeed.store import Store
-from paperfeed.web.page_cache import App, Message, Receive, Scope, Send
 from paperfeed.web.security import request_header
 
 log = logging.getLogger("paperfeed.web")
@@ -135,7 +135,7 @@ class ObservabilityMiddleware:
     """Gives each request an id (a sane incoming `X-Request-ID`, or a new one), returns it
     in the `X-Request-ID` header, logs one line when the answer is done and counts it."""
 
-    def __init__(self, app: App, metrics: Metrics, routes: list[BaseRoute]) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, routes: list[BaseRoute]) -> None:
         self.app = app
         self.metrics = metrics
         self.routes = routes

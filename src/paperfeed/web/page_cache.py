@@ -1,5 +1,5 @@
-"""A response cache for what anonymous readers GET: the feed, trending, paper pages,
-searches, feeds and their JSON twins.
+"""A response cache for what anonymous readers GET: every route that declares itself
+`CACHEABLE` (the feed, trending, paper pages, searches, feeds and their JSON twins).
 
 Such a page is the same for every visitor without a session (pages show no per-visitor
 form to them), so one rendering can answer them all. An entry lives `ttl_s` seconds, and
@@ -15,32 +15,37 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+
+from fastapi import Depends, Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paperfeed.web.security import SESSION_COOKIE, request_cookies, request_header
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-CACHED_PREFIXES = (
-    "/index.json", "/trending", "/papers/", "/search", "/feeds/", "/api/", "/about",
-    "/collections/", "/users/",
-)  # fmt: skip
+def cacheable(request: Request) -> None:
+    """Declares that a GET route answers every reader without a session alike."""
+    request.state.cacheable = True
+
+
+# A route's `dependencies=[CACHEABLE]` lets this cache keep its answers; the answers of
+# every other route pass through untouched.
+CACHEABLE = Depends(cacheable)
 
 
 class PageCache:
     def __init__(
-        self, app: App, ttl_s: float = 30.0, max_bytes: int = 256_000_000, max_body: int = 2_000_000
+        self,
+        app: ASGIApp,
+        ttl_s: float = 30.0,
+        max_bytes: int = 256_000_000,
+        max_body: int = 2_000_000,
     ) -> None:
         self.app = app
         self.ttl_s = ttl_s
         self.max_bytes = max_bytes
         self.max_body = max_body
-        self.entries: OrderedDict[str, tuple[float, Message, bytes]] = OrderedDict()
+        # key -> (kept at, response start, body, the route that rendered it)
+        self.entries: OrderedDict[str, tuple[float, Message, bytes, object]] = OrderedDict()
         self.size = 0
         # Bumped by every write: a page rendered across a write is not kept.
         self.generation = 0
@@ -48,13 +53,9 @@ class PageCache:
         # rendering it again (when a popular entry expires, 50 readers ask at once).
         self.rendering: dict[str, asyncio.Event] = {}
 
-    def _cacheable(self, scope: Scope) -> bool:
-        path = scope["path"]
-        return (
-            scope["method"] in ("GET", "HEAD")
-            and (path == "/" or path.startswith(CACHED_PREFIXES))
-            and SESSION_COOKIE not in request_cookies(scope)
-        )
+    def _may_answer(self, scope: Scope) -> bool:
+        """Whether the cache may answer; what it keeps is decided once the route ran."""
+        return scope["method"] in ("GET", "HEAD") and SESSION_COOKIE not in request_cookies(scope)
 
     def clear(self) -> None:
         self.generation += 1
@@ -68,7 +69,7 @@ class PageCache:
         if scope["method"] not in ("GET", "HEAD", "OPTIONS"):
             await self._write(scope, receive, send)
             return
-        if not self._cacheable(scope):
+        if not self._may_answer(scope):
             await self.app(scope, receive, send)
             return
         # The host is part of the key: a page's absolute links may name it.
@@ -76,12 +77,15 @@ class PageCache:
             f"{scope['method']} {request_header(scope, b'host')} {scope['path']}"
             f"?{scope['query_string'].decode('latin-1')}"
         )
-        if await self._answer_from_cache(key, send):
+        if await self._answer_from_cache(key, scope, send):
             return
         if key in self.rendering:
             await self.rendering[key].wait()
-            if await self._answer_from_cache(key, send):
+            if await self._answer_from_cache(key, scope, send):
                 return
+            # Not kept (not cacheable, or not a 200): render it alongside the others.
+            await self._render_and_keep(key, asyncio.Event(), scope, receive, send)
+            return
         self.rendering[key] = rendered = asyncio.Event()
         try:
             await self._render_and_keep(key, rendered, scope, receive, send)
@@ -106,20 +110,21 @@ class PageCache:
             if status < 400:
                 self.clear()
 
-    async def _answer_from_cache(self, key: str, send: Send) -> bool:
+    async def _answer_from_cache(self, key: str, scope: Scope, send: Send) -> bool:
         hit = self.entries.get(key)
         if hit is None or time.monotonic() - hit[0] >= self.ttl_s:
             return False
         self.entries.move_to_end(key)
-        _, start, body = hit
+        _, start, body, route = hit
+        scope["route"] = route  # the log line and metrics name the route, as when rendered
         await send({**start, "headers": [*start["headers"], (b"x-cache", b"hit")]})
         await send({"type": "http.response.body", "body": body})
         return True
 
-    def _keep(self, key: str, start: Message, body: bytes) -> None:
+    def _keep(self, key: str, start: Message, body: bytes, route: object) -> None:
         if key in self.entries:
             self.size -= len(self.entries.pop(key)[2])
-        self.entries[key] = (time.monotonic(), start, body)
+        self.entries[key] = (time.monotonic(), start, body, route)
         self.size += len(body)
         while self.size > self.max_bytes:
             self.size -= len(self.entries.popitem(last=False)[1][2])
@@ -128,6 +133,7 @@ class PageCache:
         self, key: str, rendered: asyncio.Event, scope: Scope, receive: Receive, send: Send
     ) -> None:
         generation = self.generation
+        state = scope.setdefault("state", {})  # where the route's CACHEABLE marks it
         start: Message | None = None
         chunks: list[bytes] = []
         size = 0
@@ -141,10 +147,11 @@ class PageCache:
                         (k, v) for k, v in message.get("headers", []) if k != b"set-cookie"
                     ],
                 }
-                message = {
-                    **message,
-                    "headers": [*message.get("headers", []), (b"x-cache", b"miss")],
-                }
+                if state.get("cacheable"):  # known now: the route has run
+                    message = {
+                        **message,
+                        "headers": [*message.get("headers", []), (b"x-cache", b"miss")],
+                    }
             elif message["type"] == "http.response.body":
                 size += len(message.get("body", b""))
                 if size <= self.max_body:
@@ -157,9 +164,10 @@ class PageCache:
                         and start["status"] == 200
                         and size <= self.max_body
                         and generation == self.generation
-                        and not scope.get("state", {}).get("personal")
+                        and state.get("cacheable")
+                        and not state.get("personal")
                     ):
-                        self._keep(key, start, b"".join(chunks))
+                        self._keep(key, start, b"".join(chunks), scope.get("route"))
                     rendered.set()
             await send(message)
 

@@ -29,10 +29,14 @@ class Paper(BaseModel):
     announced_date: str | None
     upvotes: int
     num_comments: int
+    imported_comments: int
+    local_comments: int
     github_repo: str | None
     github_stars: int | None
     project_page: str | None
     organization: str | None
+    ai_summary: str | None
+    ai_keywords: list[str] | None
     featured_on: list[str]
     submitted_by: str | None
     abs_url: str
@@ -46,6 +50,11 @@ class DayPage(BaseModel):
     next_day: str | None
     papers: list[Paper]
     period: str | None = None
+
+
+class PaperList(BaseModel):
+    papers: list[Paper]
+    page: int
 
 
 class TrendingPaper(Paper):

@@ -15,14 +15,15 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import HTTPException, Request, Response
 from starlette.requests import cookie_parser
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paperfeed.services.accounts import SESSION_DAYS, User, session_user
+from paperfeed.services.community import voted_among
 from paperfeed.store import Store
 
 CSRF_COOKIE = "pf_csrf"
@@ -30,10 +31,6 @@ SESSION_COOKIE = "pf_session"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 _NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
-
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
 def request_header(scope: Scope, name: bytes) -> str:
@@ -73,7 +70,7 @@ class BrowserSecurityMiddleware:
     """Gives each browser its CSRF nonce cookie and every response the headers above
     (pure ASGI: costs microseconds)."""
 
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -86,7 +83,7 @@ class BrowserSecurityMiddleware:
             nonce = secrets.token_urlsafe(24)
         scope.setdefault("state", {})["csrf_nonce"] = nonce
 
-        async def send_with_headers(message: MutableMapping[str, Any]) -> None:
+        async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = message.setdefault("headers", [])
                 headers.extend(_HEADERS)
@@ -134,6 +131,14 @@ class Security:
             if user is not None:
                 request.state.personal = True  # web/page_cache.py never keeps such a page
         return request.state.user
+
+    def voted_among(self, request: Request, arxiv_ids: list[str]) -> set[str]:
+        """Which of these papers the signed-in reader voted for (none when signed out)."""
+        user = self.user(request)
+        if user is None or not arxiv_ids:
+            return set()
+        with self.store.engine.connect() as conn:
+            return voted_among(conn, user.id, arxiv_ids)
 
     def require_user(self, request: Request) -> User:
         user = self.user(request)

@@ -10,6 +10,7 @@ A forged request would need the token, and with it could only do what its holder
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Annotated
 
@@ -19,6 +20,7 @@ from fastapi.templating import Jinja2Templates
 
 from paperfeed.config import Settings
 from paperfeed.errors import PaperfeedError
+from paperfeed.services import accounts
 from paperfeed.services import subscriptions as service
 from paperfeed.services.accounts import allow_attempt
 from paperfeed.services.tokens import TokenError
@@ -28,6 +30,8 @@ from paperfeed.web.security import Security
 
 # Each sends an email: limit per client address, across workers.
 MAIL_REQUESTS_PER_HOUR = 10
+
+log = logging.getLogger(__name__)
 
 
 def _lines(text: str) -> list[str]:
@@ -60,7 +64,14 @@ def create_subscriptions_router(
         return templates.TemplateResponse(
             request,
             "subscribe.html",
-            {"form": {"email": user.email if user else "", "frequency": "daily", "trending": True}},
+            {
+                "form": {
+                    "email": user.email if user else "",
+                    "frequency": "daily",
+                    "trending": True,
+                },
+                "no_mail": not settings.smtp_url,
+            },
         )
 
     @router.post("/subscribe", response_class=HTMLResponse, dependencies=csrf)
@@ -96,8 +107,12 @@ def create_subscriptions_router(
                 store, settings, email, frequency, prefs, security.user(request)
             )
         except PaperfeedError as exc:
+            said = str(exc)
+            if isinstance(exc, service.ConfirmationNotSent):
+                log.warning("%s", exc)  # the server, address and reply: the operator's
+                said = "We could not send the confirmation email just now. Please try again later."
             return templates.TemplateResponse(
-                request, "subscribe.html", {"form": form, "error": str(exc)}, status_code=400
+                request, "subscribe.html", {"form": form, "error": said}, status_code=400
             )
         return message(
             request,
@@ -159,7 +174,7 @@ def create_subscriptions_router(
         limit_mail(request, "reset")
         # After the answer: its content and timing are the same whether or not the
         # account exists.
-        background.add_task(service.request_password_reset, store, settings, email)
+        background.add_task(accounts.request_password_reset, store, settings, email)
         return message(
             request,
             "Check your inbox",
@@ -170,7 +185,7 @@ def create_subscriptions_router(
     @router.get("/account/reset/confirm", response_class=HTMLResponse)
     def reset_page(request: Request, token: str = "") -> Response:
         try:
-            service.check_reset_token(store, token)
+            accounts.check_reset_token(store, token)
         except TokenError as exc:
             raise HTTPException(400, str(exc)) from exc
         return templates.TemplateResponse(request, "account_reset_confirm.html", {"token": token})
@@ -182,7 +197,7 @@ def create_subscriptions_router(
         password: Annotated[str, Form()] = "",
     ) -> Response:
         try:
-            service.reset_password(store, token, password)
+            accounts.reset_password(store, token, password)
         except TokenError as exc:
             raise HTTPException(400, str(exc)) from exc
         except PaperfeedError as exc:  # a password that is too short or too long

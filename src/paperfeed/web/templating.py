@@ -2,14 +2,40 @@
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
+from urllib.parse import urlencode
 
+from fastapi import Request
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 
 from paperfeed.services.text import comment_html, web_link, with_math
 from paperfeed.web.security import Security
 
 TEMPLATES = Path(__file__).parent / "templates"
+
+
+def with_params(request: Request, **changes: str | int | None) -> str:
+    """This page's path and query with `changes` (None removes a parameter): a relative
+    link, so that it never names the Host the request came with."""
+    query = [(k, v) for k, v in request.query_params.multi_items() if k not in changes]
+    query += [(k, str(v)) for k, v in changes.items() if v is not None]
+    return f"{request.url.path}?{urlencode(query)}" if query else request.url.path
+
+
+_URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+def link_urls(text: str) -> Markup:
+    """Plain text with its http(s) URLs as links (the outbox's mails: confirm links)."""
+    parts, last = [], 0
+    for match in _URL.finditer(text):
+        url = html.escape(match.group(0))
+        parts += [html.escape(text[last : match.start()]), f'<a href="{url}">{url}</a>']
+        last = match.end()
+    return Markup("".join([*parts, html.escape(text[last:])]))
 
 
 def make_templates(security: Security) -> Jinja2Templates:
@@ -19,4 +45,6 @@ def make_templates(security: Security) -> Jinja2Templates:
     templates.env.filters["with_math"] = with_math
     templates.env.filters["comment_html"] = comment_html
     templates.env.filters["web_link"] = web_link
+    templates.env.filters["link_urls"] = link_urls
+    templates.env.globals["with_params"] = with_params
     return templates

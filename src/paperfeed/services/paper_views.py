@@ -70,14 +70,22 @@ class PaperView:
     published_at: datetime | None
     announced_date: date | None
     upvotes: int = 0
-    num_comments: int = 0
+    imported_comments: int = 0  # counted on Hugging Face; their text is not here
+    local_comments: int = 0  # written here, shown on the paper's page
     github_repo: str | None = None
     github_stars: int | None = None
     project_page: str | None = None
     organization: str | None = None
+    ai_summary: str | None = None  # Hugging Face's, labelled as theirs
+    ai_keywords: list[str] | None = None
     featured_on: list[date] = field(default_factory=list)
     submitted_by: Submitter | None = None
     id: int = 0  # the store's row id; not shown to readers
+
+    @property
+    def num_comments(self) -> int:
+        """Both kinds: what Hugging Face's API calls numComments."""
+        return self.imported_comments + self.local_comments
 
     @property
     def abs_url(self) -> str:
@@ -89,6 +97,7 @@ class PaperView:
 
     def to_json(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "id"}
+        data["num_comments"] = self.num_comments
         for key in ("published_at", "announced_date"):
             data[key] = data[key].isoformat() if data[key] else None
         data["featured_on"] = [d.isoformat() for d in self.featured_on]
@@ -145,18 +154,20 @@ def _build_listing_query() -> sa.Select:
         q.correlate(papers) for q in (imported_up, imported_com, local_votes, local_comments)
     )
     upvotes = sa.func.coalesce(imported_up.scalar_subquery(), 0) + local_votes.scalar_subquery()
-    num_comments = (
-        sa.func.coalesce(imported_com.scalar_subquery(), 0) + local_comments.scalar_subquery()
-    )
+    imported_count = sa.func.coalesce(imported_com.scalar_subquery(), 0)
+    local_count = local_comments.scalar_subquery()
     return (
         sa.select(
             *_PAPER_COLUMNS,
             upvotes.label("upvotes"),
-            num_comments.label("num_comments"),
+            imported_count.label("imported_comments"),
+            local_count.label("local_comments"),
             paper_links.c.github_repo,
             paper_links.c.github_stars,
             paper_links.c.project_page,
             paper_links.c.organization,
+            paper_links.c.ai_summary,
+            paper_links.c.ai_keywords,
         )
         .select_from(papers)
         .outerjoin(paper_links, paper_links.c.paper_id == papers.c.id)
@@ -172,9 +183,9 @@ NEWEST_FIRST = (
 )
 
 
-def view_of(row: sa.RowMapping) -> PaperView:
+def view_of(row: sa.RowMapping, submitted_by: Submitter | None = None) -> PaperView:
     names = PaperView.__dataclass_fields__
-    return PaperView(**{k: row[k] for k in row if k in names})
+    return PaperView(**{k: row[k] for k in row if k in names}, submitted_by=submitted_by)
 
 
 def latest_day(conn: sa.Connection) -> date | None:
@@ -209,16 +220,22 @@ def day_listing(conn: sa.Connection, day: date | None = None, limit: int = 500) 
     featured = sa.select(daily_entries.c.paper_id).where(daily_entries.c.day == day)
     has_community = conn.execute(sa.select(sa.exists(featured))).scalar()
     if has_community:
-        query = query.where(papers.c.id.in_(featured)).order_by(
-            sa.desc("upvotes"), papers.c.arxiv_id.desc()
-        )
+        # Joined to the day's entry for its submitter (one entry per paper and day).
+        query = (
+            with_submitter(
+                query.join(
+                    daily_entries,
+                    (daily_entries.c.paper_id == papers.c.id) & (daily_entries.c.day == day),
+                )
+            )
+        ).order_by(sa.desc("upvotes"), papers.c.arxiv_id.desc())
     else:
         query = query.where(papers.c.announced_date == day).order_by(papers.c.arxiv_id.desc())
     rows = conn.execute(query.limit(limit)).mappings().all()
     return DayListing(
         day=day,
         kind="community" if has_community else "arxiv",
-        papers=[view_of(r) for r in rows],
+        papers=[view_of(r, submitter_of(r) if has_community else None) for r in rows],
         previous_day=_neighbour(conn, day, later=False),
         next_day=_neighbour(conn, day, later=True),
     )
