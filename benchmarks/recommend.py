@@ -3,7 +3,7 @@
     .venv/bin/pip install -e '.[bench]'     # scikit-learn, for the tf-idf + SVM baseline
     .venv/bin/python benchmarks/recommend.py [--work-dir /tmp/pf-recommend]
 
-Quality (services/recommend.py: load_eval_corpus, evaluate_recommenders; the same code as
+Quality (services/recommend_eval.py: load_eval_corpus, evaluate_recommenders; the same code as
 `paperfeed eval recommend`): every submitter of ../shared/data/hf-daily-papers with 8 or
 more submissions is a user, the two bulk curators excepted; their earliest 70% are their
 likes, their later submissions the truth, and the candidates every paper featured from
@@ -41,18 +41,17 @@ from paperfeed.index.vectors import embed_pending  # noqa: E402
 from paperfeed.records import utcnow  # noqa: E402
 from paperfeed.services.accounts import create_user  # noqa: E402
 from paperfeed.services.ingest import run_ingest  # noqa: E402
-from paperfeed.services.recommend import (  # noqa: E402
+from paperfeed.services.recommend import Recommender  # noqa: E402
+from paperfeed.services.recommend_eval import (  # noqa: E402
     EvalCorpus,
     EvalUser,
-    RankSettings,
-    Recommender,
     evaluate_method,
     evaluate_recommenders,
     for_you_method,
     load_eval_corpus,
-    shared_authors,
     tfidf_svm_method,
 )
+from paperfeed.services.recommend_rank import RankSettings, shared_authors  # noqa: E402
 from paperfeed.services.search import SearchEngine  # noqa: E402
 from paperfeed.sources.hf_daily import HfDailyFileSource  # noqa: E402
 from paperfeed.sources.jsonl import JsonlSource  # noqa: E402

@@ -32,13 +32,8 @@ from paperfeed.services.indexer import BackgroundIndexer, update_indexes
 from paperfeed.services.ingest import IngestSummary, run_ingest
 from paperfeed.services.jobs import LeaseBusy, PeriodicJob, parse_duration
 from paperfeed.services.portability import export_data, import_data
-from paperfeed.services.recommend import (
-    METHODS,
-    Recommender,
-    digest_section,
-    evaluate_recommenders,
-    load_eval_corpus,
-)
+from paperfeed.services.recommend import Recommender, digest_section
+from paperfeed.services.recommend_eval import METHODS, evaluate_recommenders, load_eval_corpus
 from paperfeed.services.search import MAX_LIMIT, MODES, SearchEngine, SearchHit
 from paperfeed.services.stats import store_stats
 from paperfeed.services.subscriptions import (
