@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT))  # for tests.pg_server and benchmarks.ingest
 from benchmarks.ingest import machine, on_engines  # noqa: E402
 from paperfeed.config import Settings  # noqa: E402
 from paperfeed.records import utcnow  # noqa: E402
-from paperfeed.services.digest import due_periods, send_digests  # noqa: E402
+from paperfeed.services.digest import send_digests  # noqa: E402
+from paperfeed.services.digest_periods import due_periods  # noqa: E402
 from paperfeed.services.subscriptions import clean_prefs  # noqa: E402
 from paperfeed.store import Store  # noqa: E402
 from paperfeed.store.schema import papers, subscriptions  # noqa: E402

@@ -26,7 +26,8 @@ from paperfeed.records import has_forbidden_chars, parse_arxiv_id
 from paperfeed.services import sources
 from paperfeed.services.accounts import create_user, set_admin
 from paperfeed.services.backup import backup, restore
-from paperfeed.services.digest import DigestScheduler, send_digests
+from paperfeed.services.digest import send_digests
+from paperfeed.services.digest_schedule import DigestScheduler
 from paperfeed.services.evaluate import evaluate, load_corpus
 from paperfeed.services.indexer import BackgroundIndexer, update_indexes
 from paperfeed.services.ingest import IngestSummary, run_ingest

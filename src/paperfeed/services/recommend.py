@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from paperfeed.index.embedder import DIM
 from paperfeed.query import ParsedQuery, words_of
-from paperfeed.services.digest import ForYou
+from paperfeed.services.digest_compose import ForYou
 from paperfeed.services.paper_views import PaperView, papers_by_id
 from paperfeed.services.recommend_rank import (
     POOL_PER_PICK,
