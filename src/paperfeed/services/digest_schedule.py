@@ -34,7 +34,8 @@ def due_day(store: Store, before: date, max_lag_days: int = 4) -> date | None:
 
 
 class DigestScheduler:
-    """Sends due digests from inside `paperfeed serve`: every `interval_s`, the digests of
+    """Sends due digests from inside `paperfeed serve`: every `interval_s` (default:
+    PAPERFEED_DIGEST_EVERY, 15 minutes), the digests of
     the newest day with papers before today (a finished day: its papers are in), when that
     day is at most `max_lag_days` old. The outbox makes every check after the first one
     for a day a no-op."""
@@ -43,12 +44,13 @@ class DigestScheduler:
         self,
         store: Store,
         settings: Settings,
-        interval_s: float = 900,
+        interval_s: float | None = None,
         max_lag_days: int = 4,
         for_you: ForYou | None = None,
     ) -> None:
         self.store, self.settings, self.for_you = store, settings, for_you
         self.max_lag_days = max_lag_days
+        interval_s = interval_s if interval_s is not None else settings.digest_every_s
         self.job = PeriodicJob(
             "digests",
             interval_s,
