@@ -91,3 +91,30 @@ def test_the_check_sees_each_kind_of_import():
         ("from . import schema", {"store"}),
     ):
         assert _imported(ast.parse(source), path) == expected, source
+
+
+def _interfaces() -> list[Path]:
+    return sorted(
+        p
+        for p in PACKAGE.rglob("*.py")
+        if p.relative_to(PACKAGE).parts[0].removesuffix(".py") in INTERFACES
+    )
+
+
+@pytest.mark.parametrize("path", _interfaces(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_interfaces_hold_no_sql(path):
+    """The data-access rule (README, "How it is built"): web/ and cli.py import no table
+    and build no statement; they call services inside the transaction they open."""
+    tree = ast.parse(path.read_text())
+    modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert "paperfeed.store.schema" not in modules
+    statements = {"select", "insert", "update", "delete", "union", "text"}
+    built = {
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "sa"
+        and node.attr in statements
+    }
+    assert not built, f"{path.relative_to(PACKAGE)} builds SQL: sa.{sorted(built)}"

@@ -680,7 +680,7 @@ def users_group() -> None:
 @click.pass_obj
 def users_add(ctx: Context, username: str, email: str, admin: bool, password: str) -> None:
     """Create the account USERNAME."""
-    with _user_errors(), ctx.open_store() as store, store.engine.begin() as conn:
+    with _user_errors(), ctx.open_store() as store, store.write() as conn:
         user = create_user(conn, username, email, password, is_admin=admin)
     click.echo(f"created {user.username}{' (admin)' if admin else ''}")
 
@@ -691,7 +691,7 @@ def users_add(ctx: Context, username: str, email: str, admin: bool, password: st
 @click.pass_obj
 def users_admin(ctx: Context, username: str, revoke: bool) -> None:
     """Give USERNAME (a local account) the admin role."""
-    with _user_errors(), ctx.open_store() as store, store.engine.begin() as conn:
+    with _user_errors(), ctx.open_store() as store, store.write() as conn:
         set_admin(conn, username, not revoke)
     click.echo(f"{username} is {'no longer ' if revoke else ''}an admin")
 
