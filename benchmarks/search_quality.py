@@ -26,10 +26,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT))
 
-from ingest import machine  # noqa: E402
-
+from benchmarks.common import DATA, HF_DAILY, machine  # noqa: E402
 from paperfeed.index.embedder import Embedder  # noqa: E402
 from paperfeed.index.vectors import embed_pending  # noqa: E402
 from paperfeed.services.evaluate import (  # noqa: E402
@@ -43,7 +42,6 @@ from paperfeed.services.search import SearchEngine  # noqa: E402
 from paperfeed.sources.hf_daily import HfDailyFileSource  # noqa: E402
 from paperfeed.store import Store  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data"
 ANCHORS = {
     "BM25 (BEIR)": 0.665,
     "all-MiniLM-L6-v2 (published)": 0.645,
@@ -88,7 +86,7 @@ def run_modes(engine: SearchEngine, evaluate_mode: Callable[[str], EvalResult]) 
 def topic_queries(
     store: Store, limit: int = 200
 ) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
-    path = DATA / "hf-daily-papers" / "hf_daily_papers.jsonl.gz"
+    path = HF_DAILY
     tagged: dict[str, set[str]] = {}
     with gzip.open(path, "rt") as lines:
         for line in lines:
@@ -151,7 +149,7 @@ def main() -> None:
     folder.mkdir(parents=True, exist_ok=True)
     hf_2026 = folder / "hf_2026.jsonl"
     if not hf_2026.exists():
-        with gzip.open(DATA / "hf-daily-papers" / "hf_daily_papers.jsonl.gz", "rt") as lines:
+        with gzip.open(HF_DAILY, "rt") as lines:
             hf_2026.write_text(
                 "".join(row for row in lines if json.loads(row)["daily_date"] >= "2026-01-01")
             )

@@ -47,3 +47,17 @@ def test_readme_benchmark_numbers_are_the_committed_results():
     report = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(report)
     assert report.readme_block() in README, "run: python benchmarks/report.py --write"
+
+
+def test_benchmarks_readme_lists_every_script_and_each_exists():
+    folder = ROOT / "benchmarks"
+    listed = set(re.findall(r"^\| `([a-z_]+\.py)` \|", (folder / "README.md").read_text(), re.M))
+    scripts = {p.name for p in folder.glob("*.py")} - {"common.py"}
+    assert listed == scripts
+
+
+def test_every_benchmark_a_file_cites_exists():
+    cited = set()
+    for path in [ROOT / "README.md", *ROOT.glob("docs/*.md"), *ROOT.glob("src/**/*.py")]:
+        cited.update(re.findall(r"benchmarks/[a-z_]+\.py", path.read_text()))
+    assert cited and {c for c in cited if not (ROOT / c).exists()} == set()

