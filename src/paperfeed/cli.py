@@ -32,7 +32,8 @@ from paperfeed.services.evaluate import evaluate, load_corpus
 from paperfeed.services.indexer import BackgroundIndexer, update_indexes
 from paperfeed.services.ingest import IngestSummary, run_ingest
 from paperfeed.services.jobs import LeaseBusy, PeriodicJob
-from paperfeed.services.portability import export_data, import_data
+from paperfeed.services.portability import export_data
+from paperfeed.services.portability_import import import_data
 from paperfeed.services.recommend import Recommender, digest_section
 from paperfeed.services.recommend_eval import METHODS, evaluate_recommenders, load_eval_corpus
 from paperfeed.services.search import MAX_LIMIT, MODES, SearchEngine, SearchHit
