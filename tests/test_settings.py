@@ -38,7 +38,7 @@ def test_no_setting_is_read_outside_config():
             continue
         text = path.read_text()
         for match in re.finditer(
-            r'(?:envvar=|environ(?:\.get)?[\[(])\s*"(PAPERFEED_[A-Z_]+)"', text
+            r'(?:envvar=|getenv\(|environ(?:\.get)?[\[(])\s*"(PAPERFEED_[A-Z_]+)"', text
         ):
             assert match.group(1) in inputs, f"{path.name} reads {match.group(1)}"
 
