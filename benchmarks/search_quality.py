@@ -30,11 +30,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
-from ingest import machine  # noqa: E402
 
+from benchmarks.common import DATA, HF_DAILY, machine  # noqa: E402
 from paperfeed.index.embedder import Embedder  # noqa: E402
 from paperfeed.index.vectors import embed_pending  # noqa: E402
 from paperfeed.services.evaluate import (  # noqa: E402
@@ -55,7 +55,6 @@ from paperfeed.sources.hf_daily import HfDailyFileSource  # noqa: E402
 from paperfeed.store import Store  # noqa: E402
 from paperfeed.store.schema import papers  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data"
 ANCHORS = {
     "BM25 (BEIR)": 0.665,
     "BM25 (MTEB's bm25s)": 0.687,
@@ -181,7 +180,7 @@ def run_modes(
 def topic_queries(
     store: Store, limit: int = 200
 ) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
-    path = DATA / "hf-daily-papers" / "hf_daily_papers.jsonl.gz"
+    path = HF_DAILY
     tagged: dict[str, set[str]] = {}
     with gzip.open(path, "rt") as lines:
         for line in lines:
@@ -249,7 +248,7 @@ def main() -> None:
     folder.mkdir(parents=True, exist_ok=True)
     hf_2026 = folder / "hf_2026.jsonl"
     if not hf_2026.exists():
-        with gzip.open(DATA / "hf-daily-papers" / "hf_daily_papers.jsonl.gz", "rt") as lines:
+        with gzip.open(HF_DAILY, "rt") as lines:
             hf_2026.write_text(
                 "".join(row for row in lines if json.loads(row)["daily_date"] >= "2026-01-01")
             )

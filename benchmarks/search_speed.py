@@ -28,24 +28,18 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT))
 
-from ingest import machine  # noqa: E402
-
+from benchmarks.common import ARXIV_CS_DAILY, fill_vectors, machine, search_queries  # noqa: E402
 from paperfeed.index.embedder import Embedder  # noqa: E402
-from paperfeed.records import utcnow  # noqa: E402
 from paperfeed.services.ingest import run_ingest  # noqa: E402
 from paperfeed.services.search import SearchEngine  # noqa: E402
 from paperfeed.sources.jsonl import JsonlSource  # noqa: E402
 from paperfeed.store import Store  # noqa: E402
-from paperfeed.store.schema import paper_embeddings, papers  # noqa: E402
-
-DATA = ROOT.parent / "shared" / "data"
-REAL_EMBEDDED = 2_000
+from paperfeed.store.schema import papers  # noqa: E402
 
 
 def rss_mb() -> float:
@@ -60,7 +54,7 @@ def scaled_corpus(folder: Path, size: int) -> Path:
     path = folder / f"corpus_{size}.jsonl"
     if path.exists():
         return path
-    with gzip.open(DATA / "arxiv-cs-daily" / "arxiv_cs_daily.jsonl.gz", "rt") as lines:
+    with gzip.open(ARXIV_CS_DAILY, "rt") as lines:
         real = [json.loads(line) for line in lines]
     with path.open("w") as out:
         for n in range(size):
@@ -72,71 +66,6 @@ def scaled_corpus(folder: Path, size: int) -> Path:
                 record["title"] = f"{record['title']} (copy {copy})"
             out.write(json.dumps(record) + "\n")
     return path
-
-
-def write_vectors(store: Store, model: str, paper_ids: list[int], vectors: np.ndarray) -> None:
-    now = utcnow()
-    with store.engine.begin() as conn:
-        conn.execute(
-            paper_embeddings.insert(),
-            [
-                {"paper_id": pid, "model": model, "vector": v.tobytes(), "embedded_at": now}
-                for pid, v in zip(paper_ids, vectors, strict=True)
-            ],
-        )
-
-
-def noisy_copies(base: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Each row plus small noise, re-normalized: a stand-in vector that costs a scan what
-    a real one costs."""
-    noisy = base + rng.normal(0, 0.03, base.shape).astype(np.float32)
-    return noisy / np.linalg.norm(noisy, axis=1, keepdims=True)
-
-
-def fill_vectors(store: Store, embedder: Embedder) -> None:
-    """Real embeddings for the first papers, noisy copies of them for the rest."""
-    model = embedder.model_id
-    with store.engine.connect() as conn:
-        have = conn.execute(sa.select(sa.func.count()).select_from(paper_embeddings)).scalar()
-        total = conn.execute(sa.select(sa.func.count()).select_from(papers)).scalar()
-    if have >= total:
-        return
-    with store.engine.connect() as conn:
-        first = conn.execute(
-            sa.select(papers.c.id, papers.c.title, papers.c.abstract)
-            .order_by(papers.c.id)
-            .limit(REAL_EMBEDDED)
-        ).all()
-    texts = [f"{r.title}. {r.abstract}" for r in first]
-    real = embedder.embed(texts)
-    rng = np.random.default_rng(7)
-    with store.engine.begin() as conn:
-        conn.execute(paper_embeddings.delete())
-    write_vectors(store, model, [r.id for r in first], real)
-    with store.engine.connect() as conn:
-        rest = (
-            conn.execute(sa.select(papers.c.id).where(papers.c.id.not_in([r.id for r in first])))
-            .scalars()
-            .all()
-        )
-    for start in range(0, len(rest), 50_000):
-        ids = rest[start : start + 50_000]
-        write_vectors(store, model, ids, noisy_copies(real[np.arange(len(ids)) % len(real)], rng))
-
-
-def queries(titles: list[str]) -> list[str]:
-    tags: dict[str, int] = {}
-    with gzip.open(DATA / "hf-daily-papers" / "hf_daily_papers.jsonl.gz", "rt") as lines:
-        for line in lines:
-            for keyword in json.loads(line).get("ai_keywords") or []:
-                if 2 <= len(keyword.split()) <= 4:
-                    tags[keyword.lower()] = tags.get(keyword.lower(), 0) + 1
-    topics = sorted(tags, key=lambda k: (-tags[k], k))[:150]
-    filtered = [
-        f"{t} cat:cs.CV since:2026-01" if i % 2 else f"{t} author:wang"
-        for i, t in enumerate(topics[:50])
-    ]
-    return topics + titles[:50] + filtered
 
 
 def measure(engine: SearchEngine, texts: list[str], mode: str) -> dict:
@@ -202,7 +131,7 @@ def measure_all(folder: Path) -> dict:
                 .scalars()
                 .all()[::100]
             )
-        texts = queries(titles)
+        texts = search_queries(titles)
         rows = [measure(engine, texts, mode) for mode in ("keyword", "semantic", "hybrid")]
         return {
             "rows": rows,

@@ -30,9 +30,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # for tests.* and benchmarks.ingest
+sys.path.insert(0, str(ROOT))  # for tests.* and benchmarks.common
 
-from benchmarks.ingest import machine, on_engines  # noqa: E402
+from benchmarks.common import ARXIV_CS_DAILY, HF_DAILY, machine, on_engines  # noqa: E402
 from paperfeed.config import HttpSettings, Settings  # noqa: E402
 from paperfeed.index.embedder import Embedder  # noqa: E402
 from paperfeed.records import utcnow  # noqa: E402
@@ -44,7 +44,6 @@ from paperfeed.store.schema import update_runs  # noqa: E402
 from tests.fake_services import World, urls  # noqa: E402
 from tests.pg_server import free_port  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data"
 CATEGORIES = ("cs.AI", "cs.CL", "cs.CV", "cs.LG")
 GOAL_S = 120
 
@@ -68,7 +67,7 @@ def _paper(obj: dict, day: date) -> dict:
 def build_world(day: date, papers: int) -> World:
     world = World(oai_page_size=500)
     listed, kept = [], 0
-    with gzip.open(DATA / "arxiv-cs-daily" / "arxiv_cs_daily.jsonl.gz", "rt") as lines:
+    with gzip.open(ARXIV_CS_DAILY, "rt") as lines:
         for line in lines:
             obj = json.loads(line)
             if obj["listing_date"] != day.isoformat():
@@ -78,7 +77,7 @@ def build_world(day: date, papers: int) -> World:
                 continue
             kept += wanted
             listed.append(_paper(obj, day))
-    with gzip.open(DATA / "hf-daily-papers" / "hf_daily_papers.jsonl.gz", "rt") as lines:
+    with gzip.open(HF_DAILY, "rt") as lines:
         featured = [
             _paper(obj, day)
             for obj in map(json.loads, lines)

@@ -31,12 +31,9 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT))
 
-from ingest import machine  # noqa: E402
-from search_speed import fill_vectors, queries  # noqa: E402
-
+from benchmarks.common import ARXIV_CS_DAILY, HF_DAILY, fill_vectors, machine, search_queries  # noqa: E402
 from paperfeed.index.embedder import Embedder  # noqa: E402
 from paperfeed.services.accounts import (  # noqa: E402
     create_user,
@@ -50,20 +47,18 @@ from paperfeed.sources.jsonl import JsonlSource  # noqa: E402
 from paperfeed.store import Store  # noqa: E402
 from tests.pg_server import free_port  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data"
-
 
 def prepare(folder: Path) -> str:
     url = f"sqlite:///{folder / 'store.db'}"
     with Store(url) as store:
         run_ingest(
             store,
-            JsonlSource(DATA / "arxiv-cs-daily" / "arxiv_cs_daily.jsonl.gz"),
+            JsonlSource(ARXIV_CS_DAILY),
             show_progress=False,
         )
         run_ingest(
             store,
-            HfDailyFileSource(DATA / "hf-daily-papers" / "hf_daily_papers.jsonl.gz"),
+            HfDailyFileSource(HF_DAILY),
             show_progress=False,
         )
         fill_vectors(store, Embedder(bulk=True))
@@ -157,13 +152,13 @@ def main() -> None:
                     break
             except httpx.HTTPError:
                 time.sleep(0.2)
-        with gzip.open(DATA / "hf-daily-papers" / "hf_daily_papers.jsonl.gz", "rt") as lines:
+        with gzip.open(HF_DAILY, "rt") as lines:
             entries = [json.loads(line) for line in lines]
         # Every featured paper once: at the rate of uncached pages none repeats within the
         # run, so that row measures cache misses.
         ids = list(dict.fromkeys(e["arxiv_id"] for e in entries))
         popular = [e["arxiv_id"] for e in sorted(entries, key=lambda e: -e["upvotes"])[:50]]
-        searches = [f"/search?{httpx.QueryParams({'q': q})}" for q in queries([])[:150]]
+        searches = [f"/search?{httpx.QueryParams({'q': q})}" for q in search_queries([])[:150]]
         signed_in = f"pf_session={session_of(url)}"
         # (name, paths, cookies)
         pages = [

@@ -22,7 +22,9 @@ from click.testing import CliRunner
 from paperfeed.cli import cli
 from paperfeed.config import Settings
 from paperfeed.services.accounts import authenticate, create_user
-from paperfeed.services.digest import DigestScheduler, due_periods, send_digests
+from paperfeed.services.digest import send_digests
+from paperfeed.services.digest_periods import due_periods
+from paperfeed.services.digest_schedule import DigestScheduler
 from paperfeed.services.ingest import run_ingest
 from paperfeed.services.mailer import SmtpMailer, parse_smtp_url
 from paperfeed.services.paper_views import get_paper

@@ -9,7 +9,8 @@ from datetime import date
 
 import pytest
 
-from paperfeed.services.digest import PeriodPapers, daily_period
+from paperfeed.services.digest_compose import PeriodPapers
+from paperfeed.services.digest_periods import daily_period
 from paperfeed.services.ingest import run_ingest
 from paperfeed.services.search import SearchEngine
 from paperfeed.sources.jsonl import JsonlSource

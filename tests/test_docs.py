@@ -47,3 +47,29 @@ def test_readme_benchmark_numbers_are_the_committed_results():
     report = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(report)
     assert report.readme_block() in README, "run: python benchmarks/report.py --write"
+
+
+def test_benchmarks_readme_lists_every_script_and_each_exists():
+    folder = ROOT / "benchmarks"
+    listed = set(re.findall(r"^\| `([a-z_]+\.py)` \|", (folder / "README.md").read_text(), re.M))
+    scripts = {p.name for p in folder.glob("*.py")} - {"common.py"}
+    assert listed == scripts
+
+
+def test_every_benchmark_a_file_cites_exists():
+    cited = set()
+    for path in [ROOT / "README.md", *ROOT.glob("docs/*.md"), *ROOT.glob("src/**/*.py")]:
+        cited.update(re.findall(r"benchmarks/[a-z_]+\.py", path.read_text()))
+    assert cited and {c for c in cited if not (ROOT / c).exists()} == set()
+
+
+def test_readme_layout_names_every_module():
+    """ "How it is built" is where a newcomer looks first: every package module is in it."""
+    layout = re.search(r"## How it is built\n.*?```\n(.*?)```", README, re.S).group(1)
+    package = ROOT / "src" / "paperfeed"
+    modules = {
+        p.stem
+        for p in package.rglob("*.py")
+        if p.stem not in ("__init__", "__main__") and p.parent.name != "web"
+    }
+    assert {m for m in modules if not re.search(rf"\b{m}\b", layout)} == set()

@@ -18,12 +18,11 @@ from paperfeed.index.embedder import DIM, Embedder, paper_text
 from paperfeed.records import PaperRecord, utcnow
 from paperfeed.services.accounts import create_user
 from paperfeed.services.ingest import run_ingest
-from paperfeed.services.recommend import (
-    BULK_CURATOR_MIN,
+from paperfeed.services.recommend import Recommender
+from paperfeed.services.recommend_eval import BULK_CURATOR_MIN, load_eval_corpus
+from paperfeed.services.recommend_rank import (
     RankSettings,
-    Recommender,
     interest_centroids,
-    load_eval_corpus,
     rank,
     shared_authors,
 )

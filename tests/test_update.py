@@ -21,10 +21,10 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from paperfeed.cli import cli
-from paperfeed.config import Settings
+from paperfeed.config import Settings, parse_duration
 from paperfeed.index.embedder import Embedder
 from paperfeed.services.indexer import update_indexes
-from paperfeed.services.jobs import JobLease, LeaseBusy, PeriodicJob, parse_duration
+from paperfeed.services.jobs import JobLease, LeaseBusy, PeriodicJob
 from paperfeed.services.search import SearchEngine
 from paperfeed.services.subscriptions import add_subscriber, clean_prefs
 from paperfeed.services.update import last_updates

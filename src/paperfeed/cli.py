@@ -17,7 +17,7 @@ import click
 from platformdirs import user_cache_dir
 from tqdm import tqdm
 
-from paperfeed.config import Settings, parse_trusted_proxies
+from paperfeed.config import SettingError, Settings, parse_duration, parse_trusted_proxies
 from paperfeed.errors import PaperfeedError
 from paperfeed.index.embedder import Embedder
 from paperfeed.index.vectors import count_stale
@@ -26,19 +26,16 @@ from paperfeed.records import has_forbidden_chars, parse_arxiv_id
 from paperfeed.services import sources
 from paperfeed.services.accounts import create_user, set_admin
 from paperfeed.services.backup import backup, restore
-from paperfeed.services.digest import DigestScheduler, send_digests
+from paperfeed.services.digest import send_digests
+from paperfeed.services.digest_schedule import DigestScheduler
 from paperfeed.services.evaluate import evaluate, load_corpus
 from paperfeed.services.indexer import BackgroundIndexer, update_indexes
 from paperfeed.services.ingest import IngestSummary, run_ingest
-from paperfeed.services.jobs import LeaseBusy, PeriodicJob, parse_duration
-from paperfeed.services.portability import export_data, import_data
-from paperfeed.services.recommend import (
-    METHODS,
-    Recommender,
-    digest_section,
-    evaluate_recommenders,
-    load_eval_corpus,
-)
+from paperfeed.services.jobs import LeaseBusy, PeriodicJob
+from paperfeed.services.portability import export_data
+from paperfeed.services.portability_import import import_data
+from paperfeed.services.recommend import Recommender, digest_section
+from paperfeed.services.recommend_eval import METHODS, evaluate_recommenders, load_eval_corpus
 from paperfeed.services.search import MAX_LIMIT, MODES, SearchEngine, SearchHit
 from paperfeed.services.stats import store_stats
 from paperfeed.services.subscriptions import (
@@ -114,33 +111,30 @@ class _RootGroup(click.Group):
 
 
 @click.group(cls=_RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
+# Flags override settings; the environment is read once, by Settings.from_env, so no
+# option here names an envvar.
 @click.option(
     "--db",
     "database_url",
-    envvar="PAPERFEED_DATABASE_URL",
     help="Database URL: sqlite:///PATH (default: a file in your user data dir) or "
     "postgresql://USER:PASS@HOST:PORT/DB. Env: PAPERFEED_DATABASE_URL.",
 )
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    envvar="PAPERFEED_DATA_DIR",
     help="Folder for index files and caches (default: beside the SQLite file). "
     "Env: PAPERFEED_DATA_DIR.",
 )
 @click.option(
     "--log-format",
     type=click.Choice(LOG_FORMATS),
-    default="text",
-    show_default=True,
-    envvar="PAPERFEED_LOG_FORMAT",
-    help="Log lines (one per request and per job step) as text or JSON, on stderr. "
-    "Env: PAPERFEED_LOG_FORMAT.",
+    help="Log lines (one per request and per job step) as text or JSON, on stderr "
+    "[default: text]. Env: PAPERFEED_LOG_FORMAT.",
 )
 @click.version_option(package_name="paperfeed")
 @click.pass_context
 def cli(
-    ctx: click.Context, database_url: str | None, data_dir: Path | None, log_format: str
+    ctx: click.Context, database_url: str | None, data_dir: Path | None, log_format: str | None
 ) -> None:
     """paperfeed: a self-hosted feed of research papers.
 
@@ -153,10 +147,15 @@ def cli(
       paperfeed ingest jsonl arxiv.jsonl.gz
       paperfeed serve --port 8000
     """
-    configure_logging(log_format)
-    with _user_errors():  # a PAPERFEED_* variable that does not parse: one line, exit 1
+    try:
         settings = Settings.from_env()
-    ctx.obj = Context(settings.with_overrides(database_url=database_url, data_dir=data_dir))
+    except SettingError as exc:  # one line that names the variable, exit 1
+        raise click.ClickException(str(exc)) from exc
+    settings = settings.with_overrides(
+        database_url=database_url, data_dir=data_dir, log_format=log_format
+    )
+    configure_logging(settings.log_format)
+    ctx.obj = Context(settings)
 
 
 @contextmanager
@@ -244,7 +243,6 @@ def ingest() -> None:
 )
 @click.option(
     "--base-url",
-    envvar="PAPERFEED_ARXIV_API_URL",
     help="arXiv API endpoint. Env: PAPERFEED_ARXIV_API_URL.",
 )
 @_ingest_options
@@ -291,9 +289,7 @@ def ingest_arxiv(
     show_default=True,
     help="arXivRaw carries versions and their dates; arXiv carries author parts.",
 )
-@click.option(
-    "--base-url", envvar="PAPERFEED_OAI_URL", help="OAI-PMH endpoint. Env: PAPERFEED_OAI_URL."
-)
+@click.option("--base-url", help="OAI-PMH endpoint. Env: PAPERFEED_OAI_URL.")
 @_ingest_options
 @click.pass_obj
 def ingest_oai(
@@ -360,7 +356,6 @@ def ingest_jsonl(
 )
 @click.option(
     "--base-url",
-    envvar="PAPERFEED_HF_API_URL",
     help="Hugging Face API root. Env: PAPERFEED_HF_API_URL.",
 )
 @_ingest_options
@@ -440,7 +435,8 @@ def stats(ctx: Context, as_json: bool) -> None:
     "update_every",
     metavar="DURATION",
     help="Also run `paperfeed update` in the background every DURATION (30m, 1h, 1d). "
-    "Several workers may: one does each run (a lease in the database).",
+    "Several workers may: one does each run (a lease in the database). "
+    "Env: PAPERFEED_UPDATE_EVERY.",
 )
 @click.pass_obj
 def serve(
@@ -464,7 +460,9 @@ def serve(
         raise click.BadParameter(str(exc), param_hint="--trusted-proxy") from exc
 
     try:
-        update_interval_s = parse_duration(update_every) if update_every else None
+        settings = settings.with_overrides(
+            update_every_s=parse_duration(update_every) if update_every else None
+        )
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--update-every") from exc
     with _user_errors():
@@ -484,9 +482,9 @@ def serve(
             scheduler.start()
     click.echo(f"paperfeed on http://{host}:{port} (store: {store.display_url})", err=True)
     # The indexer brings keywords up first (seconds), then embeds in the background.
-    jobs: list[PeriodicJob] = [BackgroundIndexer(engine)]
-    if update_interval_s is not None:
-        jobs.append(periodic_update(store, settings, engine, update_interval_s))
+    jobs: list[PeriodicJob] = [BackgroundIndexer(engine, settings.index_every_s)]
+    if settings.update_every_s is not None:
+        jobs.append(periodic_update(store, settings, engine, settings.update_every_s))
     app = create_app(store, search=engine, jobs=jobs, settings=settings)
     uvicorn.Server(server_config(app, host, port, settings.trusted_proxies)).run()
     if scheduler is not None:
@@ -687,7 +685,7 @@ def users_group() -> None:
 @click.pass_obj
 def users_add(ctx: Context, username: str, email: str, admin: bool, password: str) -> None:
     """Create the account USERNAME."""
-    with _user_errors(), ctx.open_store() as store, store.engine.begin() as conn:
+    with _user_errors(), ctx.open_store() as store, store.write() as conn:
         user = create_user(conn, username, email, password, is_admin=admin)
     click.echo(f"created {user.username}{' (admin)' if admin else ''}")
 
@@ -698,7 +696,7 @@ def users_add(ctx: Context, username: str, email: str, admin: bool, password: st
 @click.pass_obj
 def users_admin(ctx: Context, username: str, revoke: bool) -> None:
     """Give USERNAME (a local account) the admin role."""
-    with _user_errors(), ctx.open_store() as store, store.engine.begin() as conn:
+    with _user_errors(), ctx.open_store() as store, store.write() as conn:
         set_admin(conn, username, not revoke)
     click.echo(f"{username} is {'no longer ' if revoke else ''}an admin")
 

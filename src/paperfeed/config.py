@@ -1,4 +1,10 @@
-"""Settings, read from PAPERFEED_* environment variables; the CLI overrides them with flags."""
+"""Settings, read from PAPERFEED_* environment variables; the CLI overrides them with flags.
+
+Every PAPERFEED_* setting is read here and only here (`Settings.from_env`), typed and
+bounded: a bad value is a SettingError whose one line names the variable, and the CLI
+prints that line and exits 1 before any command runs. README's configuration table lists
+every variable (tests/test_settings.py holds the two to each other).
+"""
 
 from __future__ import annotations
 
@@ -12,30 +18,70 @@ from pathlib import Path
 from platformdirs import user_data_dir
 
 from paperfeed.errors import PaperfeedError
+from paperfeed.logs import LOG_FORMATS
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 LOOPBACK = ("127.0.0.0/8", "::1/128")
 # What `paperfeed update` can fetch: arXiv's announcements and Hugging Face's daily lists.
 UPDATE_SOURCES = ("arxiv", "hf-daily")
 _CATEGORY = re.compile(r"^[a-z][a-z-]*(\.[A-Za-z-]+)?$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def default_database_url() -> str:
     return f"sqlite:///{Path(user_data_dir('paperfeed')) / 'paperfeed.db'}"
 
 
-def _float_env(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    return float(raw) if raw else default
-
-
-def _int_env(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return int(raw) if raw else default
-
-
 class SettingError(PaperfeedError, ValueError):
     """A setting whose value does not parse; the message names the setting."""
+
+
+def parse_duration(text: str) -> float:
+    """'90s', '15m', '1h', '1d' or plain seconds -> seconds. ValueError otherwise."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 15m, 1h, 1d)")
+    seconds = float(match.group(1)) * _UNIT_S[match.group(2) or "s"]
+    if not 0 < seconds <= 366 * 86400:
+        raise ValueError(f"duration out of range: {text!r}")
+    return seconds
+
+
+def _number_env(name: str, default: float, low: float, high: float, kind: type = float) -> float:
+    """A number between `low` and `high` (NaN and infinities are not)."""
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = kind(raw.strip())
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise SettingError(f"{name}: {raw[:60]!r} is not {what}") from None
+    return _bounded(name, value, low, high)
+
+
+def _int_env(name: str, default: int, low: int, high: int) -> int:
+    return int(_number_env(name, default, low, high, int))
+
+
+def _duration_env(name: str, default: float | None) -> float | None:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        return parse_duration(raw)
+    except ValueError as exc:
+        raise SettingError(f"{name}: {exc}") from None
+
+
+def _choice_env(name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    if raw.strip() not in choices:
+        raise SettingError(f"{name}: {raw[:60]!r} is not one of {', '.join(choices)}")
+    return raw.strip()
 
 
 def parse_networks(text: str | tuple[str, ...], setting: str) -> tuple[IpNetwork, ...]:
@@ -150,6 +196,14 @@ class Settings:
     update_lease_s: float = 120.0
     # The date the update job takes for today (replays and tests); None: the UTC date.
     today: date | None = None
+    # Background jobs of `paperfeed serve`: the indexer's round (how soon a worker
+    # searches papers another process ingested), how often the digest scheduler looks
+    # for a due day (--send-digests), and the update job's interval (None: not run).
+    index_every_s: float = 15.0
+    digest_every_s: float = 900.0
+    update_every_s: float | None = None
+    # Log lines on stderr: "text" or "json".
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -162,17 +216,22 @@ class Settings:
             oai_url=env.get("PAPERFEED_OAI_URL") or base.oai_url,
             hf_api_url=env.get("PAPERFEED_HF_API_URL") or base.hf_api_url,
             http=HttpSettings(
-                min_interval_s=_float_env("PAPERFEED_HTTP_MIN_INTERVAL", 3.0),
-                timeout_s=_float_env("PAPERFEED_HTTP_TIMEOUT", 30.0),
-                max_retries=_int_env("PAPERFEED_HTTP_MAX_RETRIES", 5),
-                backoff_base_s=_float_env("PAPERFEED_HTTP_BACKOFF", 2.0),
+                min_interval_s=_number_env(
+                    "PAPERFEED_HTTP_MIN_INTERVAL", base.http.min_interval_s, 0, 3600
+                ),
+                timeout_s=_number_env("PAPERFEED_HTTP_TIMEOUT", base.http.timeout_s, 0.01, 3600),
+                max_retries=_int_env("PAPERFEED_HTTP_MAX_RETRIES", base.http.max_retries, 0, 100),
+                backoff_base_s=_number_env(
+                    "PAPERFEED_HTTP_BACKOFF", base.http.backoff_base_s, 0, 600
+                ),
             ),
-            embed_max_tokens=_int_env("PAPERFEED_EMBED_MAX_TOKENS", base.embed_max_tokens),
+            # MiniLM reads at most 512 tokens.
+            embed_max_tokens=_int_env("PAPERFEED_EMBED_MAX_TOKENS", base.embed_max_tokens, 8, 512),
             base_url=(env.get("PAPERFEED_BASE_URL") or base.base_url).rstrip("/"),
             smtp_url=env.get("PAPERFEED_SMTP_URL") or None,
             mail_from=env.get("PAPERFEED_MAIL_FROM") or base.mail_from,
             submission_max_age_days=_int_env(
-                "PAPERFEED_SUBMISSION_MAX_AGE_DAYS", base.submission_max_age_days
+                "PAPERFEED_SUBMISSION_MAX_AGE_DAYS", base.submission_max_age_days, 0, 3650
             ),
             trusted_proxies=parse_trusted_proxies(env.get("PAPERFEED_TRUSTED_PROXIES", "")),
             metrics_allow=parse_networks(
@@ -180,21 +239,15 @@ class Settings:
             ),
             categories=_list_env("PAPERFEED_CATEGORIES", base.categories, _check_category),
             sources=_list_env("PAPERFEED_SOURCES", base.sources, _check_source),
-            backfill_days=int(
-                _bounded(
-                    "PAPERFEED_BACKFILL_DAYS",
-                    _int_env("PAPERFEED_BACKFILL_DAYS", base.backfill_days),
-                    0,
-                    366,
-                )
-            ),
-            update_lease_s=_bounded(
-                "PAPERFEED_UPDATE_LEASE_SECONDS",
-                _float_env("PAPERFEED_UPDATE_LEASE_SECONDS", base.update_lease_s),
-                1,
-                86_400,
+            backfill_days=_int_env("PAPERFEED_BACKFILL_DAYS", base.backfill_days, 0, 366),
+            update_lease_s=_number_env(
+                "PAPERFEED_UPDATE_LEASE_SECONDS", base.update_lease_s, 1, 86_400
             ),
             today=_date_env("PAPERFEED_TODAY"),
+            index_every_s=_duration_env("PAPERFEED_INDEX_EVERY", base.index_every_s),
+            digest_every_s=_duration_env("PAPERFEED_DIGEST_EVERY", base.digest_every_s),
+            update_every_s=_duration_env("PAPERFEED_UPDATE_EVERY", base.update_every_s),
+            log_format=_choice_env("PAPERFEED_LOG_FORMAT", base.log_format, LOG_FORMATS),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

@@ -74,7 +74,7 @@ STOPWORDS = frozenset(
 
 
 class QueryError(PaperfeedError):
-    """A query that cannot be run as written (a 4xx on the web, exit 2 on the CLI)."""
+    """A query that cannot be run as written (a 4xx on the web, exit 1 on the CLI)."""
 
 
 @dataclass

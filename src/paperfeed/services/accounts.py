@@ -254,6 +254,10 @@ def _password_fingerprint(password_hash: str) -> str:
     return hashlib.sha256(password_hash.encode()).hexdigest()[:24]
 
 
+def _password_hash_of(conn: sa.Connection, user_id: int) -> str | None:
+    return conn.execute(sa.select(users.c.password_hash).where(users.c.id == user_id)).scalar()
+
+
 def request_password_reset(store: Store, settings: Settings, email: str) -> None:
     """Mail a reset link if an account has this address; otherwise do nothing. Callers
     run this after answering, so the answer and its timing say nothing about accounts;
@@ -264,11 +268,7 @@ def request_password_reset(store: Store, settings: Settings, email: str) -> None
         return
     with store.engine.connect() as conn:
         account = user_by_email(conn, email)
-        password_hash = (
-            conn.execute(sa.select(users.c.password_hash).where(users.c.id == account.id)).scalar()
-            if account is not None
-            else None
-        )
+        password_hash = _password_hash_of(conn, account.id) if account is not None else None
     if account is None or account.email is None or password_hash is None:
         return
     token = tokens.sign(
@@ -300,9 +300,7 @@ def _send_account_mail(settings: Settings, to: str, subject: str, text: str) -> 
 def _reset_target(conn: sa.Connection, token: str, key: bytes) -> int:
     payload = tokens.verify(key, "password-reset", token)
     user_id, _, fingerprint = payload.partition(":")
-    password_hash = conn.execute(
-        sa.select(users.c.password_hash).where(users.c.id == int(user_id))
-    ).scalar()
+    password_hash = _password_hash_of(conn, int(user_id))
     if password_hash is None or _password_fingerprint(password_hash) != fingerprint:
         raise tokens.TokenError("this reset link was already used")
     return int(user_id)

@@ -59,10 +59,11 @@ def _update_indexes(
 class BackgroundIndexer(PeriodicJob):
     """Runs update_indexes every `interval_s` seconds in a daemon thread (`paperfeed
     serve`). Also how a worker learns of papers another process committed: each round
-    syncs the keyword index by `papers.ingested_at` and loads new vectors. Every 15 s:
-    with the page cache's 30 s, other workers show a new paper within a minute."""
+    syncs the keyword index by `papers.ingested_at` and loads new vectors. Every 15 s by
+    default (PAPERFEED_INDEX_EVERY): with the page cache's 30 s, other workers show a new
+    paper within a minute."""
 
-    def __init__(self, engine: SearchEngine, interval_s: float = 15.0) -> None:
+    def __init__(self, engine: SearchEngine, interval_s: float) -> None:
         self.engine = engine
         super().__init__("indexer", interval_s, self._round)
 

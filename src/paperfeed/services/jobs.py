@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import os
 import random
-import re
 import socket
 import threading
 import uuid
@@ -27,20 +26,6 @@ from paperfeed.errors import PaperfeedError
 from paperfeed.store import Store, leases
 
 log = logging.getLogger("paperfeed.jobs")
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> float:
-    """'90s', '15m', '1h', '1d' or plain seconds -> seconds. ValueError otherwise."""
-    match = _DURATION.match(text)
-    if not match:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 15m, 1h, 1d)")
-    seconds = float(match.group(1)) * _UNIT_S[match.group(2) or "s"]
-    if not 0 < seconds <= 366 * 86400:
-        raise ValueError(f"duration out of range: {text!r}")
-    return seconds
 
 
 class PeriodicJob:

@@ -27,7 +27,7 @@ from datetime import datetime, time, timedelta
 import sqlalchemy as sa
 
 from paperfeed.records import utcnow
-from paperfeed.services.paper_views import PaperView, papers_by_id
+from paperfeed.services.paper_views import PaperView, latest_day, papers_by_id
 from paperfeed.store.schema import daily_entries, papers, votes
 
 VOTE_HALF_LIFE_H = 36.0
@@ -57,12 +57,8 @@ def reference_time(conn: sa.Connection) -> datetime:
     Votes cast here are left out on purpose: one of them must not move the clock months
     ahead of the data and leave every imported vote outside the window."""
     latest = [conn.execute(sa.select(sa.func.max(daily_entries.c.submitted_at))).scalar()]
-    for day in (
-        conn.execute(sa.select(sa.func.max(daily_entries.c.day))).scalar(),
-        conn.execute(sa.select(sa.func.max(papers.c.announced_date))).scalar(),
-    ):
-        if day is not None:
-            latest.append(datetime.combine(day, time(12)))
+    if (day := latest_day(conn)) is not None:
+        latest.append(datetime.combine(day, time(12)))
     present = [moment for moment in latest if moment is not None]
     now = utcnow()
     return min(now, max(present) + timedelta(days=1)) if present else now

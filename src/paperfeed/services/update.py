@@ -29,7 +29,8 @@ from paperfeed.index.embedder import model_id
 from paperfeed.index.vectors import count_stale
 from paperfeed.records import utcnow
 from paperfeed.services import sources
-from paperfeed.services.digest import due_day, send_digests
+from paperfeed.services.digest import send_digests
+from paperfeed.services.digest_schedule import due_day
 from paperfeed.services.indexer import update_indexes
 from paperfeed.services.ingest import IngestSummary, run_ingest
 from paperfeed.services.jobs import JobLease, LeaseBusy, PeriodicJob
