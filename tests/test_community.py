@@ -17,9 +17,9 @@ from paperfeed.services.ingest import run_ingest
 from paperfeed.sources.hf_daily import HfDailyFileSource
 from paperfeed.sources.jsonl import JsonlSource
 from paperfeed.store.schema import users, votes
-from tests.conftest import FAST_HTTP, live_site
 from tests.feeds import atom_feed, hf_api_entry, listing_line, paper
 from tests.forms import csrf_token, post_form, session_client, sign_up
+from tests.helpers import FAST_HTTP, live_site
 from tests.loopback import Reply
 
 HOSTILE = paper(

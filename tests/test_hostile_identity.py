@@ -43,9 +43,9 @@ from paperfeed.store.schema import (
     users,
 )
 from paperfeed.web.accounts import RateLimits
-from tests.conftest import live_site
 from tests.feeds import hf_api_entry, paper
 from tests.forms import csrf_token, post_form, sign_up
+from tests.helpers import live_site
 
 # --- Class 4: one folding rule ---
 
@@ -151,8 +151,8 @@ def build_v5_database(url: str) -> sa.Engine:
     return engine
 
 
-def test_migration_6_flags_duplicates_and_separates_imported_submitters(db_url):
-    engine = build_v5_database(db_url)
+def test_migration_6_flags_duplicates_and_separates_imported_submitters(empty_db_url):
+    engine = build_v5_database(empty_db_url)
     record = {"title": "T", "abstract": "A.", "authors": ["X"], "categories": ["cs.CL"]}
     with engine.begin() as conn:
         upsert_papers(
@@ -195,7 +195,7 @@ def test_migration_6_flags_duplicates_and_separates_imported_submitters(db_url):
             )  # fmt: skip
     engine.dispose()
 
-    with Store(db_url) as store, store.write() as conn:
+    with Store(empty_db_url) as store, store.write() as conn:
         assert current_version(conn) == LATEST_VERSION == 6
         keys = dict(conn.execute(sa.select(users.c.id, users.c.username_key)).all())
         assert keys == {older: "ada", newer: f"ada#dup{newer}", mail_clash: "cy", bob: "bob"}

@@ -20,9 +20,9 @@ from paperfeed.services.subscriptions import add_subscriber, clean_prefs
 from paperfeed.sources.hf_daily import HfDailyFileSource
 from paperfeed.sources.jsonl import JsonlSource
 from paperfeed.store import Store
-from tests.conftest import Cli, live_site
 from tests.feeds import hf_api_entry, listing_line, paper
 from tests.forms import post_form
+from tests.helpers import Cli, live_site
 
 PASSWORD = "correct horse battery"
 

@@ -163,8 +163,8 @@ ANGLES = [
 
 
 @pytest.fixture(scope="module")
-def embedder() -> Embedder:
-    return Embedder(max_tokens=128)
+def embedder(load_embedder) -> Embedder:
+    return load_embedder(128)
 
 
 @pytest.fixture(scope="module")
@@ -380,8 +380,8 @@ def test_the_benchmark_users_of_the_real_archive(shared_data, sqlite_db):
 
 
 def test_for_you_page_explains_and_learns_from_not_interested(library, fresh_db):
-    from tests.conftest import live_site
     from tests.forms import session_client
+    from tests.helpers import live_site
 
     recommender, ids = library
     with fresh_db.engine.begin() as conn:

@@ -70,8 +70,8 @@ def corpus_lines():
 
 
 @pytest.fixture(scope="module")
-def embedder():
-    return Embedder(max_tokens=128)
+def embedder(load_embedder):
+    return load_embedder(128)
 
 
 @pytest.fixture
@@ -259,7 +259,7 @@ def test_store_without_index_dir_is_created(tmp_path):
 
 
 def test_search_pages_over_http(engine, fresh_db):
-    from tests.conftest import live_site
+    from tests.helpers import live_site
 
     with live_site(fresh_db, search=engine) as site:
         page = site.get("/search", params={"q": "tactile grasping touch"})
@@ -282,7 +282,7 @@ def test_serve_indexes_in_the_background(sqlite_db, tmp_path, embedder):
     import time
 
     from paperfeed.services.indexer import BackgroundIndexer
-    from tests.conftest import live_site
+    from tests.helpers import live_site
 
     path = tmp_path / "topics.jsonl"
     path.write_text("\n".join(corpus_lines()))

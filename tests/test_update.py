@@ -39,8 +39,8 @@ from paperfeed.store.schema import (
     update_runs,
     users,
 )
-from tests.conftest import live_site
 from tests.fake_services import urls
+from tests.helpers import live_site, wait_until
 from tests.pg_server import free_port
 from tests.update_world import (
     CATEGORIES,
@@ -56,8 +56,8 @@ READERS = ["ada@example.org", "bo@example.org", "cy@example.org"]
 
 
 @pytest.fixture(scope="module")
-def embedder() -> Embedder:
-    return Embedder()
+def embedder(load_embedder) -> Embedder:
+    return load_embedder()
 
 
 @pytest.fixture
@@ -357,14 +357,6 @@ def snapshot(db_url: str) -> dict[str, object]:
             # Where each source's next run starts.
             "reached": {name: run.until for name, run in last_updates(store, status="ok").items()},
         }
-
-
-def wait_until(condition, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def count(db_url: str, table: sa.Table) -> int:
