@@ -20,7 +20,7 @@ import numpy as np
 import sqlalchemy as sa
 import tantivy
 
-from paperfeed.services.query import ParsedQuery
+from paperfeed.query import ParsedQuery
 from paperfeed.store import Store
 from paperfeed.store.schema import papers
 
