@@ -80,6 +80,14 @@ def live_site(
         yield client
 
 
+def another_client(site: httpx.Client) -> httpx.Client:
+    """A second browser on the same site (its own cookies), in-process or over loopback as
+    `site` is."""
+    if isinstance(site, TestClient):
+        return in_process_client(site.app)
+    return httpx.Client(base_url=site.base_url, timeout=120)
+
+
 class _StartupLog(logging.Handler):
     """uvicorn's log lines while it starts, to show when it does not."""
 

@@ -86,6 +86,6 @@ def hostile_site(store: Store, folder: Path, embedder: Embedder) -> Iterator[Sit
         arxiv_api_url = f"http://127.0.0.1:{arxiv_port}/api/query"
         settings = Settings(arxiv_api_url=arxiv_api_url, http=FAST_HTTP)
         with live_site(store, search=search, settings=settings, page_cache_ttl_s=0) as anon:
-            client, csrf = session_client(store, str(anon.base_url).rstrip("/"), reader.id)
+            client, csrf = session_client(store, anon, reader.id)
             with client:
                 yield Site(store, search, anon, client, csrf, collection_id, comment_id, seed_id)

@@ -54,7 +54,7 @@ def test_backup_while_twenty_clients_write_then_restore(tmp_path):
         ids = load_papers(store, tmp_path)
         user_ids = add_users(store, CLIENTS)
         with live_site(store) as site:
-            sessions = [session_client(store, str(site.base_url), u) for u in user_ids]
+            sessions = [session_client(store, site, u) for u in user_ids]
 
             def write(index: int) -> int:
                 client, csrf = sessions[index]

@@ -234,7 +234,7 @@ def test_subscribe_confirm_receive_and_unsubscribe_over_http(fresh_db, tmp_path,
 def test_a_request_for_an_active_address_changes_nothing_until_confirmed(sqlite_db, smtp_server):
     subscribe(sqlite_db, "reader@example.org", categories=["cs.CL"])
     settings = settings_for(smtp_server.url)
-    with live_site(sqlite_db, settings=settings) as client:
+    with site_in_process(sqlite_db, settings=settings) as client:
         fields = {
             "csrf_token": csrf_of(client.get("/subscribe").text),
             "email": "reader@example.org",
@@ -264,7 +264,7 @@ def test_a_request_for_an_active_address_changes_nothing_until_confirmed(sqlite_
 
 def test_bad_addresses_and_injection_attempts_are_refused(sqlite_db, smtp_server):
     settings = settings_for(smtp_server.url)
-    with live_site(sqlite_db, settings=settings) as client:
+    with site_in_process(sqlite_db, settings=settings) as client:
         token = csrf_of(client.get("/subscribe").text)
         for email, queries, authors in [
             ("not-an-address", "", ""),
@@ -647,7 +647,7 @@ def test_the_unsubscribe_page_button_works_too(sqlite_db, tmp_path, smtp_server)
     settings = settings_for(smtp_server.url)
     send_digests(sqlite_db, settings, DAY)
     link = link_in(smtp_server.messages[0], "/unsubscribe")
-    with live_site(sqlite_db, settings=settings) as client:
+    with site_in_process(sqlite_db, settings=settings) as client:
         page = client.get(link)
         assert page.status_code == 200 and "a@example.org" in page.text
         token = re.search(r'name="token" value="([^"]+)"', page.text).group(1)
