@@ -97,6 +97,21 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("empty_postgres_url")
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Like db_url, but one database per test module and engine: for data that a module's
+    tests only read, built once instead of once per test."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('module-db') / 'paperfeed.db'}"
+        return
+    server = request.getfixturevalue("postgres_url")
+    url = _create_database(server, template=request.getfixturevalue("migrated_template"))
+    yield url
+    _drop_database(server, url)
+
+
 @pytest.fixture
 def fresh_db(db_url: str) -> Iterator[Store]:
     with Store(db_url) as store:

@@ -511,6 +511,7 @@ def day_is_shown(site: httpx.Client, index: int) -> bool:
 class two_servers:
     def __init__(self, url, world, tmp_path, smtp_url, day: date) -> None:
         self.ports = [free_port(), free_port()]
+        self.logs = [tmp_path / f"worker{n}-{day}.log" for n in range(2)]
         self.processes = [
             paperfeed(
                 url,
@@ -526,7 +527,7 @@ class two_servers:
                 str(port),
                 "--update-every",
                 "1s",
-                log=tmp_path / f"worker{n}-{day}.log",
+                log=self.logs[n],
             )
             for n, port in enumerate(self.ports)
         ]
@@ -536,8 +537,8 @@ class two_servers:
         ]
 
     def __enter__(self) -> list[httpx.Client]:
-        for client in self.clients:
-            wait_until(lambda c=client: _answers(c), 60, "the server to start")
+        for client, process, log in zip(self.clients, self.processes, self.logs, strict=True):
+            wait_until(lambda c=client, p=process, f=log: _answers(c, p, f), 60, "a server")
         return self.clients
 
     def __exit__(self, *exc: object) -> None:
@@ -552,7 +553,10 @@ class two_servers:
                 process.kill()
 
 
-def _answers(client: httpx.Client) -> bool:
+def _answers(client: httpx.Client, process: subprocess.Popen, log: Path) -> bool:
+    """Whether the server answers yet; a server that exited fails the test at once."""
+    if process.poll() is not None:
+        raise AssertionError(f"the server exited ({process.returncode}):\n{log.read_text()}")
     try:
         return client.get("/about").status_code == 200
     except httpx.HTTPError:
