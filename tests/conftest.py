@@ -1,34 +1,21 @@
-"""Real fixtures: a SQLite file, a PostgreSQL server, a loopback HTTP server, the CLI."""
+"""Real fixtures: a SQLite file, a PostgreSQL server, a loopback HTTP server, an SMTP
+server, the CLI, the browser. Helpers they share with the tests are in tests/helpers.py."""
 
 from __future__ import annotations
 
 import os
-import threading
-import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import psycopg
 import pytest
-import uvicorn
-from click.testing import CliRunner, Result
 
-from paperfeed.cli import cli
-from paperfeed.config import HttpSettings
+from paperfeed.index.embedder import DEFAULT_MAX_TOKENS, Embedder
 from paperfeed.store import Store
-from paperfeed.web.app import create_app, server_config
+from tests.helpers import SHARED_DATA, Cli, Mailbox, is_address_in_use, refused_port
 from tests.loopback import LoopbackServer
 from tests.pg_server import PostgresServer, free_port
-
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-# Sources in tests: no politeness delay, short timeouts, quick retries.
-FAST_HTTP = HttpSettings(
-    min_interval_s=0, timeout_s=2, max_retries=2, backoff_base_s=0.01, max_retry_after_s=5
-)
 
 
 @pytest.fixture(scope="session")
@@ -46,16 +33,46 @@ def postgres_url() -> Iterator[str]:
         server.stop()
 
 
-@pytest.fixture
-def fresh_postgres_url(postgres_url: str) -> Iterator[str]:
-    """A new, empty database on the session's server, dropped afterwards."""
+def _create_database(server_url: str, template: str | None = None) -> str:
+    """A new database on the server at `server_url` (a copy of `template` if given); its URL."""
     name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base, _, _ = postgres_url.rpartition("/")
-    yield f"{base}/{name}"
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
+    copy = f' TEMPLATE "{template}"' if template else ""
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"{copy}')
+    return f"{server_url.rpartition('/')[0]}/{name}"
+
+
+def _drop_database(server_url: str, url: str) -> None:
+    name = url.rpartition("/")[2]
+    with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def migrated_template(postgres_url: str) -> Iterator[str]:
+    """A database migrated to the current schema once per session, which fresh databases
+    copy (CREATE DATABASE ... TEMPLATE) instead of each running the migrations again."""
+    url = _create_database(postgres_url)
+    Store(url).close()  # migrates; closing leaves no connection, which copying requires
+    yield url.rpartition("/")[2]
+    _drop_database(postgres_url, url)
+
+
+@pytest.fixture
+def fresh_postgres_url(postgres_url: str, migrated_template: str) -> Iterator[str]:
+    """A new database at the current schema, with no rows, on the session's server;
+    dropped afterwards."""
+    url = _create_database(postgres_url, template=migrated_template)
+    yield url
+    _drop_database(postgres_url, url)
+
+
+@pytest.fixture
+def empty_postgres_url(postgres_url: str) -> Iterator[str]:
+    """A new, empty database (no tables): for the tests of migrations themselves."""
+    url = _create_database(postgres_url)
+    yield url
+    _drop_database(postgres_url, url)
 
 
 @pytest.fixture
@@ -65,10 +82,34 @@ def sqlite_url(tmp_path: Path) -> str:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The store's URL, once per engine: tests that take it run on both."""
+    """The store's URL, once per engine: tests that take it run on both. On PostgreSQL the
+    database is already at the current schema; on SQLite the file does not exist yet."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'paperfeed.db'}"
     return request.getfixturevalue("fresh_postgres_url")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A URL with no schema at all, once per engine: for tests that migrate from nothing."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'paperfeed.db'}"
+    return request.getfixturevalue("empty_postgres_url")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Like db_url, but one database per test module and engine: for data that a module's
+    tests only read, built once instead of once per test."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('module-db') / 'paperfeed.db'}"
+        return
+    server = request.getfixturevalue("postgres_url")
+    url = _create_database(server, template=request.getfixturevalue("migrated_template"))
+    yield url
+    _drop_database(server, url)
 
 
 @pytest.fixture
@@ -90,29 +131,32 @@ def http_server() -> Iterator[LoopbackServer]:
     server.stop()
 
 
+@pytest.fixture
+def dead_port() -> Iterator[int]:
+    """A loopback port that refuses connections for the whole test."""
+    with refused_port() as port:
+        yield port
+
+
+@pytest.fixture(scope="session")
+def load_embedder() -> Callable[..., Embedder]:
+    """The embedding model, loaded once per session for each max_tokens asked for (a load
+    takes about a second; test modules share it)."""
+    loaded: dict[int, Embedder] = {}
+
+    def load(max_tokens: int = DEFAULT_MAX_TOKENS) -> Embedder:
+        if max_tokens not in loaded:
+            loaded[max_tokens] = Embedder(max_tokens=max_tokens)
+        return loaded[max_tokens]
+
+    return load
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not (SHARED_DATA / "arxiv-cs-daily").is_dir():
         pytest.skip(f"{SHARED_DATA} is not here")
     return SHARED_DATA
-
-
-class Cli:
-    """Runs `paperfeed` in-process against one database, with fast HTTP settings."""
-
-    def __init__(self, db_url: str) -> None:
-        self.db_url = db_url
-        self.env = {
-            "PAPERFEED_HTTP_MIN_INTERVAL": "0",
-            "PAPERFEED_HTTP_TIMEOUT": "2",
-            "PAPERFEED_HTTP_MAX_RETRIES": "2",
-            "PAPERFEED_HTTP_BACKOFF": "0.01",
-        }
-
-    def __call__(self, *args: str) -> Result:
-        return CliRunner().invoke(
-            cli, ["--db", self.db_url, *args], env=self.env, catch_exceptions=False
-        )
 
 
 @pytest.fixture
@@ -125,37 +169,8 @@ def run_cli_sqlite(sqlite_url: str) -> Cli:
     return Cli(sqlite_url)
 
 
-@contextmanager
-def live_site(
-    store: Store, trusted_proxies: tuple[str, ...] = (), **app_options: object
-) -> Iterator[httpx.Client]:
-    """The site served by uvicorn on a free loopback port, configured as `serve` does it;
-    a client for it."""
-    with serve_app(create_app(store, **app_options), trusted_proxies) as client:
-        yield client
-
-
-@contextmanager
-def serve_app(app: Any, trusted_proxies: tuple[str, ...] = ()) -> Iterator[httpx.Client]:
-    """An ASGI app served by uvicorn on a free loopback port; a client for it."""
-    port = free_port()
-    config = server_config(app, "127.0.0.1", port, trusted_proxies, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(5)
-
-
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+SMTP_START_ATTEMPTS = 5
 
 
 @pytest.fixture(scope="session")
@@ -184,29 +199,6 @@ def chromium() -> Iterator[object]:
         browser.close()
 
 
-class Mailbox:
-    """What the smtp_server fixture received (email.message.EmailMessage objects, in
-    order), and how it answers: `delay_s` before accepting each message (a slow server),
-    `refuse` maps an address to the reply its MAIL FROM or RCPT TO gets (e.g. '550 5.1.1
-    no such user')."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.messages: list = []
-        self.delay_s = 0.0
-        self.refuse: dict[str, str] = {}
-
-    def to(self, address: str) -> list:
-        return [m for m in self.messages if m["To"] == address]
-
-    def wait_for(self, count: int, timeout_s: float = 10) -> None:
-        deadline = time.monotonic() + timeout_s
-        while len(self.messages) < count:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{len(self.messages)} messages arrived, not {count}")
-            time.sleep(0.01)
-
-
 @pytest.fixture
 def smtp_server() -> Iterator[Mailbox]:
     """A real SMTP server (aiosmtpd) on a free loopback port; `.url` for PAPERFEED_SMTP_URL."""
@@ -215,9 +207,6 @@ def smtp_server() -> Iterator[Mailbox]:
     import email.policy
 
     from aiosmtpd.controller import Controller
-
-    port = free_port()  # aiosmtpd's start-up self-check fails with port 0
-    mailbox = Mailbox(f"smtp://127.0.0.1:{port}")
 
     class Handler:
         async def handle_MAIL(self, server, session, envelope, address, mail_options):
@@ -240,8 +229,18 @@ def smtp_server() -> Iterator[Mailbox]:
                 await asyncio.sleep(mailbox.delay_s)
             return "250 Message accepted for delivery"
 
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
-    controller.start()
+    # aiosmtpd binds the port itself (its start-up self-check fails with port 0): when
+    # another process takes the port first, try again with a new one.
+    for attempt in range(SMTP_START_ATTEMPTS):
+        port = free_port()
+        mailbox = Mailbox(f"smtp://127.0.0.1:{port}")
+        controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+        try:
+            controller.start()
+            break
+        except Exception as exc:
+            if not is_address_in_use(exc) or attempt == SMTP_START_ATTEMPTS - 1:
+                raise
     try:
         yield mailbox
     finally:

@@ -11,6 +11,7 @@ from paperfeed.services.accounts import start_session
 from paperfeed.store import Store
 from paperfeed.store.secrets import get_or_create_secret
 from paperfeed.web.security import csrf_token_for
+from tests.helpers import another_client
 
 _TOKEN = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 
@@ -36,14 +37,14 @@ def sign_up(client: httpx.Client, username: str, password: str = "correct horse"
     assert reply.status_code == 303, reply.text[:300]
 
 
-def session_client(store: Store, base_url: str, user_id: int) -> tuple[httpx.Client, str]:
-    """A client already signed in as `user_id`, and the CSRF token that goes with its
-    cookie (what a browser would have after logging in and loading a page)."""
+def session_client(store: Store, site: httpx.Client, user_id: int) -> tuple[httpx.Client, str]:
+    """A new client for `site`'s server, already signed in as `user_id`, and the CSRF token
+    that goes with its cookie (what a browser would have after logging in and loading a
+    page)."""
     with store.engine.begin() as conn:
         token = start_session(conn, user_id)
     nonce = secrets.token_urlsafe(24)
     csrf = csrf_token_for(get_or_create_secret(store.engine, "site"), nonce, token)
-    client = httpx.Client(
-        base_url=base_url, cookies={"pf_session": token, "pf_csrf": nonce}, timeout=120
-    )
+    client = another_client(site)
+    client.cookies.update({"pf_session": token, "pf_csrf": nonce})
     return client, csrf

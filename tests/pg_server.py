@@ -54,9 +54,14 @@ def _install_dir_for(user: str, install: Path) -> Path:
 
 
 def free_port() -> int:
+    """A port free now. PostgreSQL binds it itself, so another process may take it first:
+    start() then tries again with a new one."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+START_ATTEMPTS = 5  # a new port each time another process took the one chosen
 
 
 class PostgresServer:
@@ -75,8 +80,11 @@ class PostgresServer:
     def _run(self, *args: str) -> None:
         done = subprocess.run([*self.as_user, *args], capture_output=True, text=True)
         if done.returncode != 0:
+            log = self.root / "log"
+            server_log = f"\n{log.read_text()[-2000:]}" if log.exists() else ""
             raise RuntimeError(
                 f"{Path(args[0]).name} failed ({done.returncode}): {done.stderr.strip()}"
+                + server_log
             )
 
     def start(self) -> str:
@@ -92,7 +100,17 @@ class PostgresServer:
             "UTF8",
             "--no-sync",
         )
-        self.resume()
+        for attempt in range(START_ATTEMPTS):
+            (self.root / "log").unlink(missing_ok=True)
+            try:
+                self.resume()
+                break
+            except RuntimeError:
+                log = self.root / "log"
+                taken = log.exists() and "Address already in use" in log.read_text()
+                if not taken or attempt == START_ATTEMPTS - 1:
+                    raise
+                self.port = free_port()
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def resume(self) -> None:

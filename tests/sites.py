@@ -22,10 +22,9 @@ from paperfeed.services.search import SearchEngine
 from paperfeed.sources.hf_daily import HfDailyFileSource
 from paperfeed.sources.jsonl import JsonlSource
 from paperfeed.store import Store
-from tests.conftest import FAST_HTTP, live_site
 from tests.feeds import hf_api_entry, listing_line, paper
 from tests.forms import session_client
-from tests.pg_server import free_port
+from tests.helpers import FAST_HTTP, live_site, refused_port
 
 TOPICS = [
     ("Sparse attention for long context transformers", "Attention made sparse."),
@@ -83,8 +82,10 @@ def hostile_site(store: Store, folder: Path, embedder: Embedder) -> Iterator[Sit
         interests.add_seed(conn, reader.id, "category", "cs.CL")
         seed_id = interests.seeds_of(conn, reader.id)[0].id
     # Submissions ask an arXiv that refuses connections at once: a quick, clear 502.
-    settings = Settings(arxiv_api_url=f"http://127.0.0.1:{free_port()}/api/query", http=FAST_HTTP)
-    with live_site(store, search=search, settings=settings, page_cache_ttl_s=0) as anon:
-        client, csrf = session_client(store, str(anon.base_url).rstrip("/"), reader.id)
-        with client:
-            yield Site(store, search, anon, client, csrf, collection_id, comment_id, seed_id)
+    with refused_port() as arxiv_port:
+        arxiv_api_url = f"http://127.0.0.1:{arxiv_port}/api/query"
+        settings = Settings(arxiv_api_url=arxiv_api_url, http=FAST_HTTP)
+        with live_site(store, search=search, settings=settings, page_cache_ttl_s=0) as anon:
+            client, csrf = session_client(store, anon, reader.id)
+            with client:
+                yield Site(store, search, anon, client, csrf, collection_id, comment_id, seed_id)

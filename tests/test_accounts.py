@@ -17,8 +17,8 @@ from paperfeed.services.accounts import (
 from paperfeed.services.tokens import TokenError, sign, verify
 from paperfeed.store.schema import sessions, users
 from paperfeed.web.accounts import RateLimits, local_path
-from tests.conftest import live_site
 from tests.forms import csrf_token, post_form, sign_up
+from tests.helpers import live_site
 
 
 def test_passwords_are_argon2_hashes_and_sessions_are_stored_hashed(fresh_db):

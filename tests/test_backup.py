@@ -18,9 +18,9 @@ from paperfeed.services.ingest import run_ingest
 from paperfeed.sources.jsonl import JsonlSource
 from paperfeed.store import Store
 from paperfeed.store.schema import comments, papers, users, votes
-from tests.conftest import Cli, live_site
 from tests.feeds import listing_line, paper
 from tests.forms import session_client
+from tests.helpers import Cli, live_site, wait_until
 
 CLIENTS = 20
 PAPERS = 40
@@ -54,7 +54,7 @@ def test_backup_while_twenty_clients_write_then_restore(tmp_path):
         ids = load_papers(store, tmp_path)
         user_ids = add_users(store, CLIENTS)
         with live_site(store) as site:
-            sessions = [session_client(store, str(site.base_url), u) for u in user_ids]
+            sessions = [session_client(store, site, u) for u in user_ids]
 
             def write(index: int) -> int:
                 client, csrf = sessions[index]
@@ -84,11 +84,13 @@ def test_backup_while_twenty_clients_write_then_restore(tmp_path):
 
             with ThreadPoolExecutor(CLIENTS) as pool:
                 writers = [pool.submit(write, i) for i in range(CLIENTS)]
-                time.sleep(1.5)
+                wait_until(lambda: len(acknowledged) >= CLIENTS, 60, "the clients to write")
                 began = time.monotonic()
                 result = Cli(live_url)("backup", str(backup_file))
                 ended = time.monotonic()
-                time.sleep(0.5)
+                wait_until(
+                    lambda: any(a[0] > ended for a in acknowledged), 60, "a write after the backup"
+                )
                 stop.set()
                 counts = [w.result() for w in writers]
         assert result.exit_code == 0, result.output

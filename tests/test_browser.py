@@ -16,8 +16,8 @@ from paperfeed.services.ingest import run_ingest
 from paperfeed.services.search import SearchEngine
 from paperfeed.sources.hf_daily import HfDailyFileSource
 from paperfeed.sources.jsonl import JsonlSource
-from tests.conftest import ARTIFACTS, FAST_HTTP, live_site
 from tests.feeds import atom_feed, hf_api_entry, listing_line, paper
+from tests.helpers import ARTIFACTS, FAST_HTTP, live_site
 from tests.loopback import Reply
 
 HOSTILE = paper(

@@ -17,9 +17,9 @@ from paperfeed.services.ingest import run_ingest
 from paperfeed.sources.hf_daily import HfDailyFileSource
 from paperfeed.sources.jsonl import JsonlSource
 from paperfeed.store.schema import users, votes
-from tests.conftest import FAST_HTTP, live_site
 from tests.feeds import atom_feed, hf_api_entry, listing_line, paper
 from tests.forms import csrf_token, post_form, session_client, sign_up
+from tests.helpers import FAST_HTTP, another_client, live_site, site_in_process
 from tests.loopback import Reply
 
 HOSTILE = paper(
@@ -46,7 +46,7 @@ def papers_in(fresh_db, tmp_path):
 @pytest.fixture
 def site(papers_in, http_server):
     settings = Settings(arxiv_api_url=f"{http_server.url}/api/query", http=FAST_HTTP)
-    with live_site(papers_in, settings=settings) as client:
+    with site_in_process(papers_in, settings=settings) as client:
         yield client
 
 
@@ -90,7 +90,7 @@ def test_two_hundred_concurrent_voters_on_one_paper(papers_in):
         local = users.c.origin == "local"
         ids = conn.execute(sa.select(users.c.id).where(local).order_by(users.c.id)).scalars().all()
     with live_site(papers_in) as site:
-        clients = [session_client(papers_in, str(site.base_url), user_id) for user_id in ids]
+        clients = [session_client(papers_in, site, user_id) for user_id in ids]
 
         def cast(client_and_token: tuple[httpx.Client, str]) -> int:
             client, csrf = client_and_token
@@ -215,7 +215,7 @@ def test_collections_private_public_bibtex_and_feed(site):
     assert not library.failed_blocks
     assert {e["eprint"] for e in library.entries} == {"2611.00001", "2611.00066"}
 
-    with httpx.Client(base_url=str(site.base_url)) as stranger:
+    with another_client(site) as stranger:
         assert stranger.get(f"/collections/{cid}").status_code == 404
         assert stranger.get(f"/feeds/collections/{cid}.atom").status_code == 404
         assert stranger.get("/users/ada.json").json()["collections"] == []
@@ -226,7 +226,7 @@ def test_collections_private_public_bibtex_and_feed(site):
         assert taken.status_code == 404
 
     post_json(site, f"/collections/{cid}/edit", {"name": "Reading group", "public": "true"})
-    with httpx.Client(base_url=str(site.base_url)) as stranger:
+    with another_client(site) as stranger:
         assert stranger.get(f"/collections/{cid}.json").json()["public"] is True
         feed = feedparser.parse(stranger.get(f"/feeds/collections/{cid}.atom").content)
         assert not feed.bozo and len(feed.entries) == 2

@@ -33,9 +33,8 @@ from paperfeed.sources.hf_daily import HfDailyFileSource
 from paperfeed.sources.jsonl import JsonlSource
 from paperfeed.store import Store
 from paperfeed.store.schema import digest_outbox, schema_migrations, subscriptions
-from tests.conftest import live_site
 from tests.feeds import hf_api_entry, listing_line, paper
-from tests.pg_server import free_port
+from tests.helpers import live_site, site_in_process, wait_until
 
 DAY = date(2026, 11, 4)  # a Wednesday
 BASE = "http://paperfeed.test"
@@ -238,7 +237,7 @@ def test_subscribe_confirm_receive_and_unsubscribe_over_http(fresh_db, tmp_path,
 def test_a_request_for_an_active_address_changes_nothing_until_confirmed(sqlite_db, smtp_server):
     subscribe(sqlite_db, "reader@example.org", categories=["cs.CL"])
     settings = settings_for(smtp_server.url)
-    with live_site(sqlite_db, settings=settings) as client:
+    with site_in_process(sqlite_db, settings=settings) as client:
         fields = {
             "csrf_token": csrf_of(client.get("/subscribe").text),
             "email": "reader@example.org",
@@ -268,7 +267,7 @@ def test_a_request_for_an_active_address_changes_nothing_until_confirmed(sqlite_
 
 def test_bad_addresses_and_injection_attempts_are_refused(sqlite_db, smtp_server):
     settings = settings_for(smtp_server.url)
-    with live_site(sqlite_db, settings=settings) as client:
+    with site_in_process(sqlite_db, settings=settings) as client:
         token = csrf_of(client.get("/subscribe").text)
         for email, queries, authors in [
             ("not-an-address", "", ""),
@@ -437,11 +436,11 @@ def test_a_killed_send_and_its_rerun_send_each_digest_exactly_once(db_url, tmp_p
 
 
 def test_a_dead_server_loses_nothing_and_a_rerun_sends_everything(
-    sqlite_db, sqlite_url, tmp_path, smtp_server
+    sqlite_db, sqlite_url, tmp_path, smtp_server, dead_port
 ):
     load_papers(sqlite_db, tmp_path)
     subscribe(sqlite_db, "a@example.org", "b@example.org")
-    dead = f"smtp://127.0.0.1:{free_port()}"  # nothing listens there
+    dead = f"smtp://127.0.0.1:{dead_port}"  # nothing listens there
     started = time.monotonic()
     summary = send_digests(sqlite_db, settings_for(dead), DAY, retries=2, backoff_s=0.05)
     assert time.monotonic() - started > 0.05 + 0.1  # it backed off between tries
@@ -555,7 +554,9 @@ def test_slow_servers_time_out_without_duplicates(sqlite_db, tmp_path, smtp_serv
 def test_password_reset_by_email(sqlite_db, smtp_server):
     with sqlite_db.engine.begin() as conn:
         create_user(conn, "ada", "ada@example.org", "old password 1")
-    with live_site(sqlite_db, settings=settings_for(smtp_server.url)) as client:
+    # In-process: an answer comes back once the app is done with the request, mail (sent
+    # after the answer, as a background task) included.
+    with site_in_process(sqlite_db, settings=settings_for(smtp_server.url)) as client:
         form = client.get("/account/reset")
         answers = [
             client.post("/account/reset", data={"email": email, "csrf_token": csrf_of(form.text)})
@@ -563,8 +564,6 @@ def test_password_reset_by_email(sqlite_db, smtp_server):
         ]
         assert answers[0].status_code == answers[1].status_code == 200
         assert answers[0].text == answers[1].text
-        smtp_server.wait_for(1)
-        time.sleep(0.2)
         assert [m["To"] for m in smtp_server.messages] == ["ada@example.org"]
         link = link_in(smtp_server.messages[0], "/account/reset/confirm")
         page = client.get(link)
@@ -601,9 +600,18 @@ def test_scheduler_sends_a_finished_recent_day_once(sqlite_db, tmp_path, smtp_se
     assert scheduler.due_day(date(2026, 11, 6)) == date(2026, 11, 5)
     assert scheduler.due_day(date(2026, 11, 30)) is None  # too old to send by itself
     scheduler.due_day = lambda today=None: DAY
+    checks = []  # each check's summary, to know that checks ran
+    check = scheduler.run_once
+
+    def counted_check():
+        checks.append(check())
+        return checks[-1]
+
+    scheduler.run_once = counted_check
     scheduler.start()
     smtp_server.wait_for(1)
-    time.sleep(0.2)  # a few more checks: each finds the digest already sent
+    # The check that sent, then three more: each finds the digest already sent.
+    wait_until(lambda: len(checks) >= 4, 10, "four checks")
     scheduler.stop()
     assert len(smtp_server.messages) == 1
 
@@ -642,7 +650,7 @@ def test_the_unsubscribe_page_button_works_too(sqlite_db, tmp_path, smtp_server)
     settings = settings_for(smtp_server.url)
     send_digests(sqlite_db, settings, DAY)
     link = link_in(smtp_server.messages[0], "/unsubscribe")
-    with live_site(sqlite_db, settings=settings) as client:
+    with site_in_process(sqlite_db, settings=settings) as client:
         page = client.get(link)
         assert page.status_code == 200 and "a@example.org" in page.text
         token = re.search(r'name="token" value="([^"]+)"', page.text).group(1)

@@ -15,8 +15,8 @@ from paperfeed.services.ingest import run_ingest
 from paperfeed.services.search import SearchEngine
 from paperfeed.sources.jsonl import JsonlSource
 from paperfeed.store import Store
-from tests.conftest import live_site
 from tests.feeds import listing_line, paper
+from tests.helpers import live_site
 
 DAY = date(2026, 11, 4)
 

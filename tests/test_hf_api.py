@@ -11,7 +11,7 @@ from paperfeed.services.ingest import run_ingest
 from paperfeed.services.search import SearchEngine
 from paperfeed.sources.hf_daily import HfDailyFileSource
 from paperfeed.store import Store
-from tests.conftest import live_site
+from tests.helpers import live_site
 
 pytestmark = pytest.mark.slow
 

@@ -43,9 +43,9 @@ from paperfeed.store.schema import (
     users,
 )
 from paperfeed.web.accounts import RateLimits
-from tests.conftest import live_site
 from tests.feeds import hf_api_entry, paper
 from tests.forms import csrf_token, post_form, sign_up
+from tests.helpers import live_site, site_in_process
 
 # --- Class 4: one folding rule ---
 
@@ -151,8 +151,8 @@ def build_v5_database(url: str) -> sa.Engine:
     return engine
 
 
-def test_migration_6_flags_duplicates_and_separates_imported_submitters(db_url):
-    engine = build_v5_database(db_url)
+def test_migration_6_flags_duplicates_and_separates_imported_submitters(empty_db_url):
+    engine = build_v5_database(empty_db_url)
     record = {"title": "T", "abstract": "A.", "authors": ["X"], "categories": ["cs.CL"]}
     with engine.begin() as conn:
         upsert_papers(
@@ -195,7 +195,7 @@ def test_migration_6_flags_duplicates_and_separates_imported_submitters(db_url):
             )  # fmt: skip
     engine.dispose()
 
-    with Store(db_url) as store, store.write() as conn:
+    with Store(empty_db_url) as store, store.write() as conn:
         assert current_version(conn) == LATEST_VERSION >= 6  # later migrations keep 6
         keys = dict(conn.execute(sa.select(users.c.id, users.c.username_key)).all())
         assert keys == {older: "ada", newer: f"ada#dup{newer}", mail_clash: "cy", bob: "bob"}
@@ -256,7 +256,7 @@ def test_an_imported_submitter_is_never_the_local_account_of_that_name(fresh_db,
         names = conn.execute(sa.select(imported_submitters.c.name)).scalars().all()
         assert sorted(names) == ["ada", "carol"]
         assert conn.execute(sa.select(sa.func.count()).select_from(users)).scalar() == 1
-    with live_site(fresh_db) as site:
+    with site_in_process(fresh_db) as site:
         assert site.get("/users/ada.json").json()["submitted"] == []
         shown = site.get("/papers/2611.00001.json").json()
         assert (shown["submitted_by"], shown["submitted_by_local"]) == ("ada", False)
@@ -373,7 +373,7 @@ def test_sign_up_answers_alike_for_a_taken_and_a_fresh_address(fresh_db, smtp_se
             page="/signup",
         )
 
-    with live_site(fresh_db, settings=settings) as site:
+    with site_in_process(fresh_db, settings=settings) as site:
         taken = signup(site, "newbie", "ADA@Example.org")
         fresh = signup(site, "newbie2", "fresh@example.org")
         assert _answer(taken) == _answer(fresh) and taken.status_code == 200

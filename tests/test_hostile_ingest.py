@@ -43,8 +43,8 @@ from paperfeed.sources.http import HttpClient, retry_after_seconds
 from paperfeed.sources.jsonl import MAX_LINE_BYTES, JsonlSource, bounded_lines
 from paperfeed.sources.oai import OaiSource
 from paperfeed.store.schema import daily_entries, paper_links, papers
-from tests.conftest import FAST_HTTP
 from tests.feeds import atom_feed, hf_api_entry, oai_page, oai_raw_metadata, paper
+from tests.helpers import FAST_HTTP
 from tests.loopback import Reply
 from tests.test_cite import view
 

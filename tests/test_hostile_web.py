@@ -23,8 +23,8 @@ HUGE = [10**30, 2**63, 2**31, -1, 0]
 
 
 @pytest.fixture(scope="module")
-def embedder() -> Embedder:
-    return Embedder(max_tokens=64)
+def embedder(load_embedder) -> Embedder:
+    return load_embedder(64)
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from paperfeed.sources.arxiv_api import ArxivApiSource
 from paperfeed.sources.http import HttpClient
 from paperfeed.store import Store
 from paperfeed.store.schema import papers
-from tests.conftest import FAST_HTTP
 from tests.feeds import atom_error, atom_feed, paper
+from tests.helpers import FAST_HTTP
 from tests.loopback import Reply
 
 PAPERS = [paper(n) for n in range(1, 26)]

@@ -13,8 +13,8 @@ from paperfeed.sources.hf_daily import HfDailyApiSource, HfDailyFileSource
 from paperfeed.sources.http import HttpClient
 from paperfeed.sources.jsonl import JsonlSource
 from paperfeed.store.schema import daily_entries, imported_submitters, paper_links, papers
-from tests.conftest import FAST_HTTP
 from tests.feeds import hf_api_entry, hf_flat_line, listing_line, paper
+from tests.helpers import FAST_HTTP
 from tests.loopback import Reply
 
 

@@ -10,8 +10,8 @@ from paperfeed.services.ingest import run_ingest
 from paperfeed.sources.http import HttpClient
 from paperfeed.sources.oai import OaiSource
 from paperfeed.store.schema import papers
-from tests.conftest import FAST_HTTP
 from tests.feeds import oai_arxiv_metadata, oai_error, oai_page, oai_raw_metadata, paper
+from tests.helpers import FAST_HTTP
 from tests.loopback import Reply
 
 V1 = "Mon, 2 Nov 2026 10:00:00 GMT"

@@ -27,8 +27,8 @@ from paperfeed.store import Store
 from paperfeed.store.schema import digest_outbox, update_runs
 from paperfeed.store.subscriptions import insert_subscription
 from paperfeed.web.app import create_app
-from tests.conftest import Cli, live_site, serve_app
 from tests.feeds import listing_line, paper
+from tests.helpers import Cli, live_site, serve_app
 from tests.pg_server import PostgresServer, free_port
 
 

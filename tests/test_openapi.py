@@ -29,8 +29,8 @@ EXAMPLES = 12  # per operation and generation mode
 
 
 @pytest.fixture(scope="module")
-def embedder() -> Embedder:
-    return Embedder(max_tokens=64)
+def embedder(load_embedder) -> Embedder:
+    return load_embedder(64)
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ import httpx
 
 from paperfeed.services.ingest import run_ingest
 from paperfeed.sources.jsonl import JsonlSource
-from tests.conftest import live_site
 from tests.feeds import listing_line, paper
 from tests.forms import csrf_token, sign_up
+from tests.helpers import live_site
 
 
 def test_anonymous_pages_are_reused_until_a_write(sqlite_db, tmp_path):

@@ -20,9 +20,9 @@ from paperfeed.services.subscriptions import add_subscriber, clean_prefs
 from paperfeed.sources.hf_daily import HfDailyFileSource
 from paperfeed.sources.jsonl import JsonlSource
 from paperfeed.store import Store
-from tests.conftest import Cli, live_site
 from tests.feeds import hf_api_entry, listing_line, paper
 from tests.forms import post_form
+from tests.helpers import Cli, site_in_process
 
 PASSWORD = "correct horse battery"
 
@@ -66,7 +66,7 @@ def make_community(store: Store) -> None:
 def pages(store: Store) -> dict[str, object]:
     """What readers see of that data, ids of comments and collections left out."""
     seen: dict[str, object] = {}
-    with live_site(store) as site:
+    with site_in_process(store) as site:
         for user in ("Ada", "bo"):
             page = site.get(f"/users/{user}.json").json()
             for c in page["collections"]:
@@ -149,7 +149,7 @@ def test_export_from_sqlite_import_into_postgres(tmp_path, sqlite_url, fresh_pos
     assert counts(pg_cli) == counts(sqlite_cli)
     with Store(fresh_postgres_url) as target:
         assert pages(target) == before
-        with live_site(target) as site:  # the password hash came along
+        with site_in_process(target) as site:  # the password hash came along
             login = post_form(site, "/login", {"login": "Ada", "password": PASSWORD})
             assert login.status_code == 303, login.text[:300]
 

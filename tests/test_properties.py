@@ -48,7 +48,6 @@ from paperfeed.sources.hf_daily import HfDailyFileSource
 from paperfeed.sources.http import HttpClient
 from paperfeed.sources.jsonl import JsonlSource
 from paperfeed.sources.oai import OaiSource
-from tests.conftest import FAST_HTTP
 from tests.feeds import (
     atom_feed,
     hf_api_entry,
@@ -56,6 +55,7 @@ from tests.feeds import (
     oai_page,
     oai_raw_metadata,
 )
+from tests.helpers import FAST_HTTP
 from tests.loopback import LoopbackServer, Reply
 from tests.test_cite import view
 

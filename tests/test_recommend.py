@@ -162,8 +162,8 @@ ANGLES = [
 
 
 @pytest.fixture(scope="module")
-def embedder() -> Embedder:
-    return Embedder(max_tokens=128)
+def embedder(load_embedder) -> Embedder:
+    return load_embedder(128)
 
 
 @pytest.fixture(scope="module")
@@ -379,8 +379,8 @@ def test_the_benchmark_users_of_the_real_archive(shared_data, sqlite_db):
 
 
 def test_for_you_page_explains_and_learns_from_not_interested(library, fresh_db):
-    from tests.conftest import live_site
     from tests.forms import session_client
+    from tests.helpers import site_in_process
 
     recommender, ids = library
     with fresh_db.engine.begin() as conn:
@@ -391,10 +391,10 @@ def test_for_you_page_explains_and_learns_from_not_interested(library, fresh_db)
                 for n in range(3)
             ],
         )
-    with live_site(fresh_db, search=recommender.search) as site:
+    with site_in_process(fresh_db, search=recommender.search) as site:
         assert site.get("/for-you.json").status_code == 401
         assert "Log in" in site.get("/for-you").text
-        client, csrf = session_client(fresh_db, str(site.base_url), ids["bob"])
+        client, csrf = session_client(fresh_db, site, ids["bob"])
         headers = {"X-CSRF-Token": csrf, "Accept": "application/json"}
         with client:
             found = client.get("/for-you.json").json()["papers"]

@@ -70,74 +70,97 @@ def corpus_lines():
 
 
 @pytest.fixture(scope="module")
-def embedder():
-    return Embedder(max_tokens=128)
+def embedder(load_embedder):
+    return load_embedder(128)
+
+
+def build_engine(store, folder, embedder):
+    """The topic corpus and a community day in `store`, indexed for every search mode."""
+    from paperfeed.index.vectors import embed_pending
+
+    path = folder / "topics.jsonl"
+    path.write_text("\n".join(corpus_lines()))
+    run_ingest(store, JsonlSource(path), show_progress=False)
+    daily = folder / "2026-03-02.json"
+    daily.write_text(json.dumps([hf_api_entry(paper(3), github="https://github.com/ex/tools")]))
+    run_ingest(store, HfDailyFileSource(daily), show_progress=False)
+    search = SearchEngine(store, folder / "data", embedder=embedder)
+    for _ in search.keyword.sync(store):
+        pass
+    for _ in embed_pending(store, embedder):
+        pass
+    search.refresh()
+    return search
 
 
 @pytest.fixture
 def engine(fresh_db, tmp_path, embedder):
-    path = tmp_path / "topics.jsonl"
-    path.write_text("\n".join(corpus_lines()))
-    run_ingest(fresh_db, JsonlSource(path), show_progress=False)
-    daily = tmp_path / "2026-03-02.json"
-    daily.write_text(json.dumps([hf_api_entry(paper(3), github="https://github.com/ex/tools")]))
-    run_ingest(fresh_db, HfDailyFileSource(daily), show_progress=False)
-    search = SearchEngine(fresh_db, tmp_path / "data", embedder=embedder)
-    for _ in search.keyword.sync(fresh_db):
-        pass
-    from paperfeed.index.vectors import embed_pending
+    return build_engine(fresh_db, tmp_path, embedder)
 
-    for _ in embed_pending(fresh_db, embedder):
-        pass
-    search.refresh()
-    return search
+
+@pytest.fixture(scope="module")
+def read_only_engine(module_db_url, tmp_path_factory, embedder):
+    """`engine`'s corpus built once per module and database engine, for tests that only
+    search it."""
+    with Store(module_db_url) as store:
+        yield build_engine(store, tmp_path_factory.mktemp("search"), embedder)
 
 
 def ids(results):
     return [h.paper.arxiv_id for h in results.hits]
 
 
-def test_keyword_search_ranks_title_matches_first(engine):
-    assert ids(engine.search("tactile grasping", mode="keyword"))[0] == "2611.00005"
-    assert ids(engine.search("reward model", mode="keyword"))[0] == "2611.00002"
+def test_keyword_search_ranks_title_matches_first(read_only_engine):
+    assert ids(read_only_engine.search("tactile grasping", mode="keyword"))[0] == "2611.00005"
+    assert ids(read_only_engine.search("reward model", mode="keyword"))[0] == "2611.00002"
 
 
-def test_quoted_phrase_author_and_filters(engine):
-    assert ids(engine.search('"chain of thought"', mode="keyword")) == ["2611.00002"]
+def test_quoted_phrase_author_and_filters(read_only_engine):
+    assert ids(read_only_engine.search('"chain of thought"', mode="keyword")) == ["2611.00002"]
     # A quoted phrase is stemmed like the words: the singular finds the plural.
-    assert ids(engine.search('"long context transformer"', mode="keyword")) == ["2611.00006"]
-    assert ids(engine.search("author:wei", mode="keyword")) == ["2611.00002"]
-    assert ids(engine.search('author:"jason wei" step', mode="keyword")) == ["2611.00002"]
-    assert set(ids(engine.search("step cat:cs.CV", mode="keyword"))) == {"2611.00001", "2611.00004"}
-    assert ids(engine.search("step has:code", mode="keyword")) == ["2611.00003"]
-    dated = ids(engine.search("step since:2026-04 until:2026-05", mode="keyword"))
+    assert ids(read_only_engine.search('"long context transformer"', mode="keyword")) == [
+        "2611.00006"
+    ]
+    assert ids(read_only_engine.search("author:wei", mode="keyword")) == ["2611.00002"]
+    assert ids(read_only_engine.search('author:"jason wei" step', mode="keyword")) == ["2611.00002"]
+    assert set(ids(read_only_engine.search("step cat:cs.CV", mode="keyword"))) == {
+        "2611.00001",
+        "2611.00004",
+    }
+    assert ids(read_only_engine.search("step has:code", mode="keyword")) == ["2611.00003"]
+    dated = ids(read_only_engine.search("step since:2026-04 until:2026-05", mode="keyword"))
     assert dated == ["2611.00003", "2611.00004"] or set(dated) == {"2611.00003", "2611.00004"}
-    assert "2611.00007" not in ids(engine.search("language -survey", mode="keyword"))
-    assert "2611.00007" not in ids(engine.search('language -"retrieval augmented"', mode="hybrid"))
+    assert "2611.00007" not in ids(read_only_engine.search("language -survey", mode="keyword"))
+    assert "2611.00007" not in ids(
+        read_only_engine.search('language -"retrieval augmented"', mode="hybrid")
+    )
 
 
-def test_ids_and_urls_go_to_the_paper(engine):
+def test_ids_and_urls_go_to_the_paper(read_only_engine):
     for text in [
         "2611.00004",
         "arXiv:2611.00004v2",
         "https://arxiv.org/abs/2611.00004",
         "https://arxiv.org/pdf/2611.00004v1",
     ]:
-        assert ids(engine.search(text)) == ["2611.00004"]
-    assert ids(engine.search("2611.99999")) == []
+        assert ids(read_only_engine.search(text)) == ["2611.00004"]
+    assert ids(read_only_engine.search("2611.99999")) == []
 
 
-def test_semantic_search_understands_meaning(engine):
+def test_semantic_search_understands_meaning(read_only_engine):
     # No shared words with the title or abstract of the right paper.
-    found = ids(engine.search("robot hand picks up breakable items by feel", mode="semantic"))
+    found = ids(
+        read_only_engine.search("robot hand picks up breakable items by feel", mode="semantic")
+    )
     assert found[0] == "2611.00005"
     assert (
-        ids(engine.search("transcribing audio of rare tongues", mode="hybrid"))[0] == "2611.00008"
+        ids(read_only_engine.search("transcribing audio of rare tongues", mode="hybrid"))[0]
+        == "2611.00008"
     )
 
 
-def test_step_query_finds_every_meaning_of_step(engine):
-    top4 = set(ids(engine.search("step", mode="hybrid", limit=4)))
+def test_step_query_finds_every_meaning_of_step(read_only_engine):
+    top4 = set(ids(read_only_engine.search("step", mode="hybrid", limit=4)))
     assert top4 == {"2611.00001", "2611.00002", "2611.00003", "2611.00004"}
 
 
@@ -151,12 +174,14 @@ def test_filters_apply_to_semantic_results(engine, narrow_filter):
     assert ids(engine.search("robot hand -tactile", mode="semantic"))[0] != "2611.00005"
 
 
-def test_similar_papers_and_search_by_abstract(engine):
-    similar = [h.paper.arxiv_id for h in engine.similar("2611.00002", limit=3)]
+def test_similar_papers_and_search_by_abstract(read_only_engine):
+    similar = [h.paper.arxiv_id for h in read_only_engine.similar("2611.00002", limit=3)]
     assert "2611.00002" not in similar and len(similar) == 3
-    pasted = engine.by_abstract("Touch sensing lets a manipulator lift delicate glassware.", 1)
+    pasted = read_only_engine.by_abstract(
+        "Touch sensing lets a manipulator lift delicate glassware.", 1
+    )
     assert pasted[0].paper.arxiv_id == "2611.00005"
-    assert engine.similar("2611.99999") == []
+    assert read_only_engine.similar("2611.99999") == []
 
 
 def test_snippets_highlight_terms_and_escape_html():
@@ -190,19 +215,19 @@ def test_fusion_rewards_agreement():
     ],
 )
 @pytest.mark.parametrize("mode", ["keyword", "semantic", "hybrid"])
-def test_hostile_queries_give_a_result_not_a_crash(engine, text, mode):
-    results = engine.search(text, mode=mode)
+def test_hostile_queries_give_a_result_not_a_crash(read_only_engine, text, mode):
+    results = read_only_engine.search(text, mode=mode)
     assert isinstance(results.hits, list)
 
 
-def test_bad_arguments_are_query_errors(engine):
+def test_bad_arguments_are_query_errors(read_only_engine):
     for kwargs in ({"mode": "fuzzy"}, {"limit": 0}, {"limit": 101}, {"offset": -1}):
         with pytest.raises(QueryError):
-            engine.search("step", **kwargs)
+            read_only_engine.search("step", **kwargs)
     with pytest.raises(QueryError):
-        engine.search("x" * 10_000)
+        read_only_engine.search("x" * 10_000)
     with pytest.raises(QueryError):
-        engine.by_abstract("   ")
+        read_only_engine.by_abstract("   ")
 
 
 def test_keyword_works_before_embeddings_and_semantic_joins_after(sqlite_db, tmp_path, embedder):
@@ -261,7 +286,7 @@ def test_store_without_index_dir_is_created(tmp_path):
 
 
 def test_search_pages_over_http(engine, fresh_db):
-    from tests.conftest import live_site
+    from tests.helpers import live_site
 
     with live_site(fresh_db, search=engine) as site:
         page = site.get("/search", params={"q": "tactile grasping touch"})
@@ -284,14 +309,15 @@ def test_serve_indexes_in_the_background(sqlite_db, tmp_path, embedder):
     import time
 
     from paperfeed.services.indexer import BackgroundIndexer
-    from tests.conftest import live_site
+    from tests.helpers import live_site
 
     path = tmp_path / "topics.jsonl"
     path.write_text("\n".join(corpus_lines()))
     run_ingest(sqlite_db, JsonlSource(path), show_progress=False)
     search = SearchEngine(sqlite_db, tmp_path / "data", embedder=embedder)
     indexer = BackgroundIndexer(search, interval_s=0.2)
-    with live_site(sqlite_db, search=search, jobs=[indexer]) as site:
+    # No page cache: a search answered before the first round would be reused for 30 s.
+    with live_site(sqlite_db, search=search, jobs=[indexer], page_cache_ttl_s=0) as site:
         deadline = time.monotonic() + 60
         data = {}
         while time.monotonic() < deadline:

@@ -42,10 +42,10 @@ def write(store: Store, records, source="arxiv"):
         return [status for _, status in upsert_papers(conn, records, source)]
 
 
-def test_fresh_store_is_migrated_and_reopening_changes_nothing(db_url):
-    with Store(db_url) as store, store.engine.connect() as conn:
+def test_fresh_store_is_migrated_and_reopening_changes_nothing(empty_db_url):
+    with Store(empty_db_url) as store, store.engine.connect() as conn:
         assert current_version(conn) == LATEST_VERSION
-    with Store(db_url) as store, store.engine.connect() as conn:
+    with Store(empty_db_url) as store, store.engine.connect() as conn:
         assert current_version(conn) == LATEST_VERSION
         assert sa.inspect(conn).has_table("daily_entries")
 
@@ -215,18 +215,18 @@ def test_links_from_the_newest_list_win_and_reruns_change_nothing(fresh_db):
     assert tuple(links) == ("https://github.com/a/b", 10, "https://p.example")
 
 
-def test_workers_starting_together_migrate_once(db_url):
+def test_workers_starting_together_migrate_once(empty_db_url):
     """Several app workers opening one fresh database at the same moment."""
     from concurrent.futures import ThreadPoolExecutor
 
     def open_store(_):
-        with Store(db_url) as store, store.engine.connect() as conn:
+        with Store(empty_db_url) as store, store.engine.connect() as conn:
             return current_version(conn)
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         versions = list(pool.map(open_store, range(6)))
     assert versions == [LATEST_VERSION] * 6
-    with Store(db_url) as store, store.engine.connect() as conn:
+    with Store(empty_db_url) as store, store.engine.connect() as conn:
         applied = conn.exec_driver_sql("SELECT count(*) FROM schema_migrations").scalar()
     assert applied == len(MIGRATIONS)  # one row per step; numbers may have gaps
 

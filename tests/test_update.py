@@ -39,8 +39,8 @@ from paperfeed.store.schema import (
     update_runs,
     users,
 )
-from tests.conftest import live_site
 from tests.fake_services import urls
+from tests.helpers import site_in_process, wait_until
 from tests.pg_server import free_port
 from tests.update_world import (
     CATEGORIES,
@@ -56,8 +56,8 @@ READERS = ["ada@example.org", "bo@example.org", "cy@example.org"]
 
 
 @pytest.fixture(scope="module")
-def embedder() -> Embedder:
-    return Embedder()
+def embedder(load_embedder) -> Embedder:
+    return load_embedder()
 
 
 @pytest.fixture
@@ -248,7 +248,7 @@ def check_site(db_url: str, tmp_path: Path, embedder: Embedder, index: int) -> N
         engine = SearchEngine(store, tmp_path / "site-data", embedder=embedder)
         _, embedded_here = update_indexes(engine)
         assert embedded_here == 0  # the job embedded every paper
-        with live_site(store, search=engine, page_cache_ttl_s=0) as site:
+        with site_in_process(store, search=engine, page_cache_ttl_s=0) as site:
             home = site.get("/").text
             feed = site.get("/feeds/daily.atom").text
             api = site.get("/api/daily_papers", params={"date": day.isoformat()}).json()
@@ -357,14 +357,6 @@ def snapshot(db_url: str) -> dict[str, object]:
             # Where each source's next run starts.
             "reached": {name: run.until for name, run in last_updates(store, status="ok").items()},
         }
-
-
-def wait_until(condition, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def count(db_url: str, table: sa.Table) -> int:
@@ -519,6 +511,7 @@ def day_is_shown(site: httpx.Client, index: int) -> bool:
 class two_servers:
     def __init__(self, url, world, tmp_path, smtp_url, day: date) -> None:
         self.ports = [free_port(), free_port()]
+        self.logs = [tmp_path / f"worker{n}-{day}.log" for n in range(2)]
         self.processes = [
             paperfeed(
                 url,
@@ -534,7 +527,7 @@ class two_servers:
                 str(port),
                 "--update-every",
                 "1s",
-                log=tmp_path / f"worker{n}-{day}.log",
+                log=self.logs[n],
             )
             for n, port in enumerate(self.ports)
         ]
@@ -544,8 +537,8 @@ class two_servers:
         ]
 
     def __enter__(self) -> list[httpx.Client]:
-        for client in self.clients:
-            wait_until(lambda c=client: _answers(c), 60, "the server to start")
+        for client, process, log in zip(self.clients, self.processes, self.logs, strict=True):
+            wait_until(lambda c=client, p=process, f=log: _answers(c, p, f), 60, "a server")
         return self.clients
 
     def __exit__(self, *exc: object) -> None:
@@ -560,7 +553,10 @@ class two_servers:
                 process.kill()
 
 
-def _answers(client: httpx.Client) -> bool:
+def _answers(client: httpx.Client, process: subprocess.Popen, log: Path) -> bool:
+    """Whether the server answers yet; a server that exited fails the test at once."""
+    if process.poll() is not None:
+        raise AssertionError(f"the server exited ({process.returncode}):\n{log.read_text()}")
     try:
         return client.get("/about").status_code == 200
     except httpx.HTTPError:

@@ -1,4 +1,4 @@
-"""The first site, over real HTTP on loopback: the latest day, day pages, paper pages."""
+"""The first site, run in-process: the latest day, day pages, paper pages."""
 
 import json
 
@@ -8,8 +8,8 @@ from paperfeed.services.ingest import run_ingest
 from paperfeed.sources.hf_daily import HfDailyFileSource
 from paperfeed.sources.jsonl import JsonlSource
 from paperfeed.store import Store
-from tests.conftest import live_site
 from tests.feeds import hf_api_entry, listing_line, paper
+from tests.helpers import site_in_process
 
 HOSTILE = paper(
     66,
@@ -41,7 +41,7 @@ def site(fresh_db, tmp_path):
         )
     )
     run_ingest(fresh_db, HfDailyFileSource(daily), show_progress=False)
-    with live_site(fresh_db) as client:
+    with site_in_process(fresh_db) as client:
         yield client
 
 
@@ -104,7 +104,7 @@ def test_hostile_titles_and_authors_are_escaped(site):
 
 
 def test_empty_store_shows_how_to_load_papers(tmp_path):
-    with Store(f"sqlite:///{tmp_path / 'empty.db'}") as store, live_site(store) as client:
+    with Store(f"sqlite:///{tmp_path / 'empty.db'}") as store, site_in_process(store) as client:
         page = client.get("/")
     assert page.status_code == 200
     assert "paperfeed demo" in page.text

@@ -15,9 +15,9 @@ from paperfeed.services.accounts import create_user
 from paperfeed.services.ingest import run_ingest
 from paperfeed.sources.hf_daily import HfDailyFileSource
 from paperfeed.store import Store
-from tests.conftest import FAST_HTTP, free_port, live_site
 from tests.feeds import hf_api_entry, paper
 from tests.forms import csrf_token, post_form, sign_up
+from tests.helpers import FAST_HTTP, live_site
 
 # Monday 2026-11-02 .. Friday 2026-11-06 is ISO week 2026-W45.
 WEEK_DAYS = [date(2026, 11, 2) + timedelta(days=n) for n in range(5)]
@@ -215,9 +215,9 @@ def test_subscribing_without_mail_says_so_at_once(site):
     assert "PAPERFEED_SMTP_URL" not in refused.text
 
 
-def test_a_submission_fails_fast_when_arxiv_is_unreachable(store):
+def test_a_submission_fails_fast_when_arxiv_is_unreachable(store, dead_port):
     # Production HTTP settings (5 retries with backoff), pointed at a closed port.
-    settings = Settings(arxiv_api_url=f"http://127.0.0.1:{free_port()}/api/query")
+    settings = Settings(arxiv_api_url=f"http://127.0.0.1:{dead_port}/api/query")
     with live_site(store, settings=settings) as site:
         sign_up(site, "ada")
         answer = site.post(
