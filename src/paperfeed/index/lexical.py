@@ -9,9 +9,11 @@ the folder only costs a rebuild.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -20,23 +22,33 @@ import numpy as np
 import sqlalchemy as sa
 import tantivy
 
-from paperfeed.services.query import ParsedQuery
+from paperfeed.services.query import STOPWORDS, ParsedQuery
 from paperfeed.store import Store
 from paperfeed.store.schema import papers
 
-# Title > authors > abstract, gently: stronger title boosts cost SciFact nDCG@10
-# (measured on SciFact while tuning: keyword nDCG@10 0.578 with title 3, 0.660 equal).
-FIELD_BOOSTS = {"title": 1.2, "authors": 1.1, "abstract": 1.0}
+# Ranking, measured in benchmarks/search_quality.py against a textbook BM25 (title and
+# abstract as one field, no stemming): title and abstract are scored as one text, not
+# field by field and summed (summed, one word in a short title outweighed a whole phrase
+# in an abstract). Each word is scored twice, stemmed (transformers finds transformer)
+# and, at a lower weight, as typed (technical terms that stemming conflates: generative /
+# generation). Query words found next to each other, as typed, earn a bonus
+# (ADJACENT_BOOST, shared by the query's pairs of content words, not STOPWORDS: "of the"
+# is in every abstract) without being required.
+ADJACENT_BOOST = 1.2
+# Where a query word is scored, and with what weight.
+WORD_FIELDS = {"text": 1.0, "text_exact": 0.4, "authors": 1.0}
 SYNC_BATCH = 5_000
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3
 
 
 def _schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     builder.add_integer_field("paper_id", stored=True, indexed=True, fast=True)
-    builder.add_text_field("title", stored=True, tokenizer_name="en_stem")
-    builder.add_text_field("authors", stored=True, tokenizer_name="default")
-    builder.add_text_field("abstract", stored=True, tokenizer_name="en_stem")
+    # Title and abstract, stemmed (words, quoted phrases) and as typed (words, the bonus
+    # for adjacent words).
+    builder.add_text_field("text", stored=True, tokenizer_name="en_stem")
+    builder.add_text_field("text_exact", tokenizer_name="default")
+    builder.add_text_field("authors", tokenizer_name="default")
     builder.add_text_field("categories", tokenizer_name="raw")
     builder.add_integer_field("day", indexed=True, fast=True)  # yyyymmdd
     return builder.build()
@@ -46,12 +58,14 @@ def _day_number(value: date | datetime | None) -> int:
     return int(value.strftime("%Y%m%d")) if value else 0
 
 
-def _term_query_text(words: list[str]) -> str:
-    """A word with inner punctuation (one-step, gpt-4.5) becomes a phrase of its parts;
-    everything is lower-cased so that the engine's AND/OR/NOT keywords cannot appear."""
-    parts = [p for p in re.split(r"[.\-']", " ".join(words).lower()) if p]
-    text = " ".join(parts)
-    return f'"{text}"' if len(text.split()) > 1 else text
+def _parts(words: list[str]) -> list[str]:
+    """Lower-cased words split at inner punctuation (one-step -> one, step): lower case
+    also keeps the engine's AND/OR/NOT keywords out."""
+    return [p for p in re.split(r"[.\-'\s]", " ".join(words).lower()) if p]
+
+
+def _phrase(words: list[str]) -> str:
+    return '"' + " ".join(_parts(words)) + '"'
 
 
 @dataclass
@@ -59,34 +73,58 @@ class KeywordHit:
     paper_id: int
     score: float
     text: str = ""  # title and abstract, filled for the best hit only
+    address: tantivy.DocAddress | None = None
 
 
 class KeywordIndex:
-    def __init__(self, folder: Path) -> None:
+    """`folder` None: an index in memory, built from the store by the first sync (for
+    short-lived callers over a small store, such as tests)."""
+
+    def __init__(self, folder: Path | None) -> None:
         self.folder = folder
-        self.state_file = folder / "state.json"
-        folder.mkdir(parents=True, exist_ok=True)
+        self._state: dict = {}  # in memory when there is no folder
+        self._sync_lock = threading.Lock()  # one writer per index, also within a process
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
         state = self._read_state()
         if state.get("schema") != SCHEMA_VERSION:
-            for child in folder.iterdir():  # an older layout: rebuild from the store
+            for child in folder.iterdir() if folder else []:  # an older layout: rebuild
                 if child.is_file():
                     child.unlink()
             state = {"schema": SCHEMA_VERSION, "synced_from": None}
             self._write_state(state)
-        self.field_boosts = dict(FIELD_BOOSTS)
+        self.adjacent_boost = ADJACENT_BOOST
+        self.word_fields = dict(WORD_FIELDS)
         self.schema = _schema()
-        self.index = tantivy.Index(self.schema, path=str(folder))
+        self.index = (
+            tantivy.Index(self.schema, path=str(folder)) if folder else tantivy.Index(self.schema)
+        )
+
+    @property
+    def state_file(self) -> Path | None:
+        return self.folder / "state.json" if self.folder else None
 
     def _read_state(self) -> dict:
+        if self.state_file is None:
+            return dict(self._state)
         try:
             return json.loads(self.state_file.read_text())
         except (OSError, ValueError):
             return {}
 
     def _write_state(self, state: dict) -> None:
+        if self.state_file is None:
+            self._state = dict(state)
+            return
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(state))
         tmp.replace(self.state_file)
+
+    def catch_up(self, store: Store) -> None:
+        """Sync when the store has papers the index lacks."""
+        if self.pending(store):
+            for _ in self.sync(store):
+                pass
 
     def pending(self, store: Store) -> int:
         """Papers changed in the store since the last sync."""
@@ -107,7 +145,7 @@ class KeywordIndex:
 
     def sync(self, store: Store) -> Iterator[int]:
         """Index papers changed since the last sync; yields how many after each batch."""
-        with store.engine.connect() as conn:
+        with self._sync_lock, store.engine.connect() as conn:
             started = conn.execute(sa.select(sa.func.max(papers.c.ingested_at))).scalar()
             rows = conn.execution_options(yield_per=SYNC_BATCH).execute(
                 self._changed_query(
@@ -120,7 +158,9 @@ class KeywordIndex:
                     papers.c.published_at,
                 )
             )
-            writer = self.index.writer(heap_size=128_000_000, num_threads=1)
+            # A smaller indexing buffer in memory, where the index itself takes RAM too.
+            heap = 128_000_000 if self.folder else 32_000_000
+            writer = self.index.writer(heap_size=heap, num_threads=1)
             done = 0
             for batch in rows.partitions(SYNC_BATCH):
                 for row in batch:
@@ -128,8 +168,8 @@ class KeywordIndex:
                     writer.add_document(
                         tantivy.Document(
                             paper_id=row.id,
-                            title=row.title,
-                            abstract=row.abstract,
+                            text=f"{row.title}\n{row.abstract}",
+                            text_exact=f"{row.title}\n{row.abstract}",
                             authors=" ; ".join(row.authors),
                             categories=list(row.categories),
                             day=_day_number(row.announced_date or row.published_at),
@@ -144,25 +184,43 @@ class KeywordIndex:
             self._write_state({"schema": SCHEMA_VERSION, "synced_from": started.isoformat()})
         self.index.reload()
 
-    def _parse(self, clauses: list[str]) -> tantivy.Query:
-        return self.index.parse_query(
-            " ".join(clauses),
-            default_field_names=list(self.field_boosts),
-            field_boosts=self.field_boosts,
-        )
+    def _parse(self, text: str, fields: dict[str, float]) -> tantivy.Query:
+        return self.index.parse_query(text, default_field_names=list(fields), field_boosts=fields)
+
+    def _scored(self, query: ParsedQuery) -> tantivy.Query | None:
+        """Any word (stemmed, as typed, or in an author's name), the bonus for adjacent
+        words; every quoted phrase and author: required."""
+        clauses = []
+        words = _parts(query.words)
+        if words:
+            clauses.append((tantivy.Occur.Should, self._parse(" ".join(words), self.word_fields)))
+        pairs = [
+            (a, b)
+            for a, b in itertools.pairwise(words)
+            if a != b and a not in STOPWORDS and b not in STOPWORDS
+        ]
+        if pairs and self.adjacent_boost:
+            bonus = {"text_exact": self.adjacent_boost / len(pairs)}
+            for pair in pairs:
+                clauses.append((tantivy.Occur.Should, self._parse(_phrase(list(pair)), bonus)))
+        for phrase in query.phrases:  # stemmed: "language model" finds language models
+            clauses.append((tantivy.Occur.Must, self._parse(_phrase(phrase), {"text": 1.0})))
+        for author in query.authors:
+            clauses.append((tantivy.Occur.Must, self._parse(_phrase(author), {"authors": 1.0})))
+        return tantivy.Query.boolean_query(clauses) if clauses else None
 
     def _clauses(self, query: ParsedQuery) -> list[tuple[tantivy.Occur, tantivy.Query]]:
         """Scored text (words: any; phrases and authors: all), exclusions, filters."""
         clauses = []
-        positive = [_term_query_text([w]) for w in query.words]
-        positive += [f"+{_term_query_text(p)}" for p in query.phrases]
-        positive += [f"+authors:{_term_query_text(a)}" for a in query.authors]
-        if positive:
-            clauses.append((tantivy.Occur.Must, self._parse(positive)))
-        excluded = [_term_query_text([w]) for w in query.excluded_words]
-        excluded += [_term_query_text(p) for p in query.excluded_phrases]
-        if excluded:
-            clauses.append((tantivy.Occur.MustNot, self._parse(excluded)))
+        scored = self._scored(query)
+        if scored is not None:
+            clauses.append((tantivy.Occur.Must, scored))
+        # Stemmed: -survey leaves out "surveys" too.
+        excluded = [
+            self._parse(_phrase(words), {"text": 1.0, "authors": 1.0})
+            for words in [[w] for w in query.excluded_words] + query.excluded_phrases
+        ]
+        clauses += [(tantivy.Occur.MustNot, q) for q in excluded]
         if query.categories:
             clauses.append(
                 (
@@ -194,12 +252,21 @@ class KeywordIndex:
         return clauses
 
     def _run(
-        self, query: ParsedQuery, limit: int, newest_first: bool
+        self,
+        query: ParsedQuery,
+        limit: int,
+        newest_first: bool,
+        among: Sequence[int] | None = None,
     ) -> tuple[tantivy.Searcher, list, bool]:
         """(searcher, (key, address) hits, scored); scored is False when the query has
-        no terms to rank by (filters or exclusions only)."""
+        no terms to rank by (filters or exclusions only). `among`: only these papers."""
         clauses = self._clauses(query)
-        if not clauses:
+        if among is not None:
+            ids = list(among)
+            clauses.append(
+                (tantivy.Occur.Must, tantivy.Query.term_set_query(self.schema, "paper_id", ids))
+            )
+        if not clauses or (among is not None and not among):
             return self.index.searcher(), [], False
         scored = bool(query.words or query.phrases or query.authors)
         if not any(occur == tantivy.Occur.Must for occur, _ in clauses):
@@ -211,20 +278,24 @@ class KeywordIndex:
         )
         return searcher, result.hits, scored
 
-    def search(self, query: ParsedQuery, limit: int = 100) -> list[KeywordHit]:
-        """BM25-ranked hits; with filters or exclusions only, the newest papers first."""
-        searcher, found, scored = self._run(query, limit, newest_first=True)
+    def search(
+        self, query: ParsedQuery, limit: int = 100, among: Sequence[int] | None = None
+    ) -> list[KeywordHit]:
+        """BM25-ranked hits; with filters or exclusions only, the newest papers first.
+        `among`: only these papers (a digest's period)."""
+        searcher, found, scored = self._run(query, limit, newest_first=True, among=among)
         # Ids from the fast field (no stored-document reads); the stored text of the best
         # hit only, for the caller to judge how well it matches.
         addresses = [address for _, address in found]
         ids = searcher.fast_field_values("paper_id", addresses) if addresses else []
         hits = [
-            KeywordHit(paper_id, float(key) if scored else 0.0)
-            for paper_id, (key, _) in zip(ids, found, strict=True)
+            KeywordHit(paper_id, float(key) if scored else 0.0, address=address)
+            for paper_id, (key, address) in zip(ids, found, strict=True)
         ]
+        if scored:  # ties by paper id: the same order whatever order papers were indexed in
+            hits.sort(key=lambda hit: (-hit.score, hit.paper_id))
         if hits:
-            best = searcher.doc(addresses[0])
-            hits[0].text = f"{best['title'][0]} {best['abstract'][0]}"
+            hits[0].text = searcher.doc(hits[0].address)["text"][0]
         return hits
 
     def count(self, query: ParsedQuery) -> int:
@@ -237,19 +308,12 @@ class KeywordIndex:
         result = self.index.searcher().search(tantivy.Query.boolean_query(clauses), limit=1)
         return result.count or 0
 
-    def keep_matching(self, query: ParsedQuery, paper_ids: list[int]) -> set[int]:
+    def keep_matching(self, query: ParsedQuery, paper_ids: Sequence[int]) -> set[int]:
         """The subset of `paper_ids` that the query matches."""
-        clauses = self._clauses(query)
-        if not clauses or not paper_ids:
-            return set(paper_ids)
-        clauses.append(
-            (tantivy.Occur.Must, tantivy.Query.term_set_query(self.schema, "paper_id", paper_ids))
+        searcher, found, _ = self._run(
+            query, max(1, len(paper_ids)), newest_first=False, among=paper_ids
         )
-        searcher = self.index.searcher()
-        result = searcher.search(
-            tantivy.Query.boolean_query(clauses), limit=len(paper_ids), count=False
-        )
-        addresses = [address for _, address in result.hits]
+        addresses = [address for _, address in found]
         return set(searcher.fast_field_values("paper_id", addresses)) if addresses else set()
 
     def matching_ids(self, query: ParsedQuery) -> np.ndarray:

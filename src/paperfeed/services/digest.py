@@ -7,7 +7,10 @@ Contents, per subscriber, each section at most SECTION_LIMIT papers, a paper onl
 first section that has it: "For you" (from an optional provider), each saved search, each
 followed author, each chosen category, then "Trending" (the period's most upvoted
 community papers). A paper belongs to a period when arXiv announced it or the community
-list featured it then. No new papers for a subscriber: no email.
+list featured it then. Saved searches, authors and categories pick papers through the
+site's search code (SearchEngine, keyword mode, restricted to the period's papers): a saved
+search lists what the search page lists for it, best match first; authors and categories,
+most upvoted first. No new papers for a subscriber: no email.
 
 Delivery (the outbox, store/subscriptions.py). Each run adds one `pending` row per
 (subscriber, period) that has none, then for each pending row: compose; claim it
@@ -27,7 +30,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -52,7 +54,8 @@ from paperfeed.services.mailer import (
     host_of,
     new_message,
 )
-from paperfeed.services.query import ParsedQuery, parse_query, words_of
+from paperfeed.services.query import ParsedQuery, words_of
+from paperfeed.services.search import MAX_LIMIT, SearchEngine
 from paperfeed.services.subscriptions import (
     Prefs,
     link_key,
@@ -134,82 +137,34 @@ def due_periods(day: date) -> list[Period]:
     return [*due, weekly_period(day - timedelta(days=7))]
 
 
-@dataclass
-class _Doc:
-    """A paper prepared for matching: lower-case words, author words, categories."""
-
-    paper: PaperView
-    featured: bool
-    text: str  # " word word ... " for phrase tests
-    words: frozenset[str]
-    author_words: list[frozenset[str]]
-    has_code: bool
-
-    @classmethod
-    def of(cls, paper: PaperView, featured: bool) -> _Doc:
-        words = [w.lower() for w in words_of(f"{paper.title} {paper.abstract}")]
-        return cls(
-            paper,
-            featured,
-            f" {' '.join(words)} ",
-            frozenset(words),
-            [frozenset(w.lower() for w in words_of(a)) for a in paper.authors],
-            bool(paper.github_repo),
-        )
-
-    def by(self, name_words: list[str]) -> bool:
-        wanted = {w.lower() for w in name_words}
-        return any(wanted <= author for author in self.author_words)
-
-    def has_phrase(self, phrase: list[str]) -> bool:
-        return f" {' '.join(w.lower() for w in phrase)} " in self.text
-
-    def matches(self, query: ParsedQuery) -> bool:
-        """A saved search matches a new paper when all its words and phrases are in the
-        title or abstract, no excluded one is, and its filters hold."""
-        paper = self.paper
-        if query.arxiv_id is not None:
-            return paper.arxiv_id == query.arxiv_id
-        day = paper.announced_date or (paper.published_at.date() if paper.published_at else None)
-        return (
-            all(w.lower() in self.words for w in query.words)
-            and all(self.has_phrase(p) for p in query.phrases)
-            and not any(w.lower() in self.words for w in query.excluded_words)
-            and not any(self.has_phrase(p) for p in query.excluded_phrases)
-            and all(self.by(a) for a in query.authors)
-            and (not query.categories or bool(set(query.categories) & set(paper.categories)))
-            and (not query.has_code or self.has_code)
-            and (query.since is None or (day is not None and day >= query.since))
-            and (query.until is None or (day is not None and day <= query.until))
-        )
-
-
-def _best_first(docs: list[_Doc]) -> list[PaperView]:
-    ordered = sorted(docs, key=lambda d: (-d.paper.upvotes, d.paper.arxiv_id))
-    return [d.paper for d in ordered]
+def _best_first(found: list[PaperView]) -> list[PaperView]:
+    return sorted(found, key=lambda p: (-p.upvotes, p.arxiv_id))
 
 
 class PeriodPapers:
     """The period's new papers, with the answers to each distinct preference cached: 10,000
-    subscribers share a few hundred categories, searches and authors."""
+    subscribers share a few hundred categories, searches and authors.
 
-    def __init__(self, conn: sa.Connection, period: Period) -> None:
+    Saved searches, followed authors and categories select papers through the site's
+    search (SearchEngine, keyword mode, restricted to the period's papers), so that a
+    saved search means in the digest what it means on the search page."""
+
+    def __init__(self, conn: sa.Connection, period: Period, search: SearchEngine) -> None:
         self.period = period
+        self.engine = search
+        search.keyword.catch_up(search.store)
         featured = sa.select(daily_entries.c.paper_id).where(
             daily_entries.c.day.between(period.start, period.end)
         )
-        featured_ids = set(conn.execute(featured).scalars())
+        self.featured = set(conn.execute(featured).scalars())
         found = conn.execute(
             LISTING.where(
                 papers.c.announced_date.between(period.start, period.end)
                 | papers.c.id.in_(featured)
             )
         ).mappings()
-        self.docs = [_Doc.of(view_of(row), row["id"] in featured_ids) for row in found]
-        self.by_category: dict[str, list[_Doc]] = defaultdict(list)
-        for doc in self.docs:
-            for category in doc.paper.categories:
-                self.by_category[category].append(doc)
+        self.papers = {row["id"]: view_of(row) for row in found}
+        self.ids = sorted(self.papers)
         self._cache: dict[tuple[str, str], list[PaperView]] = {}
 
     def _cached(
@@ -219,27 +174,39 @@ class PeriodPapers:
             self._cache[kind, key] = compute()
         return self._cache[kind, key]
 
+    def _matching(self, query: ParsedQuery) -> list[PaperView]:
+        """The period's papers that `query` matches, most upvoted first."""
+        found = self.engine.keyword.keep_matching(query, self.ids)
+        return _best_first([self.papers[i] for i in found if i in self.papers])
+
     def trending(self) -> list[PaperView]:
         return self._cached(
-            "trending", "", lambda: _best_first([d for d in self.docs if d.featured])
+            "trending",
+            "",
+            lambda: _best_first([p for i, p in self.papers.items() if i in self.featured]),
         )
 
     def category(self, category: str) -> list[PaperView]:
         return self._cached(
-            "category", category, lambda: _best_first(self.by_category.get(category, []))
+            "category",
+            category,
+            lambda: self._matching(ParsedQuery(text="", categories=[category])),
         )
 
     def search(self, text: str) -> list[PaperView]:
+        """What the search page shows for `text` (keyword mode), among the period's papers."""
+
         def run() -> list[PaperView]:
-            query = parse_query(text)
-            return _best_first([d for d in self.docs if d.matches(query)])
+            results = self.engine.search(text, mode="keyword", limit=MAX_LIMIT, among=self.ids)
+            return [hit.paper for hit in results.hits]
 
         return self._cached("search", text, run)
 
     def author(self, name: str) -> list[PaperView]:
-        words = words_of(name)
         return self._cached(
-            "author", name, lambda: _best_first([d for d in self.docs if d.by(words)])
+            "author",
+            name,
+            lambda: self._matching(ParsedQuery(text="", authors=[words_of(name)])),
         )
 
 
@@ -432,17 +399,25 @@ def send_digests(
     retries: int = 3,
     backoff_s: float = 2.0,
     on_progress: Callable[[int], None] | None = None,
+    search: SearchEngine | None = None,
 ) -> SendSummary:
     """Send the digests due on `day` (default: the newest day with papers) to every
     confirmed subscriber who has not had them yet. Safe to rerun and to run concurrently;
-    see the module docstring for what an interruption leaves behind."""
+    see the module docstring for what an interruption leaves behind.
+
+    `search`: the process's SearchEngine, whose keyword index is brought up to date
+    before a period's digests are composed; without one, a keyword index of the whole
+    store is built in memory when there is something to send (fine for a small store,
+    slow for a large one)."""
     with store.engine.connect() as conn:
         day = day or latest_day(conn)
     if day is None:
         raise DigestError("no papers in the store yet: nothing to send")
+    search = search or SearchEngine(store, None)  # its index is built on first use
     periods = {p.key: p for p in due_periods(day)}
     if dry_run:
-        return _dry_run(store, SendSummary(day, list(periods), dry_run=True), periods, for_you)
+        summary = SendSummary(day, list(periods), dry_run=True)
+        return _dry_run(store, summary, periods, for_you, search)
     if mailer is None:
         mailer = open_mailer(settings)
     signing_key = link_key(store)
@@ -464,7 +439,7 @@ def send_digests(
             with store.engine.connect() as conn:
                 items = outbox.pending_items(conn, list(periods), after_id, BATCH)
                 for key in {i.period for i in items} - contents.keys():
-                    contents[key] = PeriodPapers(conn, periods[key])
+                    contents[key] = PeriodPapers(conn, periods[key], search)
             if not items:
                 break
             for item in items:
@@ -519,12 +494,16 @@ def _send_one(
 
 
 def _dry_run(
-    store: Store, summary: SendSummary, periods: dict[str, Period], for_you: ForYou | None
+    store: Store,
+    summary: SendSummary,
+    periods: dict[str, Period],
+    for_you: ForYou | None,
+    search: SearchEngine,
 ) -> SendSummary:
     """Count what a run would send, writing nothing."""
     with store.engine.connect() as conn:
         for period in periods.values():
-            new = PeriodPapers(conn, period)
+            new = PeriodPapers(conn, period, search)
             done = outbox.subscriptions_done(conn, period.key)
             for subscription in outbox.active_subscriptions(conn, period.frequency):
                 if subscription.id in done:
@@ -564,8 +543,10 @@ class DigestScheduler:
         interval_s: float = 900,
         max_lag_days: int = 4,
         for_you: ForYou | None = None,
+        search: SearchEngine | None = None,
     ) -> None:
         self.store, self.settings, self.for_you = store, settings, for_you
+        self.search = search
         self.max_lag_days = max_lag_days
         self.job = PeriodicJob(
             "digests",
@@ -589,7 +570,9 @@ class DigestScheduler:
         day = self.due_day()
         if day is None:
             return None
-        summary = send_digests(self.store, self.settings, day, for_you=self.for_you)
+        summary = send_digests(
+            self.store, self.settings, day, for_you=self.for_you, search=self.search
+        )
         if summary.sent or not summary.ok:
             log.warning(
                 "%s%s", summary.line(), f"; stopped: {summary.stopped}" * bool(summary.stopped)

@@ -1,18 +1,23 @@
 """Search and similar papers: keyword (BM25), semantic (embeddings) and the two fused.
 
 Fusion is weighted reciprocal rank fusion: score = sum over legs of weight / (k + rank).
-Ranks, not raw scores, are fused because BM25 and cosine scores live on unrelated scales.
+Ranks, not raw scores, are fused because BM25 and cosine scores live on unrelated scales:
+a weighted sum of normalized scores reached 0.729 nDCG@10 on SciFact but stayed below
+keyword alone on the topic phrases at every weight tried (0.3-0.8; best 0.427 vs 0.436).
 The weights depend on the query, through the coverage of the best keyword hit (the share
 of the query's content words it contains):
 - keyword weight = max(COVERAGE_FLOOR, coverage) ** COVERAGE_POWER. A paraphrase shares few
   words with the right paper and its keyword ranking is mostly noise: the semantic list
-  leads. Plain RRF let that noise push the paraphrased abstracts of tests/test_search_real.py
-  down to rank 2-8.
-- semantic weight = 1 - COVERED_DISCOUNT * coverage ** 4. A short technical phrase that
-  a paper contains word for word is the keyword list's strength; plain RRF let the
-  semantic list dilute it (topic queries, nDCG@10: keyword 0.251, hybrid without the
-  discount 0.240, with it 0.255; SciFact 0.702 with it, 0.698 without).
-The settings tried and their numbers: benchmarks/results/search_quality.json.
+  leads (plain RRF let that noise push the paraphrased abstracts of
+  tests/test_search_real.py down to rank 2-8).
+- semantic weight = SEMANTIC_WEIGHT * (1 - COVERED_DISCOUNT * coverage ** COVERED_POWER):
+  a query found word for word is the keyword list's strength.
+- k, the rank constant, is small (10: the top of each list counts) except for the
+  semantic list of a short query (at most SHORT_QUERY_WORDS content words: "sample
+  efficiency"), where a few words give the embedding little to go on and its list only
+  breaks ties (k 60). On the HF topic phrases the semantic list alone scores under half the
+  keyword list; on SciFact's one-sentence claims the two are close.
+The settings compared, and their numbers: benchmarks/results/search_quality.json.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import html
 import os
 import re
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,61 +39,19 @@ from paperfeed.index.embedder import Embedder, paper_text
 from paperfeed.index.lexical import KeywordIndex
 from paperfeed.index.vectors import VectorIndex
 from paperfeed.services.feed import PaperView, papers_by_id
-from paperfeed.services.query import ParsedQuery, QueryError, parse_query, words_of
+from paperfeed.services.query import STOPWORDS, ParsedQuery, QueryError, parse_query, words_of
 from paperfeed.store import Store
 from paperfeed.store.schema import paper_links, papers
 
 MODES = ("hybrid", "keyword", "semantic")
-RRF_K = 60
-KEYWORD_WEIGHT = 1.0
-SEMANTIC_WEIGHT = 1.0
+RRF_K = 10
+SHORT_QUERY_SEMANTIC_RRF_K = 60
+SHORT_QUERY_WORDS = 4
+SEMANTIC_WEIGHT = 0.5
 COVERAGE_POWER = 1.0
 COVERAGE_FLOOR = 0.3
-COVERED_DISCOUNT = 0.7
-# Words too common to say whether a document matches a query.
-STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "can",
-        "do",
-        "does",
-        "for",
-        "from",
-        "has",
-        "have",
-        "how",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "of",
-        "on",
-        "or",
-        "that",
-        "the",
-        "their",
-        "this",
-        "to",
-        "using",
-        "via",
-        "was",
-        "we",
-        "what",
-        "when",
-        "which",
-        "who",
-        "why",
-        "with",
-    ]
-)
+COVERED_DISCOUNT = 0.5
+COVERED_POWER = 2.0
 CANDIDATES = 100  # per leg, before fusion
 # Constraints matching at most this many papers are applied before the semantic scan;
 # broader ones after it, on the OVERFETCH nearest papers.
@@ -126,10 +90,10 @@ class SearchResults:
     semantic_available: bool = True
 
 
-def fuse(rankings: list[tuple[list[int], float]], k: int = RRF_K) -> list[tuple[int, float]]:
-    """Weighted reciprocal rank fusion of ranked id lists; best first."""
+def fuse(rankings: list[tuple[list[int], float, float]]) -> list[tuple[int, float]]:
+    """Weighted reciprocal rank fusion of (ranked ids, weight, k) lists; best first."""
     scores: dict[int, float] = {}
-    for ids, weight in rankings:
+    for ids, weight, k in rankings:
         for rank, paper_id in enumerate(ids, start=1):
             scores[paper_id] = scores.get(paper_id, 0.0) + weight / (k + rank)
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
@@ -184,17 +148,21 @@ def snippet(text: str, terms: list[str], width: int = SNIPPET_CHARS) -> str:
 class SearchEngine:
     """Holds the indexes for one store; one per process, shared by requests."""
 
-    def __init__(self, store: Store, data_dir: Path, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, store: Store, data_dir: Path | None, embedder: Embedder | None = None
+    ) -> None:
+        """`data_dir` None: the keyword index is held in memory (see KeywordIndex)."""
         self.store = store
         # Fusion settings; benchmarks/search_quality.py varies them.
         self.rrf_k = RRF_K
-        self.keyword_weight = KEYWORD_WEIGHT
+        self.short_query_semantic_rrf_k = SHORT_QUERY_SEMANTIC_RRF_K
         self.semantic_weight = SEMANTIC_WEIGHT
         self.coverage_power = COVERAGE_POWER
         self.coverage_floor = COVERAGE_FLOOR
         self.covered_discount = COVERED_DISCOUNT
+        self.covered_power = COVERED_POWER
         self.narrow_filter = NARROW_FILTER
-        self.keyword = KeywordIndex(data_dir / "index" / "keyword")
+        self.keyword = KeywordIndex(data_dir / "index" / "keyword" if data_dir else None)
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="paperfeed-keyword")
         # Embedding and vector scans use every core already (onnxruntime, BLAS): run as
         # many at once as there are cores, and queue the rest, rather than let dozens of
@@ -235,16 +203,24 @@ class SearchEngine:
                 ).scalars()
             )
 
-    def _keyword(self, query: ParsedQuery, depth: int) -> tuple[list[int], float]:
+    def _keyword(
+        self, query: ParsedQuery, depth: int, among: Sequence[int] | None = None
+    ) -> tuple[list[int], float]:
         """The keyword list, and how much of the query its best hit covers."""
-        hits = self.keyword.search(query, limit=depth * (3 if query.has_code else 1))
+        hits = self.keyword.search(query, limit=depth * (3 if query.has_code else 1), among=among)
         if query.has_code:
             code = self._has_code_ids()
             hits = [h for h in hits if h.paper_id in code]
         covered = coverage(query.terms, hits[0].text) if hits and query.words else 1.0
         return [h.paper_id for h in hits], covered
 
-    def _semantic(self, query: ParsedQuery, vectors: VectorIndex, depth: int) -> list[int]:
+    def _semantic(
+        self,
+        query: ParsedQuery,
+        vectors: VectorIndex,
+        depth: int,
+        among: Sequence[int] | None = None,
+    ) -> list[int]:
         """The semantic list, restricted to papers that pass the query's constraints.
 
         A narrow constraint (an author, a short period: few matching papers) is applied
@@ -252,9 +228,15 @@ class SearchEngine:
         after: the nearest OVERFETCH papers are scored and those that pass are kept,
         which avoids listing a large share of the corpus for every query."""
         with self.cpu:
-            return self._semantic_list(query, vectors, depth)
+            return self._semantic_list(query, vectors, depth, among)
 
-    def _semantic_list(self, query: ParsedQuery, vectors: VectorIndex, depth: int) -> list[int]:
+    def _semantic_list(
+        self,
+        query: ParsedQuery,
+        vectors: VectorIndex,
+        depth: int,
+        among: Sequence[int] | None,
+    ) -> list[int]:
         vector = self.embedder.embed_query(query.semantic_text)
         constraints = ParsedQuery(
             text="",
@@ -269,6 +251,11 @@ class SearchEngine:
             constraints.has_filters or constraints.excluded_words or constraints.excluded_phrases
         )
         code = np.array(sorted(self._has_code_ids()), dtype=np.int64) if query.has_code else None
+        if among is not None:  # a given set of papers: score only those that pass
+            allowed = np.array(sorted(self.keyword.keep_matching(constraints, among)), np.int64)
+            if code is not None:
+                allowed = np.intersect1d(allowed, code)
+            return [pid for pid, _ in vectors.search(vector, depth, allowed=allowed)]
         if not constrained:
             return [pid for pid, _ in vectors.search(vector, depth, allowed=code)]
         if self.keyword.count(constraints) <= self.narrow_filter:
@@ -281,8 +268,15 @@ class SearchEngine:
         return [pid for pid in nearest if pid in passing][:depth]
 
     def search(
-        self, text: str, mode: str = "hybrid", limit: int = 20, offset: int = 0
+        self,
+        text: str,
+        mode: str = "hybrid",
+        limit: int = 20,
+        offset: int = 0,
+        among: Sequence[int] | None = None,
     ) -> SearchResults:
+        """`among`: search only these papers (a digest's period), as if the index held
+        no others."""
         if mode not in MODES:
             raise QueryError(f"unknown mode {mode!r}: use {', '.join(MODES)}")
         if not 1 <= limit <= MAX_LIMIT or offset < 0:
@@ -297,21 +291,22 @@ class SearchEngine:
                 paper_id = conn.execute(
                     sa.select(papers.c.id).where(papers.c.arxiv_id == query.arxiv_id)
                 ).scalar()
-            ids = [(paper_id, 1.0)] if paper_id is not None else []
+            found = paper_id is not None and (among is None or paper_id in set(among))
+            ids = [(paper_id, 1.0)] if found else []
             return self._materialize(results, ids, {}, {}, offset, limit)
         depth = max(CANDIDATES, offset + limit)
         semantic_ids: list[int] = []
         # The keyword leg runs in a worker thread while this one embeds the query and
         # scans the vectors (tantivy, onnxruntime and numpy release the GIL).
         keyword_leg = (
-            self._pool.submit(self._keyword, query, depth)
+            self._pool.submit(self._keyword, query, depth, among)
             if mode in ("keyword", "hybrid")
             else None
         )
         if mode in ("semantic", "hybrid") and query.semantic_text:
             vectors = self.loaded_vectors()
             if len(vectors):
-                semantic_ids = self._semantic(query, vectors, depth)
+                semantic_ids = self._semantic(query, vectors, depth, among)
             else:
                 results.semantic_available = False
         keyword_ids, keyword_coverage = keyword_leg.result() if keyword_leg else ([], 1.0)
@@ -320,16 +315,21 @@ class SearchEngine:
         elif mode == "semantic":
             ranked = [(pid, 1.0 / (RRF_K + r)) for r, pid in enumerate(semantic_ids, 1)]
         else:
-            keyword_weight = (
-                self.keyword_weight
-                * max(self.coverage_floor, keyword_coverage) ** self.coverage_power
-            )
+            keyword_weight = max(self.coverage_floor, keyword_coverage) ** self.coverage_power
             semantic_weight = self.semantic_weight * (
-                1 - self.covered_discount * keyword_coverage**4
+                1 - self.covered_discount * keyword_coverage**self.covered_power
+            )
+            content_words = [t for t in query.terms if t.lower() not in STOPWORDS]
+            semantic_k = (
+                self.short_query_semantic_rrf_k
+                if len(content_words) <= SHORT_QUERY_WORDS
+                else self.rrf_k
             )
             ranked = fuse(
-                [(keyword_ids, keyword_weight), (semantic_ids, semantic_weight)],
-                k=self.rrf_k,
+                [
+                    (keyword_ids, keyword_weight, self.rrf_k),
+                    (semantic_ids, semantic_weight, semantic_k),
+                ]
             )
         keyword_rank = {pid: r for r, pid in enumerate(keyword_ids, 1)}
         semantic_rank = {pid: r for r, pid in enumerate(semantic_ids, 1)}
