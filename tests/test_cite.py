@@ -5,7 +5,7 @@ import bibtexparser
 import pytest
 
 from paperfeed.services.cite import bibtex, bibtex_many, bibtex_value, citation_key
-from paperfeed.services.feed import PaperView
+from paperfeed.services.paper_views import PaperView
 
 
 def view(**changes):

@@ -23,9 +23,9 @@ from paperfeed.cli import cli
 from paperfeed.config import Settings
 from paperfeed.services.accounts import authenticate, create_user
 from paperfeed.services.digest import DigestScheduler, due_periods, send_digests
-from paperfeed.services.feed import get_paper
 from paperfeed.services.ingest import run_ingest
 from paperfeed.services.mailer import SmtpMailer, parse_smtp_url
+from paperfeed.services.paper_views import get_paper
 from paperfeed.services.subscriptions import Prefs, SubscriptionError, add_subscriber, clean_prefs
 from paperfeed.sources.hf_daily import HfDailyFileSource
 from paperfeed.sources.jsonl import JsonlSource

@@ -22,7 +22,8 @@ import bibtexparser
 import pytest
 import sqlalchemy as sa
 
-from paperfeed.errors import RecordError, SourceError
+from paperfeed.errors import ActionError, RecordError, SourceError
+from paperfeed.query import parse_query
 from paperfeed.records import (
     MAX_COUNT,
     DailyRecord,
@@ -34,9 +35,8 @@ from paperfeed.records import (
     version_of_label,
 )
 from paperfeed.services.cite import LITERAL_BACKSLASH, SAFE_COMMANDS, bibtex, bibtex_value
-from paperfeed.services.community import ActionError, Submissions
+from paperfeed.services.community import Submissions
 from paperfeed.services.ingest import run_ingest
-from paperfeed.services.query import parse_query
 from paperfeed.sources.arxiv_api import ArxivApiSource
 from paperfeed.sources.hf_daily import HfDailyApiSource, HfDailyFileSource
 from paperfeed.sources.http import HttpClient, retry_after_seconds

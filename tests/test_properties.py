@@ -1,7 +1,7 @@
 """Property-based tests: random and mutated input to every parser that reads outside data.
 
 Each parser documents what it raises for bad input, and nothing else may escape:
-- services.query.parse_query: QueryError;
+- query.parse_query: QueryError;
 - records.validate_paper / validate_daily: RecordError, and what they return is in bounds;
 - the JSON Lines source: nothing (every line becomes a record or a Rejected);
 - the arXiv Atom parser: SourceError for a page, RecordError for an entry;
@@ -29,6 +29,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from paperfeed.errors import RecordError, SourceError
+from paperfeed.query import MAX_TERMS, QueryError, parse_query
 from paperfeed.records import (
     EARLIEST,
     LATEST,
@@ -41,7 +42,6 @@ from paperfeed.records import (
     validate_paper,
 )
 from paperfeed.services.cite import SAFE_COMMANDS, bibtex, bibtex_value
-from paperfeed.services.query import MAX_TERMS, QueryError, parse_query
 from paperfeed.sources.arxiv_api import parse_entry, parse_feed
 from paperfeed.sources.base import Rejected
 from paperfeed.sources.hf_daily import HfDailyFileSource

@@ -2,7 +2,7 @@ from datetime import date
 
 import pytest
 
-from paperfeed.services.query import MAX_QUERY_CHARS, QueryError, parse_query
+from paperfeed.query import MAX_QUERY_CHARS, QueryError, parse_query
 
 
 def test_words_phrases_exclusions_and_filters():

@@ -458,7 +458,7 @@ def test_the_digest_for_you_section_comes_from_the_recommender(library, fresh_db
 
 
 def test_stated_interests_are_checked_and_bounded(sqlite_db):
-    from paperfeed.services.community import ActionError
+    from paperfeed.errors import ActionError
     from paperfeed.services.interests import MAX_TEXT_SEEDS, add_seed, seeds_of
 
     with sqlite_db.write() as conn:

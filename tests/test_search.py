@@ -6,8 +6,8 @@ import pytest
 
 from paperfeed.errors import PaperfeedError
 from paperfeed.index.embedder import Embedder
+from paperfeed.query import QueryError
 from paperfeed.services.ingest import run_ingest
-from paperfeed.services.query import QueryError
 from paperfeed.services.search import SearchEngine, fuse, snippet
 from paperfeed.sources.hf_daily import HfDailyFileSource
 from paperfeed.sources.jsonl import JsonlSource

@@ -10,8 +10,8 @@ import pytest
 
 from paperfeed.index.embedder import Embedder
 from paperfeed.index.vectors import embed_pending
+from paperfeed.query import STOPWORDS, words_of
 from paperfeed.services.ingest import run_ingest
-from paperfeed.services.query import STOPWORDS, words_of
 from paperfeed.services.search import SearchEngine
 from paperfeed.sources.jsonl import JsonlSource
 from paperfeed.store import Store

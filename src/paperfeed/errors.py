@@ -11,3 +11,25 @@ class SourceError(PaperfeedError):
 
 class RecordError(ValueError):
     """One record is malformed; it is rejected and the rest of the input goes in."""
+
+
+class ActionError(PaperfeedError):
+    """A request that cannot be done; `status` is the HTTP status that says why."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class NotFound(ActionError):
+    """The thing acted on does not exist (or is not the caller's to see)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 404)
+
+
+class Conflict(ActionError):
+    """The action clashes with what is already there."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 409)

@@ -22,7 +22,7 @@ import numpy as np
 import sqlalchemy as sa
 import tantivy
 
-from paperfeed.services.query import STOPWORDS, ParsedQuery
+from paperfeed.query import STOPWORDS, ParsedQuery
 from paperfeed.store import Store
 from paperfeed.store.schema import papers
 

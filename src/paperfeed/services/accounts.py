@@ -1,4 +1,8 @@
-"""Accounts: sign-up, log-in with argon2 hashes, sessions, rate limits.
+"""Accounts: sign-up, log-in with argon2 hashes, sessions, rate limits, and the account
+mails (password reset, sign-up by mail).
+
+A reset link stops working once the password changes (its hash is part of the token), so
+it works once.
 
 Sessions are random tokens in a cookie; the database keeps only their SHA-256, so reading
 the database does not let anyone act as a user.
@@ -7,6 +11,8 @@ the database does not let anyone act as a user.
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import re
 import secrets
 from dataclasses import dataclass
@@ -16,12 +22,19 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 
+from paperfeed.config import Settings
 from paperfeed.errors import PaperfeedError
 from paperfeed.records import identity_key, utcnow
+from paperfeed.services import tokens
+from paperfeed.services.mailer import MailError, email_templates, new_message, open_mailer
 from paperfeed.store import Store
 from paperfeed.store.schema import auth_attempts, sessions, users
 
+log = logging.getLogger(__name__)
+
 SESSION_DAYS = 30
+RESET_TTL_S = 3600
+SIGNUP_TTL_S = 86400
 USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{1,31}")
 # Deliberately plain: one @, no spaces or control characters (so no header injection), a
 # dot in the domain. Whether it exists is what the confirmation email finds out.
@@ -232,3 +245,141 @@ def set_admin(conn: sa.Connection, username: str, is_admin: bool) -> None:
     ).rowcount
     if not changed:
         raise AccountError(f"no local account named {username!r}")
+
+
+# --- Password reset ---
+
+
+def _password_fingerprint(password_hash: str) -> str:
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:24]
+
+
+def request_password_reset(store: Store, settings: Settings, email: str) -> None:
+    """Mail a reset link if an account has this address; otherwise do nothing. Callers
+    run this after answering, so the answer and its timing say nothing about accounts;
+    mail errors are logged for the admin."""
+    try:
+        email = normalize_email(email)
+    except PaperfeedError:
+        return
+    with store.engine.connect() as conn:
+        account = user_by_email(conn, email)
+        password_hash = (
+            conn.execute(sa.select(users.c.password_hash).where(users.c.id == account.id)).scalar()
+            if account is not None
+            else None
+        )
+    if account is None or account.email is None or password_hash is None:
+        return
+    token = tokens.sign(
+        tokens.link_key(store),
+        "password-reset",
+        f"{account.id}:{_password_fingerprint(password_hash)}",
+        RESET_TTL_S,
+    )
+    text = email_templates.get_template("reset.txt").render(
+        username=account.username,
+        reset_url=f"{settings.base_url}/account/reset/confirm?token={token}",
+        minutes=RESET_TTL_S // 60,
+        site=settings.base_url,
+    )
+    _send_account_mail(settings, account.email, "Reset your paperfeed password", text)
+
+
+def _send_account_mail(settings: Settings, to: str, subject: str, text: str) -> None:
+    """Send, and log a failure for the admin: these mails go out after the answer, whose
+    content must not depend on them."""
+    message = new_message(settings.mail_from, to, subject, text, None, settings.base_url)
+    try:
+        with open_mailer(settings) as mailer:
+            mailer.send(message)
+    except MailError as exc:
+        log.warning("%r mail not sent: %s", subject, exc)
+
+
+def _reset_target(conn: sa.Connection, token: str, key: bytes) -> int:
+    payload = tokens.verify(key, "password-reset", token)
+    user_id, _, fingerprint = payload.partition(":")
+    password_hash = conn.execute(
+        sa.select(users.c.password_hash).where(users.c.id == int(user_id))
+    ).scalar()
+    if password_hash is None or _password_fingerprint(password_hash) != fingerprint:
+        raise tokens.TokenError("this reset link was already used")
+    return int(user_id)
+
+
+def check_reset_token(store: Store, token: str) -> None:
+    with store.engine.connect() as conn:
+        _reset_target(conn, token, tokens.link_key(store))
+
+
+def reset_password(store: Store, token: str, new_password: str) -> None:
+    """Set the password a valid reset link is for; every session of that user ends."""
+    key = tokens.link_key(store)
+    with store.write() as conn:
+        set_password(conn, _reset_target(conn, token, key), new_password)
+
+
+# --- Sign-up by mail ---
+
+
+@dataclass(frozen=True)
+class SignupRequest:
+    username: str
+    email: str
+
+
+def check_signup(store: Store, username: str, email: str) -> SignupRequest:
+    """A sign-up form, checked: AccountError for a malformed value, UsernameTaken for a
+    name an account holds (public anyway, on user pages). Whether the address has an
+    account is not looked at: `mail_signup` finds out after the answer. The password is
+    chosen on the link's page, so no password or hash ever travels in a mail."""
+    request = SignupRequest(check_username(username), normalize_email(email))
+    with store.engine.connect() as conn:
+        if user_by_name(conn, request.username) is not None:
+            raise UsernameTaken("that username is already taken")
+    return request
+
+
+def mail_signup(store: Store, settings: Settings, request: SignupRequest) -> None:
+    """Mail the address a link that opens the account; or, when an account has that
+    address already, tell its owner instead (someone tried to sign up with it). Either
+    way the person who asked sees the same answer (callers run this after answering)."""
+    with store.engine.connect() as conn:
+        owner = user_by_email(conn, request.email)
+    if owner is not None:
+        text = email_templates.get_template("signup_taken.txt").render(
+            username=owner.username,
+            login_url=f"{settings.base_url}/login",
+            reset_url=f"{settings.base_url}/account/reset",
+            site=settings.base_url,
+        )
+        _send_account_mail(settings, request.email, "Your paperfeed account", text)
+        return
+    payload = json.dumps([request.username, request.email])
+    token = tokens.sign(tokens.link_key(store), "signup", payload, SIGNUP_TTL_S)
+    text = email_templates.get_template("signup.txt").render(
+        username=request.username,
+        confirm_url=f"{settings.base_url}/signup/confirm?token={token}",
+        hours=SIGNUP_TTL_S // 3600,
+        site=settings.base_url,
+    )
+    _send_account_mail(settings, request.email, "Confirm your paperfeed account", text)
+
+
+def check_signup_token(store: Store, token: str) -> SignupRequest:
+    try:
+        username, email = json.loads(tokens.verify(tokens.link_key(store), "signup", token))
+    except (ValueError, TypeError) as exc:  # signed by us, so only a bug could get here
+        raise tokens.TokenError("this link is malformed") from exc
+    return SignupRequest(username, email)
+
+
+def complete_signup(store: Store, token: str, password: str) -> User:
+    """Open the account a sign-up link asks for, with the password chosen on its page.
+    Its holder has shown they read the address's mail, so AccountError may now say that
+    the name or address got taken meanwhile."""
+    request = check_signup_token(store, token)
+    password_hash = hash_password(password)
+    with store.write() as conn:
+        return add_user(conn, request.username, request.email, password_hash)

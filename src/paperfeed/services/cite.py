@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from paperfeed.services.feed import PaperView
+from paperfeed.services.paper_views import PaperView
 
 # Commands that only put glyphs or structure on the page, whatever their arguments: they
 # cover what titles and author names in the shared arXiv and Hugging Face data use.

@@ -7,9 +7,10 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from paperfeed.errors import ActionError, NotFound
 from paperfeed.records import utcnow
-from paperfeed.services.community import ActionError, paper_id_of
-from paperfeed.services.feed import LISTING, PaperView, view_of
+from paperfeed.services.community import paper_id_of
+from paperfeed.services.paper_views import LISTING, PaperView, view_of
 from paperfeed.store.schema import collection_items, collections, papers, users
 
 MAX_NAME, MAX_DESCRIPTION = 100, 2_000
@@ -90,7 +91,7 @@ def get_collection(
     owner only; to anyone else it does not exist (404, not 403: its name is private too)."""
     row = conn.execute(_HEADER.where(collections.c.id == collection_id)).first()
     if row is None or (not row.is_public and row.user_id != viewer_id):
-        raise ActionError("no such collection", 404)
+        raise NotFound("no such collection")
     view = _view(row)
     rows = conn.execute(
         LISTING.add_columns(collection_items.c.added_at)
@@ -116,7 +117,7 @@ def _owned(conn: sa.Connection, collection_id: int, user_id: int) -> None:
         sa.select(collections.c.user_id).where(collections.c.id == collection_id)
     ).scalar()
     if owner is None or owner != user_id:
-        raise ActionError("no such collection of yours", 404)
+        raise NotFound("no such collection of yours")
 
 
 def _touch(conn: sa.Connection, collection_id: int) -> None:

@@ -14,21 +14,13 @@ from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
-from paperfeed.errors import PaperfeedError
+from paperfeed.errors import ActionError, Conflict, NotFound
 from paperfeed.records import PaperRecord, parse_arxiv_id, utcnow
-from paperfeed.services.feed import LISTING, PaperView, get_paper, view_of
+from paperfeed.services.paper_views import LISTING, PaperView, get_paper, view_of
 from paperfeed.services.text import MAX_COMMENT_CHARS
 from paperfeed.store import Store, insert_unless_present
 from paperfeed.store.papers import upsert_papers
 from paperfeed.store.schema import comments, daily_entries, papers, users, votes
-
-
-class ActionError(PaperfeedError):
-    """A request that cannot be done; `status` is the HTTP status that says why."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def paper_id_of(conn: sa.Connection, text: str) -> int:
@@ -39,7 +31,7 @@ def paper_id_of(conn: sa.Connection, text: str) -> int:
         else None
     )
     if found is None:
-        raise ActionError(f"no paper {text[:60]!r} here", 404)
+        raise NotFound(f"no paper {text[:60]!r} here")
     return found
 
 
@@ -132,7 +124,7 @@ def set_comment_hidden(conn: sa.Connection, comment_id: int, hidden: bool) -> st
         .where(comments.c.id == comment_id)
     ).scalar()
     if found is None:
-        raise ActionError("no such comment", 404)
+        raise NotFound("no such comment")
     conn.execute(comments.update().where(comments.c.id == comment_id).values(hidden=hidden))
     return found
 
@@ -162,9 +154,7 @@ class Submissions:
         with self.store.engine.connect() as conn:
             known = get_paper(conn, arxiv_id)
         if known is not None and known.featured_on:
-            raise ActionError(
-                f"{arxiv_id} is already on the daily list of {known.featured_on[0]}", 409
-            )
+            raise Conflict(f"{arxiv_id} is already on the daily list of {known.featured_on[0]}")
         if known is None:
             if not self._fetch_lock.acquire(timeout=FETCH_WAIT_S):
                 raise ActionError("arXiv is busy with other submissions: try again soon", 503)
@@ -195,7 +185,7 @@ class Submissions:
                     )
                 )
         except sa.exc.IntegrityError as exc:  # submitted by someone else a moment ago
-            raise ActionError(f"{arxiv_id} is already on today's list", 409) from exc
+            raise Conflict(f"{arxiv_id} is already on today's list") from exc
         with self.store.engine.connect() as conn:
             found = get_paper(conn, arxiv_id)
         assert found is not None

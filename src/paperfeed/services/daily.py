@@ -10,7 +10,8 @@ from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
-from paperfeed.services.feed import (
+from paperfeed.query import QueryError
+from paperfeed.services.paper_views import (
     LISTING,
     PaperView,
     Submitter,
@@ -18,7 +19,6 @@ from paperfeed.services.feed import (
     view_of,
     with_submitter,
 )
-from paperfeed.services.query import QueryError
 from paperfeed.services.trending import trending
 from paperfeed.store.schema import daily_entries, imported_submitters, papers
 

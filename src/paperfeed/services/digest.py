@@ -40,8 +40,9 @@ import sqlalchemy as sa
 
 from paperfeed.config import Settings
 from paperfeed.errors import PaperfeedError
+from paperfeed.query import ParsedQuery, parse_query, words_of
 from paperfeed.records import utcnow
-from paperfeed.services.feed import LISTING, PaperView, latest_day, view_of
+from paperfeed.services import tokens
 from paperfeed.services.jobs import PeriodicJob
 from paperfeed.services.mailer import (
     MailError,
@@ -53,13 +54,12 @@ from paperfeed.services.mailer import (
     email_templates,
     host_of,
     new_message,
+    open_mailer,
 )
-from paperfeed.services.query import ParsedQuery, words_of
+from paperfeed.services.paper_views import LISTING, PaperView, latest_day, view_of
 from paperfeed.services.search import MAX_LIMIT, SearchEngine
 from paperfeed.services.subscriptions import (
     Prefs,
-    link_key,
-    open_mailer,
     unsubscribe_token,
     unsubscribe_url,
 )
@@ -420,7 +420,7 @@ def send_digests(
         return _dry_run(store, summary, periods, for_you, search)
     if mailer is None:
         mailer = open_mailer(settings)
-    signing_key = link_key(store)
+    signing_key = tokens.link_key(store)
     with store.write() as conn:  # read-then-insert while other runs write
         for period in periods.values():
             outbox.add_outbox_rows(

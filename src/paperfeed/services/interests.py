@@ -8,8 +8,9 @@ from typing import Literal, get_args
 
 import sqlalchemy as sa
 
+from paperfeed.errors import ActionError
 from paperfeed.records import parse_arxiv_id, utcnow
-from paperfeed.services.community import ActionError, paper_id_of
+from paperfeed.services.community import paper_id_of
 from paperfeed.store import insert_unless_present
 from paperfeed.store.schema import interest_seeds, not_interested
 

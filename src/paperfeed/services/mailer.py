@@ -27,6 +27,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from paperfeed.config import Settings
 from paperfeed.errors import PaperfeedError
 
 # Email templates sit beside the site's so that one folder holds all the wording.
@@ -234,3 +235,9 @@ def new_message(
     if html is not None:
         message.add_alternative(html, subtype="html")
     return message
+
+
+def open_mailer(settings: Settings) -> SmtpMailer:
+    if not settings.smtp_url:
+        raise MailError("no mail server configured: set PAPERFEED_SMTP_URL (see docs/digest.md)")
+    return SmtpMailer(parse_smtp_url(settings.smtp_url))

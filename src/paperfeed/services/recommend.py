@@ -36,10 +36,10 @@ import numpy as np
 import sqlalchemy as sa
 
 from paperfeed.index.embedder import DIM
+from paperfeed.query import ParsedQuery, words_of
 from paperfeed.services.digest import ForYou
 from paperfeed.services.evaluate import ndcg_at, recall_at
-from paperfeed.services.feed import PaperView, papers_by_id
-from paperfeed.services.query import ParsedQuery, words_of
+from paperfeed.services.paper_views import PaperView, papers_by_id
 from paperfeed.services.search import SearchEngine
 from paperfeed.store import Store
 from paperfeed.store.schema import (

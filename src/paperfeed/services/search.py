@@ -38,8 +38,8 @@ import sqlalchemy as sa
 from paperfeed.index.embedder import Embedder, paper_text
 from paperfeed.index.lexical import KeywordIndex
 from paperfeed.index.vectors import VectorIndex
-from paperfeed.services.feed import PaperView, papers_by_id
-from paperfeed.services.query import STOPWORDS, ParsedQuery, QueryError, parse_query, words_of
+from paperfeed.query import STOPWORDS, ParsedQuery, QueryError, parse_query, words_of
+from paperfeed.services.paper_views import PaperView, papers_by_id
 from paperfeed.store import Store
 from paperfeed.store.schema import paper_links, papers
 

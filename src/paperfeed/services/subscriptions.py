@@ -1,24 +1,12 @@
-"""Subscribing to digests (double opt-in), one-click unsubscribing, and the account mails:
-password reset and sign-up confirmation.
+"""Subscribing to digests (double opt-in) and one-click unsubscribing.
 
-Every link in an email carries a signed, expiring token (services/tokens.py) made with
-the `email-links` key that all workers share:
-
-| link | purpose | lifetime | bound to |
-|---|---|---|---|
-| confirm a subscription | subscribe-confirm | 3 days | the subscription and its newest request |
-| unsubscribe | unsubscribe | 400 days | the subscription id and its address |
-| reset a password | password-reset | 1 hour | the user and their current password hash |
-| finish a sign-up | signup | 1 day | the username and address asked for |
-
-A reset link stops working once the password changes (its hash is part of the token), so
-it works once; a confirmation link stops working when a newer request replaces it.
+Every link in an email carries a signed, expiring token (services/tokens.py, whose table
+lists every kind of link); a confirmation link stops working when a newer request
+replaces it. The account mails (password reset, sign-up) live in services/accounts.py.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import re
 import secrets
@@ -30,31 +18,22 @@ import sqlalchemy as sa
 
 from paperfeed.config import Settings
 from paperfeed.errors import PaperfeedError
+from paperfeed.query import QueryError, parse_query, words_of
 from paperfeed.records import identity_key, utcnow
 from paperfeed.services import tokens
 from paperfeed.services.accounts import (
     User,
-    UsernameTaken,
-    add_user,
-    check_username,
-    hash_password,
     normalize_email,
-    set_password,
     user_by_email,
-    user_by_name,
 )
 from paperfeed.services.mailer import (
     MailError,
-    SmtpMailer,
     email_templates,
     new_message,
-    parse_smtp_url,
+    open_mailer,
 )
-from paperfeed.services.query import QueryError, parse_query, words_of
 from paperfeed.store import Store
 from paperfeed.store import subscriptions as rows
-from paperfeed.store.schema import users
-from paperfeed.store.secrets import get_or_create_secret
 from paperfeed.store.subscriptions import Subscription
 
 log = logging.getLogger(__name__)
@@ -63,9 +42,6 @@ FREQUENCIES = ("daily", "weekly")
 CONFIRM_TTL_S = 3 * 86400
 # Digests stay in mailboxes for a long time and their unsubscribe links must keep working.
 UNSUBSCRIBE_TTL_S = 400 * 86400
-RESET_TTL_S = 3600
-SIGNUP_TTL_S = 86400
-LINK_KEY = "email-links"
 MAX_CATEGORIES, MAX_QUERIES, MAX_AUTHORS = 20, 10, 20
 MAX_QUERY_CHARS, MAX_AUTHOR_CHARS = 300, 100
 _CATEGORY = re.compile(r"[A-Za-z][A-Za-z-]*(\.[A-Za-z][A-Za-z-]*)?")
@@ -152,16 +128,6 @@ def _check_frequency(frequency: str) -> str:
     return frequency
 
 
-def link_key(store: Store) -> bytes:
-    return get_or_create_secret(store.engine, LINK_KEY)
-
-
-def open_mailer(settings: Settings) -> SmtpMailer:
-    if not settings.smtp_url:
-        raise MailError("no mail server configured: set PAPERFEED_SMTP_URL (see docs/digest.md)")
-    return SmtpMailer(parse_smtp_url(settings.smtp_url))
-
-
 def unsubscribe_token(key: bytes, subscription: Subscription) -> str:
     return tokens.sign(
         key, "unsubscribe", f"{subscription.id}:{subscription.email}", UNSUBSCRIBE_TTL_S
@@ -176,7 +142,7 @@ def _send_confirmation(
     store: Store, settings: Settings, subscription_id: int, email: str, nonce: str
 ) -> None:
     token = tokens.sign(
-        link_key(store), "subscribe-confirm", f"{subscription_id}:{nonce}", CONFIRM_TTL_S
+        tokens.link_key(store), "subscribe-confirm", f"{subscription_id}:{nonce}", CONFIRM_TTL_S
     )
     text = email_templates.get_template("confirm.txt").render(
         confirm_url=f"{settings.base_url}/subscribe/confirm?token={token}",
@@ -249,7 +215,7 @@ def _record_request(
 
 
 def confirm_subscription(store: Store, token: str) -> Subscription:
-    payload = tokens.verify(link_key(store), "subscribe-confirm", token)
+    payload = tokens.verify(tokens.link_key(store), "subscribe-confirm", token)
     subscription_id, _, nonce = payload.partition(":")
     with store.write() as conn:
         found = rows.subscription_by_id(conn, int(subscription_id))
@@ -278,7 +244,7 @@ def confirm_subscription(store: Store, token: str) -> Subscription:
 
 def subscription_for_unsubscribe(store: Store, token: str) -> Subscription:
     """The subscription an unsubscribe token names; TokenError if none does any more."""
-    payload = tokens.verify(link_key(store), "unsubscribe", token)
+    payload = tokens.verify(tokens.link_key(store), "unsubscribe", token)
     subscription_id, _, email = payload.partition(":")
     with store.engine.connect() as conn:
         found = rows.subscription_by_id(conn, int(subscription_id))
@@ -371,141 +337,3 @@ def list_subscribers(store: Store) -> list[dict[str, Any]]:
         }
         for row in found
     ]
-
-
-# --- Password reset ---
-
-
-def _password_fingerprint(password_hash: str) -> str:
-    return hashlib.sha256(password_hash.encode()).hexdigest()[:24]
-
-
-def request_password_reset(store: Store, settings: Settings, email: str) -> None:
-    """Mail a reset link if an account has this address; otherwise do nothing. Callers
-    run this after answering, so the answer and its timing say nothing about accounts;
-    mail errors are logged for the admin."""
-    try:
-        email = normalize_email(email)
-    except PaperfeedError:
-        return
-    with store.engine.connect() as conn:
-        account = user_by_email(conn, email)
-        password_hash = (
-            conn.execute(sa.select(users.c.password_hash).where(users.c.id == account.id)).scalar()
-            if account is not None
-            else None
-        )
-    if account is None or account.email is None or password_hash is None:
-        return
-    token = tokens.sign(
-        link_key(store),
-        "password-reset",
-        f"{account.id}:{_password_fingerprint(password_hash)}",
-        RESET_TTL_S,
-    )
-    text = email_templates.get_template("reset.txt").render(
-        username=account.username,
-        reset_url=f"{settings.base_url}/account/reset/confirm?token={token}",
-        minutes=RESET_TTL_S // 60,
-        site=settings.base_url,
-    )
-    _send_account_mail(settings, account.email, "Reset your paperfeed password", text)
-
-
-def _send_account_mail(settings: Settings, to: str, subject: str, text: str) -> None:
-    """Send, and log a failure for the admin: these mails go out after the answer, whose
-    content must not depend on them."""
-    message = new_message(settings.mail_from, to, subject, text, None, settings.base_url)
-    try:
-        with open_mailer(settings) as mailer:
-            mailer.send(message)
-    except MailError as exc:
-        log.warning("%r mail not sent: %s", subject, exc)
-
-
-def _reset_target(conn: sa.Connection, token: str, key: bytes) -> int:
-    payload = tokens.verify(key, "password-reset", token)
-    user_id, _, fingerprint = payload.partition(":")
-    password_hash = conn.execute(
-        sa.select(users.c.password_hash).where(users.c.id == int(user_id))
-    ).scalar()
-    if password_hash is None or _password_fingerprint(password_hash) != fingerprint:
-        raise tokens.TokenError("this reset link was already used")
-    return int(user_id)
-
-
-def check_reset_token(store: Store, token: str) -> None:
-    with store.engine.connect() as conn:
-        _reset_target(conn, token, link_key(store))
-
-
-def reset_password(store: Store, token: str, new_password: str) -> None:
-    """Set the password a valid reset link is for; every session of that user ends."""
-    key = link_key(store)
-    with store.write() as conn:
-        set_password(conn, _reset_target(conn, token, key), new_password)
-
-
-# --- Sign-up by mail ---
-
-
-@dataclass(frozen=True)
-class SignupRequest:
-    username: str
-    email: str
-
-
-def check_signup(store: Store, username: str, email: str) -> SignupRequest:
-    """A sign-up form, checked: AccountError for a malformed value, UsernameTaken for a
-    name an account holds (public anyway, on user pages). Whether the address has an
-    account is not looked at: `mail_signup` finds out after the answer. The password is
-    chosen on the link's page, so no password or hash ever travels in a mail."""
-    request = SignupRequest(check_username(username), normalize_email(email))
-    with store.engine.connect() as conn:
-        if user_by_name(conn, request.username) is not None:
-            raise UsernameTaken("that username is already taken")
-    return request
-
-
-def mail_signup(store: Store, settings: Settings, request: SignupRequest) -> None:
-    """Mail the address a link that opens the account; or, when an account has that
-    address already, tell its owner instead (someone tried to sign up with it). Either
-    way the person who asked sees the same answer (callers run this after answering)."""
-    with store.engine.connect() as conn:
-        owner = user_by_email(conn, request.email)
-    if owner is not None:
-        text = email_templates.get_template("signup_taken.txt").render(
-            username=owner.username,
-            login_url=f"{settings.base_url}/login",
-            reset_url=f"{settings.base_url}/account/reset",
-            site=settings.base_url,
-        )
-        _send_account_mail(settings, request.email, "Your paperfeed account", text)
-        return
-    payload = json.dumps([request.username, request.email])
-    token = tokens.sign(link_key(store), "signup", payload, SIGNUP_TTL_S)
-    text = email_templates.get_template("signup.txt").render(
-        username=request.username,
-        confirm_url=f"{settings.base_url}/signup/confirm?token={token}",
-        hours=SIGNUP_TTL_S // 3600,
-        site=settings.base_url,
-    )
-    _send_account_mail(settings, request.email, "Confirm your paperfeed account", text)
-
-
-def check_signup_token(store: Store, token: str) -> SignupRequest:
-    try:
-        username, email = json.loads(tokens.verify(link_key(store), "signup", token))
-    except (ValueError, TypeError) as exc:  # signed by us, so only a bug could get here
-        raise tokens.TokenError("this link is malformed") from exc
-    return SignupRequest(username, email)
-
-
-def complete_signup(store: Store, token: str, password: str) -> User:
-    """Open the account a sign-up link asks for, with the password chosen on its page.
-    Its holder has shown they read the address's mail, so AccountError may now say that
-    the name or address got taken meanwhile."""
-    request = check_signup_token(store, token)
-    password_hash = hash_password(password)
-    with store.write() as conn:
-        return add_user(conn, request.username, request.email, password_hash)

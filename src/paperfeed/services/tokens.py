@@ -1,7 +1,15 @@
-"""Signed, expiring tokens for links in emails (confirm, unsubscribe, password reset).
+"""Signed, expiring tokens for links in emails.
 
 A token is `payload.expiry.signature`, base64url, signed with HMAC-SHA256 over the purpose
-too, so a token made for one purpose never works for another.
+too, so a token made for one purpose never works for another. Every link is signed with
+the `email-links` key that all workers share:
+
+| link | purpose | lifetime | bound to | made in |
+|---|---|---|---|---|
+| confirm a subscription | subscribe-confirm | 3 days | the subscription and its newest request | subscriptions |
+| unsubscribe | unsubscribe | 400 days | the subscription id and its address | subscriptions |
+| reset a password | password-reset | 1 hour | the user and their current password hash | accounts |
+| finish a sign-up | signup | 1 day | the username and address asked for | accounts |
 """
 
 from __future__ import annotations
@@ -12,6 +20,10 @@ import hmac
 import time
 
 from paperfeed.errors import PaperfeedError
+from paperfeed.store import Store
+from paperfeed.store.secrets import get_or_create_secret
+
+LINK_KEY = "email-links"
 
 
 class TokenError(PaperfeedError):
@@ -51,3 +63,7 @@ def verify(key: bytes, purpose: str, token: str, now: float | None = None) -> st
     if (time.time() if now is None else now) > expiry:
         raise TokenError("this link has expired")
     return payload
+
+
+def link_key(store: Store) -> bytes:
+    return get_or_create_secret(store.engine, LINK_KEY)

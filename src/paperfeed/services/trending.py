@@ -27,7 +27,7 @@ from datetime import datetime, time, timedelta
 import sqlalchemy as sa
 
 from paperfeed.records import utcnow
-from paperfeed.services.feed import PaperView, papers_by_id
+from paperfeed.services.paper_views import PaperView, papers_by_id
 from paperfeed.store.schema import daily_entries, papers, votes
 
 VOTE_HALF_LIFE_H = 36.0

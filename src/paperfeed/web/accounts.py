@@ -17,13 +17,16 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from paperfeed.config import Settings
-from paperfeed.services import subscriptions as mail_links
 from paperfeed.services.accounts import (
     AccountError,
     allow_attempt,
     authenticate,
+    check_signup,
+    check_signup_token,
+    complete_signup,
     create_user,
     end_session,
+    mail_signup,
     start_session,
 )
 from paperfeed.services.tokens import TokenError
@@ -103,7 +106,7 @@ def create_accounts_router(
             )  # fmt: skip
         try:
             if settings.smtp_url:  # the password is chosen on the link's page
-                pending = mail_links.check_signup(store, username, email)
+                pending = check_signup(store, username, email)
             else:
                 with store.write() as conn:
                     user = create_user(conn, username, email, password)
@@ -113,7 +116,7 @@ def create_accounts_router(
             )
         if not settings.smtp_url:
             return signed_in(request, user.id, next)
-        background.add_task(mail_links.mail_signup, store, settings, pending)
+        background.add_task(mail_signup, store, settings, pending)
         return templates.TemplateResponse(
             request,
             "subscribe_message.html",
@@ -126,7 +129,7 @@ def create_accounts_router(
 
     def confirm_page(request: Request, token: str, error: str | None, status: int) -> Response:
         try:
-            pending = mail_links.check_signup_token(store, token)
+            pending = check_signup_token(store, token)
         except TokenError as exc:
             raise HTTPException(400, str(exc)) from exc
         return templates.TemplateResponse(
@@ -145,7 +148,7 @@ def create_accounts_router(
         request: Request, token: str = Form(""), password: str = Form("")
     ) -> Response:
         try:
-            user = mail_links.complete_signup(store, token, password)
+            user = complete_signup(store, token, password)
         except TokenError as exc:
             raise HTTPException(400, str(exc)) from exc
         except AccountError as exc:  # a bad password, or the name or address taken since

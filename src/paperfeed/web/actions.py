@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from paperfeed.services.community import ActionError
+from paperfeed.errors import ActionError
 from paperfeed.store import Store
 from paperfeed.web.accounts import local_path
 

@@ -17,13 +17,13 @@ from sqlalchemy import Connection
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from paperfeed.config import Settings
+from paperfeed.query import QueryError
 from paperfeed.services import trending as trending_service
 from paperfeed.services.cite import bibtex
 from paperfeed.services.community import Submissions, comments_on, voted_among
 from paperfeed.services.daily import daily_items, period
-from paperfeed.services.feed import DayListing, PaperView, day_listing, get_paper
 from paperfeed.services.jobs import PeriodicJob
-from paperfeed.services.query import QueryError
+from paperfeed.services.paper_views import DayListing, PaperView, day_listing, get_paper
 from paperfeed.services.recommend import Recommender
 from paperfeed.services.search import SearchEngine
 from paperfeed.services.trending import trending_papers

@@ -11,13 +11,13 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from paperfeed.errors import SourceError
+from paperfeed.errors import ActionError, SourceError
 from paperfeed.services import collections as collection_service
 from paperfeed.services import community
 from paperfeed.services.accounts import allow_attempt, user_by_name
 from paperfeed.services.cite import bibtex_many
 from paperfeed.services.collections import CollectionView
-from paperfeed.services.community import ActionError, Submissions
+from paperfeed.services.community import Submissions
 from paperfeed.store import Store
 from paperfeed.web import schemas
 from paperfeed.web.actions import done, run_action, wants_json

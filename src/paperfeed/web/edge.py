@@ -11,9 +11,9 @@ from fastapi import FastAPI, Form, HTTPException, Path, Query, Request
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
+from paperfeed.query import MAX_QUERY_CHARS
 from paperfeed.records import has_forbidden_chars
 from paperfeed.services.daily import SORTS
-from paperfeed.services.query import MAX_QUERY_CHARS
 from paperfeed.services.search import MAX_RESULTS_DEPTH, MODES
 
 # Row ids are 32-bit integers on PostgreSQL: a larger one names nothing (404), it must

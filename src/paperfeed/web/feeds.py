@@ -11,10 +11,10 @@ from xml.etree import ElementTree as ET
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
+from paperfeed.errors import ActionError
 from paperfeed.records import utcnow
 from paperfeed.services.collections import get_collection
-from paperfeed.services.community import ActionError
-from paperfeed.services.feed import PaperView, day_listing, papers_in_category
+from paperfeed.services.paper_views import PaperView, day_listing, papers_in_category
 from paperfeed.services.search import SearchEngine
 from paperfeed.services.trending import trending_papers
 from paperfeed.store import Store

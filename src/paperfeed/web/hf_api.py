@@ -10,9 +10,9 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query
 
+from paperfeed.query import QueryError
 from paperfeed.services.daily import DailyItem, daily_items, period
-from paperfeed.services.feed import PaperView, Submitter, get_paper, latest_papers
-from paperfeed.services.query import QueryError
+from paperfeed.services.paper_views import PaperView, Submitter, get_paper, latest_papers
 from paperfeed.services.search import SearchEngine
 from paperfeed.store import Store
 from paperfeed.web.edge import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import HTTPException
 
-from paperfeed.services.query import QueryError
+from paperfeed.query import QueryError
 from paperfeed.services.search import SearchEngine, SearchResults
 
 

@@ -19,6 +19,7 @@ from fastapi.templating import Jinja2Templates
 
 from paperfeed.config import Settings
 from paperfeed.errors import PaperfeedError
+from paperfeed.services import accounts
 from paperfeed.services import subscriptions as service
 from paperfeed.services.accounts import allow_attempt
 from paperfeed.services.tokens import TokenError
@@ -159,7 +160,7 @@ def create_subscriptions_router(
         limit_mail(request, "reset")
         # After the answer: its content and timing are the same whether or not the
         # account exists.
-        background.add_task(service.request_password_reset, store, settings, email)
+        background.add_task(accounts.request_password_reset, store, settings, email)
         return message(
             request,
             "Check your inbox",
@@ -170,7 +171,7 @@ def create_subscriptions_router(
     @router.get("/account/reset/confirm", response_class=HTMLResponse)
     def reset_page(request: Request, token: str = "") -> Response:
         try:
-            service.check_reset_token(store, token)
+            accounts.check_reset_token(store, token)
         except TokenError as exc:
             raise HTTPException(400, str(exc)) from exc
         return templates.TemplateResponse(request, "account_reset_confirm.html", {"token": token})
@@ -182,7 +183,7 @@ def create_subscriptions_router(
         password: Annotated[str, Form()] = "",
     ) -> Response:
         try:
-            service.reset_password(store, token, password)
+            accounts.reset_password(store, token, password)
         except TokenError as exc:
             raise HTTPException(400, str(exc)) from exc
         except PaperfeedError as exc:  # a password that is too short or too long
