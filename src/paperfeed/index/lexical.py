@@ -35,9 +35,14 @@ from paperfeed.store.schema import papers
 # (ADJACENT_BOOST, shared by the query's pairs of content words, not STOPWORDS: "of the"
 # is in every abstract) without being required.
 ADJACENT_BOOST = 1.2
-# Where a query word is scored, and with what weight.
-WORD_FIELDS = {"text": 1.0, "text_exact": 0.4, "authors": 1.0}
+# Where a query word is scored, and with what weight. Not in author lists: a word that
+# names an author is found by names_in and ranked by services/search.py; "long" or "deep"
+# in an author's name says nothing about a paper on long contexts or deep networks.
+WORD_FIELDS = {"text": 1.0, "text_exact": 0.4}
 SYNC_BATCH = 5_000
+# Names are looked for in runs of at most this many query words (a given name, a middle
+# name or initial, a surname).
+NAME_WORDS = 3
 SCHEMA_VERSION = 3
 
 
@@ -188,7 +193,7 @@ class KeywordIndex:
         return self.index.parse_query(text, default_field_names=list(fields), field_boosts=fields)
 
     def _scored(self, query: ParsedQuery) -> tantivy.Query | None:
-        """Any word (stemmed, as typed, or in an author's name), the bonus for adjacent
+        """Any word (stemmed or as typed), the bonus for adjacent
         words; every quoted phrase and author: required."""
         clauses = []
         words = _parts(query.words)
@@ -324,6 +329,39 @@ class KeywordIndex:
             return np.zeros(0, dtype=np.int64)
         ids = searcher.fast_field_values("paper_id", [address for _, address in found])
         return np.array(ids, dtype=np.int64)
+
+    def names_in(self, words: list[str]) -> list[list[str]]:
+        """The runs of `words` that name an author in the index, longest first, not
+        overlapping. A run names an author when more papers list it (as adjacent words)
+        among their authors than carry it in their title and abstract: "hinton" and
+        "geoffrey hinton" are names, "deep" and "long" are words (some authors are named
+        Deep or Long, but far more abstracts say deep or long)."""
+        parts = [p for p in _parts(words) if p not in STOPWORDS]
+        searcher = self.index.searcher()
+        # One cheap look-up per word first: a word no author has cannot start a name.
+        in_names = [searcher.doc_freq("authors", p) > 0 for p in parts]
+        names: list[list[str]] = []
+        start = 0
+        while start < len(parts):
+            for end in range(min(len(parts), start + NAME_WORDS), start, -1):
+                run = parts[start:end]
+                if all(in_names[start:end]) and self._names_an_author(searcher, run):
+                    names.append(run)
+                    start = end
+                    break
+            else:
+                start += 1
+        return names
+
+    def _names_an_author(self, searcher: tantivy.Searcher, run: list[str]) -> bool:
+        def papers_with(field: str) -> int:
+            if len(run) == 1:
+                return searcher.doc_freq(field, run[0])
+            found = searcher.search(self._parse(_phrase(run), {field: 1.0}), limit=1)
+            return found.count or 0
+
+        as_author = papers_with("authors")
+        return as_author > 0 and as_author >= papers_with("text_exact")
 
     def num_docs(self) -> int:
         return self.index.searcher().num_docs

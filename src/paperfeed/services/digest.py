@@ -40,7 +40,7 @@ import sqlalchemy as sa
 
 from paperfeed.config import Settings
 from paperfeed.errors import PaperfeedError
-from paperfeed.query import ParsedQuery, parse_query, words_of
+from paperfeed.query import ParsedQuery, words_of
 from paperfeed.records import utcnow
 from paperfeed.services import tokens
 from paperfeed.services.jobs import PeriodicJob

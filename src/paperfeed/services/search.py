@@ -18,6 +18,13 @@ of the query's content words it contains):
   breaks ties (k 60). On the HF topic phrases the semantic list alone scores under half the
   keyword list; on SciFact's one-sentence claims the two are close.
 The settings compared, and their numbers: benchmarks/results/search_quality.json.
+
+Names. Query words that name an author in the index (KeywordIndex.names_in: "hinton",
+"geoffrey hinton") bring that author's papers first, in keyword and hybrid mode: the
+papers whose author lists hold the name form a third list in the fusion (ranked by the
+rest of the query), and each gets NAME_BONUS, more than any fused score, so they lead.
+The name's words are left out of what the embedding model reads and of the keyword
+coverage: a name means nothing to either.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ import re
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +60,7 @@ COVERAGE_FLOOR = 0.3
 COVERED_DISCOUNT = 0.5
 COVERED_POWER = 2.0
 CANDIDATES = 100  # per leg, before fusion
+NAME_BONUS = 1.0  # above any fused score: sum of weights (at most 1.5) / (k + 1)
 # Constraints matching at most this many papers are applied before the semantic scan;
 # broader ones after it, on the OVERFETCH nearest papers.
 NARROW_FILTER = 20_000
@@ -97,6 +105,18 @@ def fuse(rankings: list[tuple[list[int], float, float]]) -> list[tuple[int, floa
         for rank, paper_id in enumerate(ids, start=1):
             scores[paper_id] = scores.get(paper_id, 0.0) + weight / (k + rank)
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+
+
+def _without_names(query: ParsedQuery, names: list[list[str]]) -> ParsedQuery:
+    """The query with the words of `names` taken out of its plain words."""
+    if not names:
+        return query
+    named = {word for name in names for word in name}
+
+    def is_named(word: str) -> bool:  # jean-pierre is named by jean, pierre
+        return all(part in named for part in re.split(r"[.\-']", word.lower()) if part)
+
+    return replace(query, words=[w for w in query.words if not is_named(w)])
 
 
 def _stem(word: str) -> str:
@@ -204,15 +224,36 @@ class SearchEngine:
             )
 
     def _keyword(
-        self, query: ParsedQuery, depth: int, among: Sequence[int] | None = None
+        self,
+        query: ParsedQuery,
+        topic: ParsedQuery,
+        depth: int,
+        among: Sequence[int] | None = None,
     ) -> tuple[list[int], float]:
-        """The keyword list, and how much of the query its best hit covers."""
+        """The keyword list, and how much of the topic (the query less its names) its
+        best hit covers."""
         hits = self.keyword.search(query, limit=depth * (3 if query.has_code else 1), among=among)
         if query.has_code:
             code = self._has_code_ids()
             hits = [h for h in hits if h.paper_id in code]
-        covered = coverage(query.terms, hits[0].text) if hits and query.words else 1.0
+        covered = coverage(topic.terms, hits[0].text) if hits and query.words else 1.0
         return [h.paper_id for h in hits], covered
+
+    def _by_names(
+        self,
+        query: ParsedQuery,
+        topic: ParsedQuery,
+        names: list[list[str]],
+        depth: int,
+        among: Sequence[int] | None,
+    ) -> list[int]:
+        """Papers by any of `names` that pass the query's constraints, ranked by the rest
+        of the query; depth papers per name at most."""
+        found: list[int] = []
+        for name in names:
+            by_name = replace(topic, authors=[*query.authors, name])
+            found += self._keyword(by_name, topic, depth, among)[0]
+        return list(dict.fromkeys(found))
 
     def _semantic(
         self,
@@ -295,31 +336,38 @@ class SearchEngine:
             ids = [(paper_id, 1.0)] if found else []
             return self._materialize(results, ids, {}, {}, offset, limit)
         depth = max(CANDIDATES, offset + limit)
+        names = self.keyword.names_in(query.words) if mode != "semantic" else []
+        # The query without its names: what the embedding reads, what coverage counts.
+        topic = _without_names(query, names)
+        name_leg = (
+            self._pool.submit(self._by_names, query, topic, names, depth, among) if names else None
+        )
         semantic_ids: list[int] = []
         # The keyword leg runs in a worker thread while this one embeds the query and
         # scans the vectors (tantivy, onnxruntime and numpy release the GIL).
         keyword_leg = (
-            self._pool.submit(self._keyword, query, depth, among)
+            self._pool.submit(self._keyword, query, topic, depth, among)
             if mode in ("keyword", "hybrid")
             else None
         )
-        if mode in ("semantic", "hybrid") and query.semantic_text:
+        if mode in ("semantic", "hybrid") and topic.semantic_text:
             vectors = self.loaded_vectors()
             if len(vectors):
-                semantic_ids = self._semantic(query, vectors, depth, among)
+                semantic_ids = self._semantic(topic, vectors, depth, among)
             else:
                 results.semantic_available = False
         keyword_ids, keyword_coverage = keyword_leg.result() if keyword_leg else ([], 1.0)
-        if mode == "keyword" or not semantic_ids:
-            ranked = [(pid, 1.0 / (RRF_K + r)) for r, pid in enumerate(keyword_ids, 1)]
-        elif mode == "semantic":
+        name_ids = name_leg.result() if name_leg else []
+        if mode == "semantic":
             ranked = [(pid, 1.0 / (RRF_K + r)) for r, pid in enumerate(semantic_ids, 1)]
+        elif mode == "keyword" or not semantic_ids:
+            ranked = fuse([(keyword_ids, 1.0, self.rrf_k), (name_ids, 1.0, self.rrf_k)])
         else:
             keyword_weight = max(self.coverage_floor, keyword_coverage) ** self.coverage_power
             semantic_weight = self.semantic_weight * (
                 1 - self.covered_discount * keyword_coverage**self.covered_power
             )
-            content_words = [t for t in query.terms if t.lower() not in STOPWORDS]
+            content_words = [t for t in topic.terms if t.lower() not in STOPWORDS]
             semantic_k = (
                 self.short_query_semantic_rrf_k
                 if len(content_words) <= SHORT_QUERY_WORDS
@@ -329,7 +377,14 @@ class SearchEngine:
                 [
                     (keyword_ids, keyword_weight, self.rrf_k),
                     (semantic_ids, semantic_weight, semantic_k),
+                    (name_ids, 1.0, self.rrf_k),
                 ]
+            )
+        if name_ids:
+            named = set(name_ids)
+            ranked = sorted(
+                ((pid, score + NAME_BONUS * (pid in named)) for pid, score in ranked),
+                key=lambda item: (-item[1], item[0]),
             )
         keyword_rank = {pid: r for r, pid in enumerate(keyword_ids, 1)}
         semantic_rank = {pid: r for r, pid in enumerate(semantic_ids, 1)}
