@@ -19,8 +19,8 @@ from tqdm import tqdm
 
 from paperfeed.config import Settings, parse_trusted_proxies
 from paperfeed.errors import PaperfeedError
-from paperfeed.index.embedder import Embedder
-from paperfeed.index.vectors import count_stale
+from paperfeed.index.embedder import Embedder, model_id
+from paperfeed.index.vectors import count_stale, coverage_in_store
 from paperfeed.logs import LOG_FORMATS, configure_logging
 from paperfeed.records import has_forbidden_chars, parse_arxiv_id
 from paperfeed.services import sources
@@ -400,8 +400,11 @@ def ingest_hf_daily(
 @click.pass_obj
 def stats(ctx: Context, as_json: bool) -> None:
     """Counts of papers, daily entries and votes, by category and by month."""
-    with _user_errors(), ctx.open_store() as store, store.engine.connect() as conn:
-        data = store_stats(conn)
+    with _user_errors(), ctx.open_store() as store:
+        with store.engine.connect() as conn:
+            data = store_stats(conn)
+        coverage = coverage_in_store(store, model_id(ctx.settings.embed_max_tokens))
+    data["semantic_coverage"] = coverage.to_json()
     if as_json:
         click.echo(json.dumps(data, sort_keys=True))
         return
@@ -410,6 +413,7 @@ def stats(ctx: Context, as_json: bool) -> None:
         click.echo(f"{key + ':':<15}{data[key]:,}")
     if data["last_daily_day"]:
         click.echo(f"daily lists:   {data['first_daily_day']} .. {data['last_daily_day']}")
+    click.echo(f"embeddings:    {coverage}")
     if data["interrupted_ingest_jobs"]:
         click.echo(f"interrupted ingest jobs: {data['interrupted_ingest_jobs']} (rerun to resume)")
     if data["by_category"]:

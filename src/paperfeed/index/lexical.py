@@ -43,7 +43,10 @@ SYNC_BATCH = 5_000
 # Names are looked for in runs of at most this many query words (a given name, a middle
 # name or initial, a surname).
 NAME_WORDS = 3
-SCHEMA_VERSION = 3
+# A paper with an author named exactly as asked (chen li) ranks above one that only has the
+# words in a longer name (xiao chen li).
+EXACT_NAME_BOOST = 3.0
+SCHEMA_VERSION = 4  # 4: authors one value each (no phrase across two), author_names
 
 
 def _schema() -> tantivy.Schema:
@@ -53,7 +56,10 @@ def _schema() -> tantivy.Schema:
     # for adjacent words).
     builder.add_text_field("text", stored=True, tokenizer_name="en_stem")
     builder.add_text_field("text_exact", tokenizer_name="default")
+    # One value per author, so that a phrase never spans two of them; author_names holds
+    # each whole name in lower case (name_key), for exact matches.
     builder.add_text_field("authors", tokenizer_name="default")
+    builder.add_text_field("author_names", tokenizer_name="raw")
     builder.add_text_field("categories", tokenizer_name="raw")
     builder.add_integer_field("day", indexed=True, fast=True)  # yyyymmdd
     return builder.build()
@@ -67,6 +73,11 @@ def _parts(words: list[str]) -> list[str]:
     """Lower-cased words split at inner punctuation (one-step -> one, step): lower case
     also keeps the engine's AND/OR/NOT keywords out."""
     return [p for p in re.split(r"[.\-'\s]", " ".join(words).lower()) if p]
+
+
+def name_key(words: list[str]) -> str:
+    """A name as the author_names field holds it: Jean-Pierre Dupont -> jean pierre dupont."""
+    return " ".join(_parts(words))
 
 
 def _phrase(words: list[str]) -> str:
@@ -175,7 +186,8 @@ class KeywordIndex:
                             paper_id=row.id,
                             text=f"{row.title}\n{row.abstract}",
                             text_exact=f"{row.title}\n{row.abstract}",
-                            authors=" ; ".join(row.authors),
+                            authors=list(row.authors),
+                            author_names=[name_key([a]) for a in row.authors],
                             categories=list(row.categories),
                             day=_day_number(row.announced_date or row.published_at),
                         )
@@ -212,6 +224,10 @@ class KeywordIndex:
             clauses.append((tantivy.Occur.Must, self._parse(_phrase(phrase), {"text": 1.0})))
         for author in query.authors:
             clauses.append((tantivy.Occur.Must, self._parse(_phrase(author), {"authors": 1.0})))
+            exact = tantivy.Query.term_query(self.schema, "author_names", name_key(author))
+            clauses.append(
+                (tantivy.Occur.Should, tantivy.Query.boost_query(exact, EXACT_NAME_BOOST))
+            )
         return tantivy.Query.boolean_query(clauses) if clauses else None
 
     def _clauses(self, query: ParsedQuery) -> list[tuple[tantivy.Occur, tantivy.Query]]:
@@ -336,7 +352,7 @@ class KeywordIndex:
         among their authors than carry it in their title and abstract: "hinton" and
         "geoffrey hinton" are names, "deep" and "long" are words (some authors are named
         Deep or Long, but far more abstracts say deep or long)."""
-        parts = [p for p in _parts(words) if p not in STOPWORDS]
+        parts = _parts(words)  # stopwords too: An Yang, Bo An
         searcher = self.index.searcher()
         # One cheap look-up per word first: a word no author has cannot start a name.
         in_names = [searcher.doc_freq("authors", p) > 0 for p in parts]

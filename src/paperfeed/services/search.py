@@ -22,9 +22,10 @@ The settings compared, and their numbers: benchmarks/results/search_quality.json
 Names. Query words that name an author in the index (KeywordIndex.names_in: "hinton",
 "geoffrey hinton") bring that author's papers first, in keyword and hybrid mode: the
 papers whose author lists hold the name form a third list in the fusion (ranked by the
-rest of the query), and each gets NAME_BONUS, more than any fused score, so they lead.
-The name's words are left out of what the embedding model reads and of the keyword
-coverage: a name means nothing to either.
+rest of the query, an exact name above a longer one that contains it), and each gets
+NAME_BONUS, more than any fused score, so they lead. The other two lists see the query
+without the name: "li" in an abstract says nothing of Feng Li, nor does the name's
+embedding.
 """
 
 from __future__ import annotations
@@ -44,13 +45,17 @@ import sqlalchemy as sa
 
 from paperfeed.index.embedder import Embedder, paper_text
 from paperfeed.index.lexical import KeywordIndex
-from paperfeed.index.vectors import VectorIndex
+from paperfeed.index.vectors import Coverage, VectorIndex
 from paperfeed.query import STOPWORDS, ParsedQuery, QueryError, parse_query, words_of
 from paperfeed.services.paper_views import PaperView, papers_by_id
 from paperfeed.store import Store
 from paperfeed.store.schema import paper_links, papers
 
 MODES = ("hybrid", "keyword", "semantic")
+SORTS = ("relevance", "date", "votes")
+# Sorted by date or votes: the best SORTED_POOL matches, reordered (deeper in a fused list
+# come the semantic leg's nearest papers, which need not match at all).
+SORTED_POOL = 100
 RRF_K = 10
 SHORT_QUERY_SEMANTIC_RRF_K = 60
 SHORT_QUERY_WORDS = 4
@@ -96,6 +101,8 @@ class SearchResults:
     mode: str
     hits: list[SearchHit] = field(default_factory=list)
     semantic_available: bool = True
+    total: int = 0  # how many papers the ranking holds (at most MAX_RESULTS_DEPTH)
+    sort: str = "relevance"
 
 
 def fuse(rankings: list[tuple[list[int], float, float]]) -> list[tuple[int, float]]:
@@ -224,19 +231,14 @@ class SearchEngine:
             )
 
     def _keyword(
-        self,
-        query: ParsedQuery,
-        topic: ParsedQuery,
-        depth: int,
-        among: Sequence[int] | None = None,
+        self, query: ParsedQuery, depth: int, among: Sequence[int] | None = None
     ) -> tuple[list[int], float]:
-        """The keyword list, and how much of the topic (the query less its names) its
-        best hit covers."""
+        """The keyword list, and how much of the query its best hit covers."""
         hits = self.keyword.search(query, limit=depth * (3 if query.has_code else 1), among=among)
         if query.has_code:
             code = self._has_code_ids()
             hits = [h for h in hits if h.paper_id in code]
-        covered = coverage(topic.terms, hits[0].text) if hits and query.words else 1.0
+        covered = coverage(query.terms, hits[0].text) if hits and query.words else 1.0
         return [h.paper_id for h in hits], covered
 
     def _by_names(
@@ -252,7 +254,7 @@ class SearchEngine:
         found: list[int] = []
         for name in names:
             by_name = replace(topic, authors=[*query.authors, name])
-            found += self._keyword(by_name, topic, depth, among)[0]
+            found += self._keyword(by_name, depth, among)[0]
         return list(dict.fromkeys(found))
 
     def _semantic(
@@ -315,15 +317,19 @@ class SearchEngine:
         limit: int = 20,
         offset: int = 0,
         among: Sequence[int] | None = None,
+        sort: str = "relevance",
     ) -> SearchResults:
         """`among`: search only these papers (a digest's period), as if the index held
-        no others."""
+        no others. `sort` date or votes: the best SORTED_POOL matches, newest or most
+        upvoted first."""
         if mode not in MODES:
             raise QueryError(f"unknown mode {mode!r}: use {', '.join(MODES)}")
+        if sort not in SORTS:
+            raise QueryError(f"unknown sort {sort!r}: use {', '.join(SORTS)}")
         if not 1 <= limit <= MAX_LIMIT or offset < 0:
             raise QueryError(f"limit must be 1..{MAX_LIMIT} and offset >= 0")
         query = parse_query(text)
-        results = SearchResults(query=query, mode=mode)
+        results = SearchResults(query=query, mode=mode, sort=sort)
         limit = min(limit, MAX_RESULTS_DEPTH - offset)
         if limit <= 0:  # past the deepest result served: an empty page
             return results
@@ -346,7 +352,7 @@ class SearchEngine:
         # The keyword leg runs in a worker thread while this one embeds the query and
         # scans the vectors (tantivy, onnxruntime and numpy release the GIL).
         keyword_leg = (
-            self._pool.submit(self._keyword, query, topic, depth, among)
+            self._pool.submit(self._keyword, topic, depth, among)
             if mode in ("keyword", "hybrid")
             else None
         )
@@ -386,6 +392,8 @@ class SearchEngine:
                 ((pid, score + NAME_BONUS * (pid in named)) for pid, score in ranked),
                 key=lambda item: (-item[1], item[0]),
             )
+        if sort != "relevance":
+            ranked = self._sorted(ranked[:SORTED_POOL], sort)
         keyword_rank = {pid: r for r, pid in enumerate(keyword_ids, 1)}
         semantic_rank = {pid: r for r, pid in enumerate(semantic_ids, 1)}
         return self._materialize(results, ranked, keyword_rank, semantic_rank, offset, limit)
@@ -399,6 +407,7 @@ class SearchEngine:
         offset: int,
         limit: int,
     ) -> SearchResults:
+        results.total = min(len(ranked), MAX_RESULTS_DEPTH)
         page = ranked[offset : offset + limit]
         with self.store.engine.connect() as conn:
             views = papers_by_id(conn, [pid for pid, _ in page])
@@ -417,6 +426,28 @@ class SearchEngine:
                 )
             )
         return results
+
+    def _sorted(self, ranked: list[tuple[int, float]], sort: str) -> list[tuple[int, float]]:
+        """`ranked` newest first (sort "date") or most upvoted first ("votes"); ties keep
+        their relevance order."""
+        with self.store.engine.connect() as conn:
+            views = papers_by_id(conn, [pid for pid, _ in ranked])
+
+        def key(item: tuple[int, float]) -> tuple:
+            view = views.get(item[0])
+            if view is None:
+                return (1, 0)
+            if sort == "votes":
+                return (0, -view.upvotes)
+            day = view.announced_date or (view.published_at.date() if view.published_at else None)
+            return (0, -day.toordinal()) if day else (1, 0)
+
+        return sorted(ranked, key=key)
+
+    def semantic_coverage(self) -> Coverage:
+        """How many of the indexed papers this process's semantic results can include."""
+        total = self.keyword.num_docs()
+        return Coverage(embedded=min(len(self.loaded_vectors()), total), total=total)
 
     def similar(self, arxiv_id: str, limit: int = 10) -> list[SearchHit]:
         """Nearest papers by embedding; a paper without a vector yet is embedded now."""

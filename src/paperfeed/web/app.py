@@ -6,18 +6,19 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 import uvicorn
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Connection
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from paperfeed.config import Settings
-from paperfeed.query import QueryError
+from paperfeed.query import Filters, QueryError, compose, split_filters
 from paperfeed.services import trending as trending_service
 from paperfeed.services.cite import bibtex
 from paperfeed.services.community import Submissions, comments_on, voted_among
@@ -25,7 +26,7 @@ from paperfeed.services.daily import daily_items, period
 from paperfeed.services.jobs import PeriodicJob
 from paperfeed.services.paper_views import DayListing, PaperView, day_listing, get_paper
 from paperfeed.services.recommend import Recommender
-from paperfeed.services.search import SearchEngine
+from paperfeed.services.search import SORTS, SearchEngine
 from paperfeed.services.trending import trending_papers
 from paperfeed.sources.arxiv_api import fetch_paper
 from paperfeed.sources.http import HttpClient
@@ -39,11 +40,15 @@ from paperfeed.web.edge import (
     AS_BIBTEX,
     BIBTEX_MEDIA_TYPE,
     MAX_SEARCH_PAGE,
+    SEARCH_CATEGORIES,
     SEARCH_PAGE_SIZE,
     Day,
     MonthParam,
+    SearchCategory,
+    SearchDate,
     SearchMode,
     SearchPage,
+    SearchSort,
     SearchText,
     WeekParam,
     describe_api,
@@ -252,30 +257,48 @@ def create_app(
 
     @app.get("/about", response_class=HTMLResponse, include_in_schema=False)
     def about(request: Request) -> Response:
-        return templates.TemplateResponse(request, "about.html", {"formula": trending_doc})
+        coverage = search.semantic_coverage() if search is not None else None
+        return templates.TemplateResponse(
+            request, "about.html", {"formula": trending_doc, "coverage": coverage}
+        )
 
-    def run_search(request: Request, q: str, mode: str, page: int, as_json: bool) -> Response:
+    def run_search(
+        request: Request, q: str, mode: str, page: int, sort: str, as_json: bool
+    ) -> Response:
         per_page = SEARCH_PAGE_SIZE
         offset = (page - 1) * per_page
-        results = search_or_http_error(search, q, mode, per_page, offset)
+        results = search_or_http_error(search, q, mode, per_page, offset, sort)
+        coverage = search.semantic_coverage() if search is not None and mode != "keyword" else None
         if as_json:
             return JSONResponse(
                 {
                     "query": q,
                     "mode": mode,
+                    "sort": sort,
                     "page": page,
+                    "total": results.total,
                     "semantic_available": results.semantic_available,
+                    "semantic_coverage": coverage.to_json() if coverage else None,
                     "hits": [h.to_json() for h in results.hits],
                 }
             )
+        if results.query.arxiv_id and results.hits:  # an id or URL: straight to the paper
+            return RedirectResponse(f"/papers/{results.hits[0].paper.arxiv_id}", 303)
+        text, filters = split_filters(q)
         return templates.TemplateResponse(
             request,
             "search.html",
             {
                 "q": q,
+                "text": text,
+                "filters": filters,
+                "categories": SEARCH_CATEGORIES,
                 "mode": mode,
+                "sort": sort,
+                "sorts": SORTS,
                 "page": page,
                 "results": results,
+                "coverage": coverage,
                 "per_page": per_page,
                 "last_page": MAX_SEARCH_PAGE,
                 "voted": voted_of(request, [h.paper.arxiv_id for h in results.hits]),
@@ -284,16 +307,34 @@ def create_app(
 
     @app.get("/search", response_class=HTMLResponse, include_in_schema=False)
     def search_page(
-        request: Request, q: SearchText = "", mode: SearchMode = "hybrid", page: SearchPage = 1
+        request: Request,
+        q: SearchText = "",
+        mode: SearchMode = "hybrid",
+        page: SearchPage = 1,
+        sort: SearchSort = "relevance",
+        form: Annotated[bool, Query(description="sent by the page's form")] = False,
+        cat: SearchCategory = "",
+        since: SearchDate = "",
+        until: SearchDate = "",
+        code: bool = False,
     ) -> Response:
-        return run_search(request, q, mode, page, as_json=False)
+        if form:  # the form's controls become the query's own filters, in its URL
+            query = compose(q, Filters(category=cat, since=since, until=until, has_code=code))
+            target = "/search?" + urlencode({"q": query, "mode": mode, "sort": sort})
+            return RedirectResponse(target, 303)
+        return run_search(request, q, mode, page, sort, as_json=False)
 
     @app.get("/search.json", responses={**answers(schemas.SearchPage), **errors(503)})
     def search_json(
-        request: Request, q: SearchText = "", mode: SearchMode = "hybrid", page: SearchPage = 1
+        request: Request,
+        q: SearchText = "",
+        mode: SearchMode = "hybrid",
+        page: SearchPage = 1,
+        sort: SearchSort = "relevance",
     ) -> Response:
-        """Search (keyword, semantic or both fused), 20 results a page."""
-        return run_search(request, q, mode, page, as_json=True)
+        """Search (keyword, semantic or both fused), 20 results a page; sort by relevance,
+        or the best 100 matches by date or votes."""
+        return run_search(request, q, mode, page, sort, as_json=True)
 
     def render_date(request: Request, day: str, as_json: bool) -> Response:
         try:
