@@ -43,9 +43,10 @@ SYNC_BATCH = 5_000
 # Names are looked for in runs of at most this many query words (a given name, a middle
 # name or initial, a surname).
 NAME_WORDS = 3
-# A paper with an author named exactly as asked (chen li) ranks above one that only has the
-# words in a longer name (xiao chen li).
-EXACT_NAME_BOOST = 3.0
+# A paper with an author named exactly as asked (feng li) ranks above one that only has
+# the words in a longer name (yu-feng li): a constant score, above any BM25 score of a
+# name (BM25 of a term in a 200-author list is tiny), added to the rest of the query's.
+EXACT_NAME_SCORE = 100.0
 SCHEMA_VERSION = 4  # 4: authors one value each (no phrase across two), author_names
 
 
@@ -226,7 +227,7 @@ class KeywordIndex:
             clauses.append((tantivy.Occur.Must, self._parse(_phrase(author), {"authors": 1.0})))
             exact = tantivy.Query.term_query(self.schema, "author_names", name_key(author))
             clauses.append(
-                (tantivy.Occur.Should, tantivy.Query.boost_query(exact, EXACT_NAME_BOOST))
+                (tantivy.Occur.Should, tantivy.Query.const_score_query(exact, EXACT_NAME_SCORE))
             )
         return tantivy.Query.boolean_query(clauses) if clauses else None
 
