@@ -134,6 +134,9 @@ def test_the_search_page_composes_redirects_counts_and_sorts(engine, fresh_db):
             assert opened.headers["location"] == "/papers/2611.00003"
         assert "No papers match" in site.get("/search", params={"q": "2611.09999"}).text
         assert len(site.get("/search.json", params={"q": "2611.00003"}).json()["hits"]) == 1
+        typo = site.get("/search", params={"q": "speach recognition"}).text
+        assert 'Did you mean <a href="/search?q=speech%20recognition' in typo
+        assert site.get("/search.json", params={"q": "speech"}).json()["did_you_mean"] is None
         help_text = site.get("/search").text
         assert "How to search" in help_text and "author:hinton" in help_text
         assert "lindqvist" in site.get("/search", params={"q": "Lindqvist"}).text.lower()
@@ -171,3 +174,12 @@ def test_papers_are_embedded_featured_first_then_newest(fresh_db, tmp_path, embe
         number = dict(conn.execute(sa.select(papers.c.id, papers.c.arxiv_id)).all())
     order = [int(number[i].split(".")[1]) for i in ids]
     assert order == [5, 2, 10, 9, 8, 7, 6, 4, 3, 1]
+
+
+def test_did_you_mean_comes_from_the_index_vocabulary(engine):
+    assert engine.search("difusion modle").did_you_mean == "diffusion model"
+    assert engine.search("Speach cat:cs.CL").did_you_mean == "speech cat:cs.CL"
+    # Known words, names and words under 4 letters are left alone.
+    assert engine.search("speech lindqvist").did_you_mean is None
+    assert engine.search("grap").did_you_mean == "graph"
+    assert engine.search("gra").did_you_mean is None

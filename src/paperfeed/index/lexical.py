@@ -47,6 +47,9 @@ NAME_WORDS = 3
 # the words in a longer name (yu-feng li): a constant score, above any BM25 score of a
 # name (BM25 of a term in a 200-author list is tiny), added to the rest of the query's.
 EXACT_NAME_SCORE = 100.0
+# "Did you mean": the most common words of the vocabulary sharing a misspelled word's
+# first two letters, among which the correction is looked for.
+SUGGEST_TERMS = 3_000
 SCHEMA_VERSION = 4  # 4: authors one value each (no phrase across two), author_names
 
 
@@ -74,6 +77,22 @@ def _parts(words: list[str]) -> list[str]:
     """Lower-cased words split at inner punctuation (one-step -> one, step): lower case
     also keeps the engine's AND/OR/NOT keywords out."""
     return [p for p in re.split(r"[.\-'\s]", " ".join(words).lower()) if p]
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Optimal string alignment distance: insertions, deletions, substitutions and swaps
+    of adjacent letters (modle -> model is 1) each cost 1."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        current = [i]
+        for j, y in enumerate(b, 1):
+            cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y))
+            if i > 1 and j > 1 and x == b[j - 2] and a[i - 2] == y:
+                cost = min(cost, previous2[j - 2] + 1)
+            current.append(cost)
+        previous2, previous = previous, current
+    return previous[-1]
 
 
 def name_key(words: list[str]) -> str:
@@ -379,6 +398,28 @@ class KeywordIndex:
 
         as_author = papers_with("authors")
         return as_author > 0 and as_author >= papers_with("text_exact")
+
+    def corrections(self, words: list[str]) -> dict[str, str]:
+        """Spelling corrections from the index's own vocabulary: each query word (of at
+        least 4 letters) that no title, abstract or author has, mapped to the most common
+        word of the titles and abstracts within edit distance 2 (1 for words of up to 5
+        letters) that starts with the same two letters. difusion -> diffusion."""
+        searcher = self.index.searcher()
+        found: dict[str, str] = {}
+        for word in dict.fromkeys(p for p in _parts(words) if len(p) >= 4 and p.isalpha()):
+            if searcher.doc_freq("text_exact", word) or searcher.doc_freq("authors", word):
+                continue
+            allowed = 1 if len(word) <= 5 else 2
+            candidates = searcher.terms_with_prefix("text_exact", word[:2], limit=SUGGEST_TERMS)
+            close = [
+                (distance, -count, term)
+                for term, count in candidates
+                if abs(len(term) - len(word)) <= allowed
+                and (distance := edit_distance(word, term)) <= allowed
+            ]
+            if close:
+                found[word] = min(close)[2]
+        return found
 
     def num_docs(self) -> int:
         return self.index.searcher().num_docs

@@ -102,6 +102,7 @@ class SearchResults:
     hits: list[SearchHit] = field(default_factory=list)
     semantic_available: bool = True
     total: int = 0  # how many papers the ranking holds (at most MAX_RESULTS_DEPTH)
+    did_you_mean: str | None = None  # the query with misspelled words corrected
     sort: str = "relevance"
 
 
@@ -241,6 +242,18 @@ class SearchEngine:
         covered = coverage(query.terms, hits[0].text) if hits and query.words else 1.0
         return [h.paper_id for h in hits], covered
 
+    def _corrected(self, query: ParsedQuery) -> str | None:
+        """The query's text with its misspelled words corrected (KeywordIndex.corrections),
+        or None when none is."""
+        fixed = self.keyword.corrections(query.words)
+        if not fixed:
+            return None
+
+        def replace_word(match: re.Match[str]) -> str:
+            return fixed.get(match.group(0).lower(), match.group(0))
+
+        return re.sub(r"[^\W_]+", replace_word, query.text)
+
     def _by_names(
         self,
         query: ParsedQuery,
@@ -345,6 +358,7 @@ class SearchEngine:
         names = self.keyword.names_in(query.words) if mode != "semantic" else []
         # The query without its names: what the embedding reads, what coverage counts.
         topic = _without_names(query, names)
+        results.did_you_mean = self._corrected(topic)
         name_leg = (
             self._pool.submit(self._by_names, query, topic, names, depth, among) if names else None
         )

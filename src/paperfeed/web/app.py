@@ -279,6 +279,7 @@ def create_app(
                     "total": results.total,
                     "semantic_available": results.semantic_available,
                     "semantic_coverage": coverage.to_json() if coverage else None,
+                    "did_you_mean": results.did_you_mean,
                     "hits": [h.to_json() for h in results.hits],
                 }
             )

@@ -77,6 +77,7 @@ class SearchPage(BaseModel):
     total: int  # papers in the ranking (at most 1,000)
     semantic_available: bool
     semantic_coverage: SemanticCoverage | None  # None in keyword mode
+    did_you_mean: str | None  # the query with misspelled words corrected
     hits: list[SearchHit]
 
 
