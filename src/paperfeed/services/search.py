@@ -367,7 +367,8 @@ class SearchEngine:
         # scans the vectors (tantivy, onnxruntime and numpy release the GIL).
         keyword_leg = (
             self._pool.submit(self._keyword, topic, depth, among)
-            if mode in ("keyword", "hybrid")
+            # A name and filters only: the name's papers, not every paper the filters pass.
+            if mode in ("keyword", "hybrid") and (topic.terms or not names)
             else None
         )
         if mode in ("semantic", "hybrid") and topic.semantic_text:
