@@ -50,8 +50,10 @@ def test_ingest_then_stats_json(run_cli, tmp_path):
     assert (stats["papers"], stats["daily_entries"], stats["imported_upvotes"]) == (4, 2, 10)
     assert stats["by_category"] == {"cs.CL": 3, "cs.LG": 3}
     assert stats["by_month"]["2026-11"] == {"papers_announced": 3, "daily_entries": 2}
+    assert stats["semantic_coverage"] == {"embedded": 0, "total": 4, "percent": 0.0}
     text = run_cli("stats").stdout
     assert "papers:        4" in text
+    assert "embeddings:    semantic results cover 0 of 4 papers (0%)" in text
 
 
 def test_live_sources_from_the_cli(run_cli_sqlite, http_server):
