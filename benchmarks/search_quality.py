@@ -91,8 +91,8 @@ FUSIONS = [
 # Keyword-ranking ablations: (label, KeywordIndex attribute overrides).
 KEYWORD_VARIANTS = [
     ("keyword: no adjacent-words bonus", {"adjacent_boost": 0.0}),
-    ("keyword: words stemmed only", {"word_fields": {"text": 1.0, "authors": 1.0}}),
-    ("keyword: words as typed only", {"word_fields": {"text_exact": 1.0, "authors": 1.0}}),
+    ("keyword: words stemmed only", {"word_fields": {"text": 1.0}}),
+    ("keyword: words as typed only", {"word_fields": {"text_exact": 1.0}}),
 ]
 
 

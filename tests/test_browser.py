@@ -288,3 +288,42 @@ def test_a_daily_readers_morning(chromium, morning_site):
 
     assert outside == [] and problems == [], (outside, problems)
     context.close()
+
+
+def test_the_search_page_in_a_browser(chromium, site):
+    """Issue 13: a surname finds the author's papers; the form's controls write the query
+    language; an id opens the paper; a misspelling gets a "did you mean"."""
+    shots = ARTIFACTS / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    page = chromium.new_context(viewport=SIZES["desktop"]).new_page()
+    outside: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith(site) else outside.append(r.url))
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+
+    page.goto(site + "/search")
+    page.get_by_text("How to search").click()
+    assert page.get_by_text("author:hinton").is_visible()
+    page.get_by_label("Words, phrases, names").fill("example3")  # Ada Example3's surname
+    page.get_by_label("Category").select_option("cs.CL")
+    page.get_by_label("Sort").select_option("date")
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_url("**/search?q=example3+cat%3Acs.CL**")
+    assert page.locator(".paper h2 a").first.get_attribute("href") == "/papers/2611.00003"
+    assert page.get_by_label("Category").input_value() == "cs.CL"
+    assert page.locator(".result-count").inner_text() == "1 result, sorted by date"
+    assert page.locator(".paper time").count() == page.locator(".paper").count()
+    for size_name, size in SIZES.items():
+        page.set_viewport_size(size)
+        page.screenshot(path=shots / f"search-form-{size_name}.png", full_page=True)
+    page.set_viewport_size(SIZES["desktop"])
+
+    page.goto(site + "/search?q=sparce+atention")
+    page.locator(".did-you-mean a").click()
+    page.wait_for_url("**/search?q=sparse%20attention**")
+    assert page.locator(".paper").count() >= 3
+
+    page.get_by_label("Search papers").fill("https://arxiv.org/abs/2611.00002v1")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/papers/2611.00002")
+    assert not problems and not outside

@@ -50,8 +50,10 @@ def test_ingest_then_stats_json(run_cli, tmp_path):
     assert (stats["papers"], stats["daily_entries"], stats["imported_upvotes"]) == (4, 2, 10)
     assert stats["by_category"] == {"cs.CL": 3, "cs.LG": 3}
     assert stats["by_month"]["2026-11"] == {"papers_announced": 3, "daily_entries": 2}
+    assert stats["semantic_coverage"] == {"embedded": 0, "total": 4, "percent": 0.0}
     text = run_cli("stats").stdout
     assert "papers:        4" in text
+    assert "embeddings:    semantic results cover 0 of 4 papers (0%)" in text
 
 
 def test_live_sources_from_the_cli(run_cli_sqlite, http_server):
@@ -168,5 +170,18 @@ def test_demo_loads_the_demo_files_and_a_rerun_changes_nothing(run_cli_sqlite, t
     first = run_cli_sqlite("demo", "--no-serve")
     assert first.exit_code == 0, first.output
     assert json.loads(first.stdout.splitlines()[-1])["papers"] == 2  # 2025 is before the window
-    again = run_cli_sqlite("demo", "--no-serve")
-    assert "0 added, 0 updated, 1 unchanged" in again.stdout
+    again = run_cli_sqlite("demo", "--no-serve")  # the same files: nothing is read again
+    assert again.exit_code == 0, again.output
+    assert "is loaded already" in again.output and "added" not in again.output
+    assert json.loads(again.stdout.splitlines()[-1])["papers"] == 2
+    # Another version of a file is loaded: its new records go in, the rest are unchanged.
+    (data / "hf-daily-papers" / "hf_daily_papers_demo_last90d.jsonl.gz").write_bytes(
+        gzip.compress(
+            "\n".join(
+                [hf_flat_line(paper(1), "2026-08-20"), hf_flat_line(paper(4), "2026-08-21")]
+            ).encode()
+        )
+    )
+    changed = run_cli_sqlite("demo", "--no-serve")
+    assert "1 added, 0 updated, 1 unchanged" in changed.stdout
+    assert json.loads(changed.stdout.splitlines()[-1])["papers"] == 3

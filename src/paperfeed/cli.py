@@ -19,8 +19,8 @@ from tqdm import tqdm
 
 from paperfeed.config import SettingError, Settings, parse_duration, parse_trusted_proxies
 from paperfeed.errors import PaperfeedError
-from paperfeed.index.embedder import Embedder
-from paperfeed.index.vectors import count_stale
+from paperfeed.index.embedder import Embedder, model_id
+from paperfeed.index.vectors import count_stale, coverage_in_store
 from paperfeed.logs import LOG_FORMATS, configure_logging
 from paperfeed.records import has_forbidden_chars, parse_arxiv_id
 from paperfeed.services import sources
@@ -392,8 +392,11 @@ def ingest_hf_daily(
 @click.pass_obj
 def stats(ctx: Context, as_json: bool) -> None:
     """Counts of papers, daily entries and votes, by category and by month."""
-    with _user_errors(), ctx.open_store() as store, store.engine.connect() as conn:
-        data = store_stats(conn)
+    with _user_errors(), ctx.open_store() as store:
+        with store.engine.connect() as conn:
+            data = store_stats(conn)
+        coverage = coverage_in_store(store, model_id(ctx.settings.embed_max_tokens))
+    data["semantic_coverage"] = coverage.to_json()
     if as_json:
         click.echo(json.dumps(data, sort_keys=True))
         return
@@ -402,6 +405,7 @@ def stats(ctx: Context, as_json: bool) -> None:
         click.echo(f"{key + ':':<15}{data[key]:,}")
     if data["last_daily_day"]:
         click.echo(f"daily lists:   {data['first_daily_day']} .. {data['last_daily_day']}")
+    click.echo(f"embeddings:    {coverage}")
     if data["interrupted_ingest_jobs"]:
         click.echo(f"interrupted ingest jobs: {data['interrupted_ingest_jobs']} (rerun to resume)")
     if data["by_category"]:
@@ -1090,6 +1094,25 @@ def find_demo_data() -> Path | None:
     return None
 
 
+def _demo_files_state(*paths: Path) -> dict[str, object]:
+    """What the demo loaded: each file's path, size and modification time."""
+    return {"files": [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in paths]}
+
+
+def _demo_is_loaded(obj: Context, marker: Path, files: dict[str, object]) -> bool:
+    """The same files were loaded into this store, and its papers are still there: a
+    rerun skips re-reading 100,000 listing records that would change nothing."""
+    try:
+        recorded = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return False
+    if not isinstance(recorded, dict) or recorded.get("files") != files["files"]:
+        return False
+    with obj.open_store() as store, store.engine.connect() as conn:
+        count = store_stats(conn)["papers"]
+    return isinstance(recorded.get("papers"), int) and count >= recorded["papers"] > 0
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True)
@@ -1105,22 +1128,33 @@ def demo(ctx: click.Context, host: str, port: int, then_serve: bool) -> None:
     obj: Context = ctx.obj
     data = find_demo_data()
     if data is not None:
-        click.echo(f"loading the demo set from {data}", err=True)
-        ctx.invoke(
-            ingest_hf_daily,
-            paths=(data / "hf-daily-papers" / "hf_daily_papers_demo_last90d.jsonl.gz",),
-            dates=(),
-            base_url=None,
-            progress=True,
-            show_rejected=20,
-        )
-        ctx.invoke(
-            ingest_jsonl,
-            paths=(data / "arxiv-cs-daily" / "arxiv_cs_daily.jsonl.gz",),
-            since=datetime(2026, 5, 24),
-            progress=True,
-            show_rejected=20,
-        )
+        daily = data / "hf-daily-papers" / "hf_daily_papers_demo_last90d.jsonl.gz"
+        listings = data / "arxiv-cs-daily" / "arxiv_cs_daily.jsonl.gz"
+        marker = obj.settings.resolved_data_dir / "demo-loaded.json"
+        loaded = _demo_files_state(daily, listings)
+        if _demo_is_loaded(obj, marker, loaded):
+            click.echo(f"the demo set from {data} is loaded already ({marker})", err=True)
+        else:
+            click.echo(f"loading the demo set from {data}", err=True)
+            ctx.invoke(
+                ingest_hf_daily,
+                paths=(daily,),
+                dates=(),
+                base_url=None,
+                progress=True,
+                show_rejected=20,
+            )
+            ctx.invoke(
+                ingest_jsonl,
+                paths=(listings,),
+                since=datetime(2026, 5, 24),
+                progress=True,
+                show_rejected=20,
+            )
+            with obj.open_store() as store, store.engine.connect() as conn:
+                loaded["papers"] = store_stats(conn)["papers"]
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(json.dumps(loaded))
     else:
         click.echo(
             "no ../shared/data here: loading the last week live from Hugging Face and arXiv",

@@ -168,3 +168,58 @@ def parse_query(text: str) -> ParsedQuery:
         raise QueryError(f"since:{query.since} is after until:{query.until}")
     query.words = query.words[:MAX_TERMS]
     return query
+
+
+@dataclass
+class Filters:
+    """The filters the search page offers as form controls, as written in a query."""
+
+    category: str = ""
+    since: str = ""
+    until: str = ""
+    has_code: bool = False
+
+    def as_text(self) -> str:
+        parts = [f"cat:{self.category}" if self.category else ""]
+        parts += [
+            f"since:{self.since}" if self.since else "",
+            f"until:{self.until}" if self.until else "",
+        ]
+        parts.append("has:code" if self.has_code else "")
+        return " ".join(p for p in parts if p)
+
+
+_FILTER_KEYS = {"cat", "category", "since", "until", "has"}
+
+
+def split_filters(text: str) -> tuple[str, Filters]:
+    """The query without its category, date and has:code filters, and those filters (the
+    last of each kind): what the search page shows in its text box and in its controls."""
+    filters, rest, last = Filters(), [], 0
+    for match in _TOKEN.finditer(text):
+        negate, key, quoted, bare = match.groups()
+        key = (key or "").lower()
+        if negate or key not in _FILTER_KEYS:
+            continue
+        value = quoted if quoted is not None else bare
+        if key in ("cat", "category"):
+            filters.category = value
+        elif key == "since":
+            filters.since = value
+        elif key == "until":
+            filters.until = value
+        elif value.lower() == "code":
+            filters.has_code = True
+        else:
+            continue  # has:other is plain text
+        rest.append(text[last : match.start()])
+        last = match.end()
+    rest.append(text[last:])
+    return " ".join("".join(rest).split()), filters
+
+
+def compose(text: str, filters: Filters) -> str:
+    """The query the search page's form stands for: its text, then its controls' filters
+    in the query language (the text's own filters of the same kinds give way)."""
+    rest, _ = split_filters(text)
+    return " ".join(p for p in (rest, filters.as_text()) if p)

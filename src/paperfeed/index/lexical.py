@@ -35,10 +35,22 @@ from paperfeed.store.schema import papers
 # (ADJACENT_BOOST, shared by the query's pairs of content words, not STOPWORDS: "of the"
 # is in every abstract) without being required.
 ADJACENT_BOOST = 1.2
-# Where a query word is scored, and with what weight.
-WORD_FIELDS = {"text": 1.0, "text_exact": 0.4, "authors": 1.0}
+# Where a query word is scored, and with what weight. Not in author lists: a word that
+# names an author is found by names_in and ranked by services/search.py; "long" or "deep"
+# in an author's name says nothing about a paper on long contexts or deep networks.
+WORD_FIELDS = {"text": 1.0, "text_exact": 0.4}
 SYNC_BATCH = 5_000
-SCHEMA_VERSION = 3
+# Names are looked for in runs of at most this many query words (a given name, a middle
+# name or initial, a surname).
+NAME_WORDS = 3
+# A paper with an author named exactly as asked (feng li) ranks above one that only has
+# the words in a longer name (yu-feng li): a constant score, above any BM25 score of a
+# name (BM25 of a term in a 200-author list is tiny), added to the rest of the query's.
+EXACT_NAME_SCORE = 100.0
+# "Did you mean": the most common words of the vocabulary sharing a misspelled word's
+# first two letters, among which the correction is looked for.
+SUGGEST_TERMS = 3_000
+SCHEMA_VERSION = 4  # 4: authors one value each (no phrase across two), author_names
 
 
 def _schema() -> tantivy.Schema:
@@ -48,7 +60,10 @@ def _schema() -> tantivy.Schema:
     # for adjacent words).
     builder.add_text_field("text", stored=True, tokenizer_name="en_stem")
     builder.add_text_field("text_exact", tokenizer_name="default")
+    # One value per author, so that a phrase never spans two of them; author_names holds
+    # each whole name in lower case (name_key), for exact matches.
     builder.add_text_field("authors", tokenizer_name="default")
+    builder.add_text_field("author_names", tokenizer_name="raw")
     builder.add_text_field("categories", tokenizer_name="raw")
     builder.add_integer_field("day", indexed=True, fast=True)  # yyyymmdd
     return builder.build()
@@ -62,6 +77,27 @@ def _parts(words: list[str]) -> list[str]:
     """Lower-cased words split at inner punctuation (one-step -> one, step): lower case
     also keeps the engine's AND/OR/NOT keywords out."""
     return [p for p in re.split(r"[.\-'\s]", " ".join(words).lower()) if p]
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Optimal string alignment distance: insertions, deletions, substitutions and swaps
+    of adjacent letters (modle -> model is 1) each cost 1."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        current = [i]
+        for j, y in enumerate(b, 1):
+            cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y))
+            if i > 1 and j > 1 and x == b[j - 2] and a[i - 2] == y:
+                cost = min(cost, previous2[j - 2] + 1)
+            current.append(cost)
+        previous2, previous = previous, current
+    return previous[-1]
+
+
+def name_key(words: list[str]) -> str:
+    """A name as the author_names field holds it: Jean-Pierre Dupont -> jean pierre dupont."""
+    return " ".join(_parts(words))
 
 
 def _phrase(words: list[str]) -> str:
@@ -170,7 +206,8 @@ class KeywordIndex:
                             paper_id=row.id,
                             text=f"{row.title}\n{row.abstract}",
                             text_exact=f"{row.title}\n{row.abstract}",
-                            authors=" ; ".join(row.authors),
+                            authors=list(row.authors),
+                            author_names=[name_key([a]) for a in row.authors],
                             categories=list(row.categories),
                             day=_day_number(row.announced_date or row.published_at),
                         )
@@ -188,7 +225,7 @@ class KeywordIndex:
         return self.index.parse_query(text, default_field_names=list(fields), field_boosts=fields)
 
     def _scored(self, query: ParsedQuery) -> tantivy.Query | None:
-        """Any word (stemmed, as typed, or in an author's name), the bonus for adjacent
+        """Any word (stemmed or as typed), the bonus for adjacent
         words; every quoted phrase and author: required."""
         clauses = []
         words = _parts(query.words)
@@ -207,6 +244,10 @@ class KeywordIndex:
             clauses.append((tantivy.Occur.Must, self._parse(_phrase(phrase), {"text": 1.0})))
         for author in query.authors:
             clauses.append((tantivy.Occur.Must, self._parse(_phrase(author), {"authors": 1.0})))
+            exact = tantivy.Query.term_query(self.schema, "author_names", name_key(author))
+            clauses.append(
+                (tantivy.Occur.Should, tantivy.Query.const_score_query(exact, EXACT_NAME_SCORE))
+            )
         return tantivy.Query.boolean_query(clauses) if clauses else None
 
     def _clauses(self, query: ParsedQuery) -> list[tuple[tantivy.Occur, tantivy.Query]]:
@@ -324,6 +365,61 @@ class KeywordIndex:
             return np.zeros(0, dtype=np.int64)
         ids = searcher.fast_field_values("paper_id", [address for _, address in found])
         return np.array(ids, dtype=np.int64)
+
+    def names_in(self, words: list[str]) -> list[list[str]]:
+        """The runs of `words` that name an author in the index, longest first, not
+        overlapping. A run names an author when more papers list it (as adjacent words)
+        among their authors than carry it in their title and abstract: "hinton" and
+        "geoffrey hinton" are names, "deep" and "long" are words (some authors are named
+        Deep or Long, but far more abstracts say deep or long)."""
+        parts = _parts(words)  # stopwords too: An Yang, Bo An
+        searcher = self.index.searcher()
+        # One cheap look-up per word first: a word no author has cannot start a name.
+        in_names = [searcher.doc_freq("authors", p) > 0 for p in parts]
+        names: list[list[str]] = []
+        start = 0
+        while start < len(parts):
+            for end in range(min(len(parts), start + NAME_WORDS), start, -1):
+                run = parts[start:end]
+                if all(in_names[start:end]) and self._names_an_author(searcher, run):
+                    names.append(run)
+                    start = end
+                    break
+            else:
+                start += 1
+        return names
+
+    def _names_an_author(self, searcher: tantivy.Searcher, run: list[str]) -> bool:
+        def papers_with(field: str) -> int:
+            if len(run) == 1:
+                return searcher.doc_freq(field, run[0])
+            found = searcher.search(self._parse(_phrase(run), {field: 1.0}), limit=1)
+            return found.count or 0
+
+        as_author = papers_with("authors")
+        return as_author > 0 and as_author >= papers_with("text_exact")
+
+    def corrections(self, words: list[str]) -> dict[str, str]:
+        """Spelling corrections from the index's own vocabulary: each query word (of at
+        least 4 letters) that no title, abstract or author has, mapped to the most common
+        word of the titles and abstracts within edit distance 2 (1 for words of up to 5
+        letters) that starts with the same two letters. difusion -> diffusion."""
+        searcher = self.index.searcher()
+        found: dict[str, str] = {}
+        for word in dict.fromkeys(p for p in _parts(words) if len(p) >= 4 and p.isalpha()):
+            if searcher.doc_freq("text_exact", word) or searcher.doc_freq("authors", word):
+                continue
+            allowed = 1 if len(word) <= 5 else 2
+            candidates = searcher.terms_with_prefix("text_exact", word[:2], limit=SUGGEST_TERMS)
+            close = [
+                (distance, -count, term)
+                for term, count in candidates
+                if abs(len(term) - len(word)) <= allowed
+                and (distance := edit_distance(word, term)) <= allowed
+            ]
+            if close:
+                found[word] = min(close)[2]
+        return found
 
     def num_docs(self) -> int:
         return self.index.searcher().num_docs

@@ -8,6 +8,7 @@ store holds the vectors (`paper_embeddings`), so every app worker loads the same
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import sqlalchemy as sa
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 from paperfeed.index.embedder import DIM, Embedder, paper_text
 from paperfeed.records import utcnow
 from paperfeed.store import Store
-from paperfeed.store.schema import paper_embeddings, papers
+from paperfeed.store.schema import daily_entries, paper_embeddings, papers
 
 EMBED_BATCH = 256
 
@@ -31,6 +32,54 @@ def stale_papers(model: str) -> sa.Select:
     return sa.select(papers.c.id, papers.c.title, papers.c.abstract).where(~sa.exists(current))
 
 
+def readers_first() -> list[sa.ColumnElement]:
+    """The order papers are embedded in: what readers see first. Papers the community list
+    featured (the front page, trending, most votes), then the newest, then the archive;
+    on a fresh site semantic search covers the pages people open within minutes."""
+    featured = sa.exists(
+        sa.select(daily_entries.c.id).where(daily_entries.c.paper_id == papers.c.id)
+    )
+    newest = sa.func.coalesce(papers.c.announced_date, sa.cast(papers.c.published_at, sa.Date))
+    return [
+        sa.case((featured, 0), else_=1),
+        sa.case((newest.is_(None), 1), else_=0),
+        newest.desc(),
+        papers.c.id,
+    ]
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How many of the papers semantic results can include (those with a vector)."""
+
+    embedded: int
+    total: int
+
+    @property
+    def complete(self) -> bool:
+        return self.embedded >= self.total
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.embedded / self.total if self.total else 100.0
+
+    def __str__(self) -> str:
+        return (
+            f"semantic results cover {self.embedded:,} of {self.total:,} papers "
+            f"({self.percent:.0f}%)"
+        )
+
+    def to_json(self) -> dict[str, int | float]:
+        return {"embedded": self.embedded, "total": self.total, "percent": round(self.percent, 1)}
+
+
+def coverage_in_store(store: Store, model: str) -> Coverage:
+    """Coverage of the vectors in the store (what every worker will load)."""
+    with store.engine.connect() as conn:
+        total = conn.execute(sa.select(sa.func.count()).select_from(papers)).scalar_one()
+    return Coverage(embedded=total - count_stale(store, model), total=total)
+
+
 def count_stale(store: Store, model: str) -> int:
     with store.engine.connect() as conn:
         return conn.execute(
@@ -41,13 +90,13 @@ def count_stale(store: Store, model: str) -> int:
 def embed_pending(
     store: Store, embedder: Embedder, on_progress: Callable[[int], None] | None = None
 ) -> Iterator[int]:
-    """Embed every stale paper, committing each batch (so an interrupted run keeps its
-    work); yields the running count."""
+    """Embed every stale paper, what readers see first (readers_first), committing each
+    batch (so an interrupted run keeps its work); yields the running count."""
     done = 0
     while True:
         with store.engine.connect() as conn:
             rows = conn.execute(
-                stale_papers(embedder.model_id).order_by(papers.c.id).limit(EMBED_BATCH)
+                stale_papers(embedder.model_id).order_by(*readers_first()).limit(EMBED_BATCH)
             ).all()
         if not rows:
             return

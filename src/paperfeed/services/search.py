@@ -18,6 +18,14 @@ of the query's content words it contains):
   breaks ties (k 60). On the HF topic phrases the semantic list alone scores under half the
   keyword list; on SciFact's one-sentence claims the two are close.
 The settings compared, and their numbers: benchmarks/results/search_quality.json.
+
+Names. Query words that name an author in the index (KeywordIndex.names_in: "hinton",
+"geoffrey hinton") bring that author's papers first, in keyword and hybrid mode: the
+papers whose author lists hold the name form a third list in the fusion (ranked by the
+rest of the query, an exact name above a longer one that contains it), and each gets
+NAME_BONUS, more than any fused score, so they lead. The other two lists see the query
+without the name: "li" in an abstract says nothing of Feng Li, nor does the name's
+embedding.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ import re
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +45,17 @@ import sqlalchemy as sa
 
 from paperfeed.index.embedder import Embedder, paper_text
 from paperfeed.index.lexical import KeywordIndex
-from paperfeed.index.vectors import VectorIndex
+from paperfeed.index.vectors import Coverage, VectorIndex
 from paperfeed.query import STOPWORDS, ParsedQuery, QueryError, parse_query, words_of
 from paperfeed.services.paper_views import PaperView, papers_by_id
 from paperfeed.store import Store
 from paperfeed.store.schema import paper_links, papers
 
 MODES = ("hybrid", "keyword", "semantic")
+SORTS = ("relevance", "date", "votes")
+# Sorted by date or votes: the best SORTED_POOL matches, reordered (deeper in a fused list
+# come the semantic leg's nearest papers, which need not match at all).
+SORTED_POOL = 100
 RRF_K = 10
 SHORT_QUERY_SEMANTIC_RRF_K = 60
 SHORT_QUERY_WORDS = 4
@@ -53,6 +65,7 @@ COVERAGE_FLOOR = 0.3
 COVERED_DISCOUNT = 0.5
 COVERED_POWER = 2.0
 CANDIDATES = 100  # per leg, before fusion
+NAME_BONUS = 1.0  # above any fused score: sum of weights (at most 1.5) / (k + 1)
 # Constraints matching at most this many papers are applied before the semantic scan;
 # broader ones after it, on the OVERFETCH nearest papers.
 NARROW_FILTER = 20_000
@@ -88,6 +101,9 @@ class SearchResults:
     mode: str
     hits: list[SearchHit] = field(default_factory=list)
     semantic_available: bool = True
+    total: int = 0  # how many papers the ranking holds (at most MAX_RESULTS_DEPTH)
+    did_you_mean: str | None = None  # the query with misspelled words corrected
+    sort: str = "relevance"
 
 
 def fuse(rankings: list[tuple[list[int], float, float]]) -> list[tuple[int, float]]:
@@ -97,6 +113,18 @@ def fuse(rankings: list[tuple[list[int], float, float]]) -> list[tuple[int, floa
         for rank, paper_id in enumerate(ids, start=1):
             scores[paper_id] = scores.get(paper_id, 0.0) + weight / (k + rank)
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+
+
+def _without_names(query: ParsedQuery, names: list[list[str]]) -> ParsedQuery:
+    """The query with the words of `names` taken out of its plain words."""
+    if not names:
+        return query
+    named = {word for name in names for word in name}
+
+    def is_named(word: str) -> bool:  # jean-pierre is named by jean, pierre
+        return all(part in named for part in re.split(r"[.\-']", word.lower()) if part)
+
+    return replace(query, words=[w for w in query.words if not is_named(w)])
 
 
 def _stem(word: str) -> str:
@@ -214,6 +242,34 @@ class SearchEngine:
         covered = coverage(query.terms, hits[0].text) if hits and query.words else 1.0
         return [h.paper_id for h in hits], covered
 
+    def _corrected(self, query: ParsedQuery) -> str | None:
+        """The query's text with its misspelled words corrected (KeywordIndex.corrections),
+        or None when none is."""
+        fixed = self.keyword.corrections(query.words)
+        if not fixed:
+            return None
+
+        def replace_word(match: re.Match[str]) -> str:
+            return fixed.get(match.group(0).lower(), match.group(0))
+
+        return re.sub(r"[^\W_]+", replace_word, query.text)
+
+    def _by_names(
+        self,
+        query: ParsedQuery,
+        topic: ParsedQuery,
+        names: list[list[str]],
+        depth: int,
+        among: Sequence[int] | None,
+    ) -> list[int]:
+        """Papers by any of `names` that pass the query's constraints, ranked by the rest
+        of the query; depth papers per name at most."""
+        found: list[int] = []
+        for name in names:
+            by_name = replace(topic, authors=[*query.authors, name])
+            found += self._keyword(by_name, depth, among)[0]
+        return list(dict.fromkeys(found))
+
     def _semantic(
         self,
         query: ParsedQuery,
@@ -274,15 +330,19 @@ class SearchEngine:
         limit: int = 20,
         offset: int = 0,
         among: Sequence[int] | None = None,
+        sort: str = "relevance",
     ) -> SearchResults:
         """`among`: search only these papers (a digest's period), as if the index held
-        no others."""
+        no others. `sort` date or votes: the best SORTED_POOL matches, newest or most
+        upvoted first."""
         if mode not in MODES:
             raise QueryError(f"unknown mode {mode!r}: use {', '.join(MODES)}")
+        if sort not in SORTS:
+            raise QueryError(f"unknown sort {sort!r}: use {', '.join(SORTS)}")
         if not 1 <= limit <= MAX_LIMIT or offset < 0:
             raise QueryError(f"limit must be 1..{MAX_LIMIT} and offset >= 0")
         query = parse_query(text)
-        results = SearchResults(query=query, mode=mode)
+        results = SearchResults(query=query, mode=mode, sort=sort)
         limit = min(limit, MAX_RESULTS_DEPTH - offset)
         if limit <= 0:  # past the deepest result served: an empty page
             return results
@@ -295,31 +355,40 @@ class SearchEngine:
             ids = [(paper_id, 1.0)] if found else []
             return self._materialize(results, ids, {}, {}, offset, limit)
         depth = max(CANDIDATES, offset + limit)
+        names = self.keyword.names_in(query.words) if mode != "semantic" else []
+        # The query without its names: what the embedding reads, what coverage counts.
+        topic = _without_names(query, names)
+        results.did_you_mean = self._corrected(topic)
+        name_leg = (
+            self._pool.submit(self._by_names, query, topic, names, depth, among) if names else None
+        )
         semantic_ids: list[int] = []
         # The keyword leg runs in a worker thread while this one embeds the query and
         # scans the vectors (tantivy, onnxruntime and numpy release the GIL).
         keyword_leg = (
-            self._pool.submit(self._keyword, query, depth, among)
-            if mode in ("keyword", "hybrid")
+            self._pool.submit(self._keyword, topic, depth, among)
+            # A name and filters only: the name's papers, not every paper the filters pass.
+            if mode in ("keyword", "hybrid") and (topic.terms or not names)
             else None
         )
-        if mode in ("semantic", "hybrid") and query.semantic_text:
+        if mode in ("semantic", "hybrid") and topic.semantic_text:
             vectors = self.loaded_vectors()
             if len(vectors):
-                semantic_ids = self._semantic(query, vectors, depth, among)
+                semantic_ids = self._semantic(topic, vectors, depth, among)
             else:
                 results.semantic_available = False
         keyword_ids, keyword_coverage = keyword_leg.result() if keyword_leg else ([], 1.0)
-        if mode == "keyword" or not semantic_ids:
-            ranked = [(pid, 1.0 / (RRF_K + r)) for r, pid in enumerate(keyword_ids, 1)]
-        elif mode == "semantic":
+        name_ids = name_leg.result() if name_leg else []
+        if mode == "semantic":
             ranked = [(pid, 1.0 / (RRF_K + r)) for r, pid in enumerate(semantic_ids, 1)]
+        elif mode == "keyword" or not semantic_ids:
+            ranked = fuse([(keyword_ids, 1.0, self.rrf_k), (name_ids, 1.0, self.rrf_k)])
         else:
             keyword_weight = max(self.coverage_floor, keyword_coverage) ** self.coverage_power
             semantic_weight = self.semantic_weight * (
                 1 - self.covered_discount * keyword_coverage**self.covered_power
             )
-            content_words = [t for t in query.terms if t.lower() not in STOPWORDS]
+            content_words = [t for t in topic.terms if t.lower() not in STOPWORDS]
             semantic_k = (
                 self.short_query_semantic_rrf_k
                 if len(content_words) <= SHORT_QUERY_WORDS
@@ -329,8 +398,17 @@ class SearchEngine:
                 [
                     (keyword_ids, keyword_weight, self.rrf_k),
                     (semantic_ids, semantic_weight, semantic_k),
+                    (name_ids, 1.0, self.rrf_k),
                 ]
             )
+        if name_ids:
+            named = set(name_ids)
+            ranked = sorted(
+                ((pid, score + NAME_BONUS * (pid in named)) for pid, score in ranked),
+                key=lambda item: (-item[1], item[0]),
+            )
+        if sort != "relevance":
+            ranked = self._sorted(ranked[:SORTED_POOL], sort)
         keyword_rank = {pid: r for r, pid in enumerate(keyword_ids, 1)}
         semantic_rank = {pid: r for r, pid in enumerate(semantic_ids, 1)}
         return self._materialize(results, ranked, keyword_rank, semantic_rank, offset, limit)
@@ -344,6 +422,7 @@ class SearchEngine:
         offset: int,
         limit: int,
     ) -> SearchResults:
+        results.total = min(len(ranked), MAX_RESULTS_DEPTH)
         page = ranked[offset : offset + limit]
         with self.store.engine.connect() as conn:
             views = papers_by_id(conn, [pid for pid, _ in page])
@@ -362,6 +441,28 @@ class SearchEngine:
                 )
             )
         return results
+
+    def _sorted(self, ranked: list[tuple[int, float]], sort: str) -> list[tuple[int, float]]:
+        """`ranked` newest first (sort "date") or most upvoted first ("votes"); ties keep
+        their relevance order."""
+        with self.store.engine.connect() as conn:
+            views = papers_by_id(conn, [pid for pid, _ in ranked])
+
+        def key(item: tuple[int, float]) -> tuple:
+            view = views.get(item[0])
+            if view is None:
+                return (1, 0)
+            if sort == "votes":
+                return (0, -view.upvotes)
+            day = view.announced_date or (view.published_at.date() if view.published_at else None)
+            return (0, -day.toordinal()) if day else (1, 0)
+
+        return sorted(ranked, key=key)
+
+    def semantic_coverage(self) -> Coverage:
+        """How many of the indexed papers this process's semantic results can include."""
+        total = self.keyword.num_docs()
+        return Coverage(embedded=min(len(self.loaded_vectors()), total), total=total)
 
     def similar(self, arxiv_id: str, limit: int = 10) -> list[SearchHit]:
         """Nearest papers by embedding; a paper without a vector yet is embedded now."""

@@ -15,6 +15,7 @@ from paperfeed.query import MAX_QUERY_CHARS
 from paperfeed.records import has_forbidden_chars
 from paperfeed.services.daily import SORTS
 from paperfeed.services.search import MAX_RESULTS_DEPTH, MODES
+from paperfeed.services.search import SORTS as SEARCH_SORTS
 
 # Row ids are 32-bit integers on PostgreSQL: a larger one names nothing (404), it must
 # not reach the database as an out-of-range parameter.
@@ -31,6 +32,28 @@ MAX_SEARCH_PAGE = MAX_RESULTS_DEPTH // SEARCH_PAGE_SIZE
 SearchPage = Annotated[int, Query(ge=1, le=MAX_SEARCH_PAGE, description="page number, from 1")]
 SearchText = Annotated[str, Query(max_length=MAX_QUERY_CHARS, description="the search syntax")]
 SearchMode = Literal[MODES]  # the service's modes, as an enum in the description
+SearchSort = Literal[SEARCH_SORTS]
+# The search page's controls; the query language checks their values again.
+SearchCategory = Annotated[str, Query(max_length=40, pattern=r"^[A-Za-z0-9.\-]*$")]
+SearchDate = Annotated[str, Query(max_length=10, pattern=r"^([0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?)?$")]
+# The categories offered in the search page's select (others can be typed as cat:...).
+SEARCH_CATEGORIES = (
+    "cs.AI",
+    "cs.CL",
+    "cs.CV",
+    "cs.LG",
+    "cs.RO",
+    "cs.IR",
+    "cs.CR",
+    "cs.SE",
+    "cs.HC",
+    "cs.MA",
+    "cs.NE",
+    "cs.SD",
+    "eess.AS",
+    "eess.IV",
+    "stat.ML",
+)
 # ASCII digits only ([0-9], not \d, which matches every script's digits). A well-formed
 # value that names no day (2026-02-30, 2026-W53, 9999-W52 ending in the year 10000) is a
 # 400 from services.daily.period / date.fromisoformat, the parsers of these values.

@@ -52,6 +52,7 @@ def create_for_you_router(
                 "voted": voted,
                 "kinds": interests.SEED_KINDS,
                 "available": recommender is not None,
+                "coverage": recommender.search.semantic_coverage() if recommender else None,
             },
         )
 

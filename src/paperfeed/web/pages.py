@@ -6,19 +6,20 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Annotated, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Connection
 
-from paperfeed.query import QueryError
+from paperfeed.query import Filters, QueryError, compose, split_filters
 from paperfeed.services import trending as trending_service
 from paperfeed.services.cite import bibtex
 from paperfeed.services.community import comments_on
 from paperfeed.services.daily import MAX_PAGE, DailyItem, daily_items, period, period_of
 from paperfeed.services.paper_views import DayListing, PaperView, day_listing, get_paper
-from paperfeed.services.search import SearchEngine
+from paperfeed.services.search import SORTS, SearchEngine
 from paperfeed.services.trending import trending_papers
 from paperfeed.store import Store
 from paperfeed.web import schemas
@@ -27,11 +28,15 @@ from paperfeed.web.edge import (
     AS_BIBTEX,
     BIBTEX_MEDIA_TYPE,
     MAX_SEARCH_PAGE,
+    SEARCH_CATEGORIES,
     SEARCH_PAGE_SIZE,
     Day,
     MonthParam,
+    SearchCategory,
+    SearchDate,
     SearchMode,
     SearchPage,
+    SearchSort,
     SearchText,
     WeekParam,
     errors,
@@ -160,32 +165,64 @@ def create_pages_router(
         "/about", response_class=HTMLResponse, include_in_schema=False, dependencies=[CACHEABLE]
     )
     def about(request: Request) -> Response:
-        return templates.TemplateResponse(request, "about.html", {"formula": trending_doc})
+        coverage = search.semantic_coverage() if search is not None else None
+        return templates.TemplateResponse(
+            request, "about.html", {"formula": trending_doc, "coverage": coverage}
+        )
 
     @pages(router, templates, "/search", schemas.SearchPage, errors(503))
     def search_page(
-        request: Request, q: SearchText = "", mode: SearchMode = "hybrid", page: SearchPage = 1
+        request: Request,
+        q: SearchText = "",
+        mode: SearchMode = "hybrid",
+        page: SearchPage = 1,
+        sort: SearchSort = "relevance",
+        form: Annotated[bool, Query(description="sent by the page's form")] = False,
+        cat: SearchCategory = "",
+        since: SearchDate = "",
+        until: SearchDate = "",
+        code: bool = False,
     ) -> Page:
-        """Search (keyword, semantic or both fused), 20 results a page."""
+        """Search (keyword, semantic or both fused), 20 results a page; sort by relevance,
+        or the best 100 matches by date or votes. With `form`, the form's controls (cat,
+        since, until, code) become the query's own filters."""
+        redirect = None
+        if form:  # a browser goes on to the query's own URL, which says it all
+            q = compose(q, Filters(category=cat, since=since, until=until, has_code=code))
+            redirect = "/search?" + urlencode({"q": q, "mode": mode, "sort": sort})
         results = search_or_http_error(
-            search, q, mode, SEARCH_PAGE_SIZE, (page - 1) * SEARCH_PAGE_SIZE
+            search, q, mode, SEARCH_PAGE_SIZE, (page - 1) * SEARCH_PAGE_SIZE, sort
         )
+        if redirect is None and results.query.arxiv_id and results.hits:
+            redirect = f"/papers/{results.hits[0].paper.arxiv_id}"  # an id or URL: the paper
+        coverage = search.semantic_coverage() if search is not None and mode != "keyword" else None
+        text, filters = split_filters(q)
         return Page(
             "search.html",
             {
                 "query": q,
                 "mode": mode,
+                "sort": sort,
                 "page": page,
+                "total": results.total,
                 "semantic_available": results.semantic_available,
+                "semantic_coverage": coverage.to_json() if coverage else None,
+                "did_you_mean": results.did_you_mean,
                 "hits": [h.to_json() for h in results.hits],
             },
             {
                 "q": q,
+                "text": text,
+                "filters": filters,
+                "categories": SEARCH_CATEGORIES,
+                "sorts": SORTS,
                 "results": results,
+                "coverage": coverage,
                 "per_page": SEARCH_PAGE_SIZE,
                 "last_page": MAX_SEARCH_PAGE,
                 "voted": security.voted_among(request, [h.paper.arxiv_id for h in results.hits]),
             },
+            redirect=redirect,
         )
 
     def paper_or_404(conn: Connection, arxiv_id: str) -> PaperView:

@@ -72,11 +72,21 @@ class SearchHit(Paper):
     snippet_html: str
 
 
+class SemanticCoverage(BaseModel):
+    embedded: int
+    total: int
+    percent: float
+
+
 class SearchPage(BaseModel):
     query: str
     mode: str
+    sort: str
     page: int
+    total: int  # papers in the ranking (at most 1,000)
     semantic_available: bool
+    semantic_coverage: SemanticCoverage | None  # None in keyword mode
+    did_you_mean: str | None  # the query with misspelled words corrected
     hits: list[SearchHit]
 
 

@@ -9,12 +9,17 @@ from paperfeed.services.search import SearchEngine, SearchResults
 
 
 def search_or_http_error(
-    search: SearchEngine | None, q: str, mode: str, limit: int, offset: int = 0
+    search: SearchEngine | None,
+    q: str,
+    mode: str,
+    limit: int,
+    offset: int = 0,
+    sort: str = "relevance",
 ) -> SearchResults:
     """503 when this server has no search, 400 for a query the service refuses."""
     if search is None:
         raise HTTPException(503, "search is not enabled on this server")
     try:
-        return search.search(q, mode=mode, limit=limit, offset=offset)
+        return search.search(q, mode=mode, limit=limit, offset=offset, sort=sort)
     except QueryError as exc:
         raise HTTPException(400, str(exc)) from exc

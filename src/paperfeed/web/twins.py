@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 
@@ -27,6 +27,9 @@ class Page:
     template: str
     data: dict[str, Any]
     context: dict[str, Any] = field(default_factory=dict)  # shown by the template only
+    # Where a browser goes instead (303), e.g. a search for an arXiv id opens the paper;
+    # the `.json` twin answers the data all the same.
+    redirect: str | None = None
 
 
 def json_path(path: str) -> str:
@@ -54,6 +57,8 @@ def twin_pages(
         @functools.wraps(handler)
         def as_html(*args: Any, **kwargs: Any) -> Response:
             page = handler(*args, **kwargs)
+            if page.redirect is not None:
+                return RedirectResponse(page.redirect, 303)
             return templates.TemplateResponse(
                 kwargs["request"], page.template, {**page.data, **page.context}
             )
