@@ -16,7 +16,7 @@ from paperfeed.services.search import SearchEngine
 from paperfeed.sources.hf_daily import HfDailyFileSource
 from paperfeed.sources.jsonl import JsonlSource
 from paperfeed.store.schema import papers
-from tests.conftest import live_site
+from tests.helpers import live_site
 from tests.feeds import hf_api_entry, listing_line, paper
 
 LINDQVIST = "Greta Lindqvist"
