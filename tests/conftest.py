@@ -16,6 +16,7 @@ from paperfeed.store import Store
 from tests.helpers import SHARED_DATA, Cli, Mailbox, is_address_in_use, refused_port
 from tests.loopback import LoopbackServer
 from tests.pg_server import PostgresServer, free_port
+from tests.sites import Site, hostile_site
 
 
 @pytest.fixture(scope="session")
@@ -245,3 +246,11 @@ def smtp_server() -> Iterator[Mailbox]:
         yield mailbox
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def hostile_web_site(fresh_db, tmp_path, load_embedder) -> Iterator[Site]:
+    """The site of tests/sites.py (hostile papers, an anonymous and a signed-in client) on
+    each engine: the hostile-input and OpenAPI tests attack the same one."""
+    with hostile_site(fresh_db, tmp_path, load_embedder(64)) as made:
+        yield made

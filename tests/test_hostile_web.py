@@ -5,32 +5,23 @@ text column holds, and 405s with their Allow header. Each answer is a clear 4xx,
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 import sqlalchemy as sa
 
-from paperfeed.index.embedder import Embedder
 from paperfeed.records import has_forbidden_chars
 from paperfeed.services.search import MAX_RESULTS_DEPTH, MODES
 from paperfeed.store.schema import collections, comments, interest_seeds, users
 from paperfeed.web.edge import MAX_API_PAGE, MAX_ROW_ID, MAX_SEARCH_PAGE
 from tests.forms import csrf_token
-from tests.sites import Site, hostile_site
+from tests.sites import Site
 
 HUGE = [10**30, 2**63, 2**31, -1, 0]
 
 
-@pytest.fixture(scope="module")
-def embedder(load_embedder) -> Embedder:
-    return load_embedder(64)
-
-
 @pytest.fixture
-def site(fresh_db, tmp_path, embedder) -> Iterator[Site]:
-    with hostile_site(fresh_db, tmp_path, embedder) as made:
-        yield made
+def site(hostile_web_site: Site) -> Site:
+    return hostile_web_site
 
 
 def still_serving(site: Site) -> None:

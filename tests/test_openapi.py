@@ -7,7 +7,6 @@ input refused. A fixed seed and a bounded number of examples keep the run repeat
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 
 import hypothesis
 import pytest
@@ -18,25 +17,18 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from paperfeed.index.embedder import Embedder
 from paperfeed.services.search import MODES
 from paperfeed.store.secrets import get_or_create_secret
 from paperfeed.web.security import csrf_token_for
-from tests.sites import Site, hostile_site
+from tests.sites import Site
 
 SEED = 20261201
 EXAMPLES = 12  # per operation and generation mode
 
 
-@pytest.fixture(scope="module")
-def embedder(load_embedder) -> Embedder:
-    return load_embedder(64)
-
-
 @pytest.fixture
-def site(fresh_db, tmp_path, embedder) -> Iterator[Site]:
-    with hostile_site(fresh_db, tmp_path, embedder) as made:
-        yield made
+def site(hostile_web_site: Site) -> Site:
+    return hostile_web_site
 
 
 def signed_out_session(site: Site) -> tuple[requests.Session, str]:

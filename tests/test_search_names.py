@@ -16,8 +16,8 @@ from paperfeed.services.search import SearchEngine
 from paperfeed.sources.hf_daily import HfDailyFileSource
 from paperfeed.sources.jsonl import JsonlSource
 from paperfeed.store.schema import papers
-from tests.helpers import live_site
 from tests.feeds import hf_api_entry, listing_line, paper
+from tests.helpers import live_site
 
 LINDQVIST = "Greta Lindqvist"
 # (title, abstract, authors): Lindqvist's three papers share no topic; "long" is a word in
