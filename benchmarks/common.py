@@ -131,3 +131,10 @@ def search_queries(titles: list[str]) -> list[str]:
         for i, t in enumerate(topics[:50])
     ]
     return topics + titles[:50] + filtered
+
+
+def write_result(path: Path, result: dict) -> None:
+    """A benchmark's result as JSON at `path` (benchmarks/report.py reads it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {path}")

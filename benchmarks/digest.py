@@ -14,7 +14,6 @@ rerun (everything already sent). Peak memory is the sending process's maximum RS
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import resource
 import socket
@@ -29,7 +28,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for tests.* and benchmarks.common
 
-from benchmarks.common import ARXIV_CS_DAILY, HF_DAILY, machine, on_engines  # noqa: E402
+from benchmarks.common import ARXIV_CS_DAILY, HF_DAILY, machine, on_engines, write_result  # noqa: E402
 from paperfeed.config import Settings  # noqa: E402
 from paperfeed.records import utcnow  # noqa: E402
 from paperfeed.services.digest import send_digests  # noqa: E402
@@ -210,9 +209,7 @@ def main() -> None:
         "goal": ">= 100 messages/s to a local SMTP server on SQLite",
         "rows": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

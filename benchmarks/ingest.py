@@ -9,7 +9,6 @@ rerun), then hf-daily-papers (9,881 entries) on top; prints papers/s for each st
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import ARXIV_CS_DAILY, HF_DAILY, machine, on_engines  # noqa: E402
+from benchmarks.common import ARXIV_CS_DAILY, HF_DAILY, machine, on_engines, write_result  # noqa: E402
 from paperfeed.services.ingest import run_ingest  # noqa: E402
 from paperfeed.sources.hf_daily import HfDailyFileSource  # noqa: E402
 from paperfeed.sources.jsonl import JsonlSource  # noqa: E402
@@ -76,9 +75,7 @@ def main() -> None:
         "goal": ">= 5,000 papers/s for a fresh ingest of arxiv-cs-daily on SQLite",
         "rows": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ whatever the values are; the quality numbers come from the real embeddings above
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -38,6 +37,7 @@ from benchmarks.common import (  # noqa: E402
     HF_DAILY,
     machine,
     noisy_copies,
+    write_result,
     write_vectors,
 )
 from paperfeed.index.embedder import Embedder  # noqa: E402
@@ -209,21 +209,17 @@ def main() -> None:
             f"p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms ({r['calls']} calls)"
         )
     out = ROOT / "benchmarks" / "results" / "recommend.json"
-    out.write_text(
-        json.dumps(
-            {
-                "benchmark": "recommend",
-                "command": "python benchmarks/recommend.py",
-                "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "machine": machine(),
-                **measured,
-                "latency": speed,
-            },
-            indent=2,
-        )
-        + "\n"
+    write_result(
+        out,
+        {
+            "benchmark": "recommend",
+            "command": "python benchmarks/recommend.py",
+            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": machine(),
+            **measured,
+            "latency": speed,
+        },
     )
-    print(f"wrote {out.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
-from benchmarks.common import DATA, HF_DAILY, machine  # noqa: E402
+from benchmarks.common import DATA, HF_DAILY, machine, write_result  # noqa: E402
 from paperfeed.index.embedder import Embedder  # noqa: E402
 from paperfeed.index.vectors import embed_pending  # noqa: E402
 from paperfeed.services.evaluate import (  # noqa: E402
@@ -267,9 +267,7 @@ def main() -> None:
             "HF papers of 2026",
             rows,
         )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

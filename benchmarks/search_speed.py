@@ -33,7 +33,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import ARXIV_CS_DAILY, fill_vectors, machine, search_queries  # noqa: E402
+from benchmarks.common import ARXIV_CS_DAILY, fill_vectors, machine, search_queries, write_result  # noqa: E402
 from paperfeed.index.embedder import Embedder  # noqa: E402
 from paperfeed.services.ingest import run_ingest  # noqa: E402
 from paperfeed.services.search import SearchEngine  # noqa: E402
@@ -179,23 +179,19 @@ def main() -> None:
         print(f"{r['mode']:<10}{r['queries']:>8}{r['p50_ms']:>9}{r['p95_ms']:>9}{r['max_ms']:>9}")
     print(f"memory: {measured['memory']}; embedding: {prepared['embedding']}")
     out = ROOT / "benchmarks" / "results" / f"search_speed_{size}.json"
-    out.write_text(
-        json.dumps(
-            {
-                "benchmark": "search_speed",
-                "papers": size,
-                "command": "python benchmarks/search_speed.py"
-                + (f" --scale {size}" if args.scale else ""),
-                "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "machine": machine(),
-                **prepared,
-                **measured,
-            },
-            indent=2,
-        )
-        + "\n"
+    write_result(
+        out,
+        {
+            "benchmark": "search_speed",
+            "papers": size,
+            "command": "python benchmarks/search_speed.py"
+            + (f" --scale {size}" if args.scale else ""),
+            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": machine(),
+            **prepared,
+            **measured,
+        },
     )
-    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for tests.* and benchmarks.common
 
-from benchmarks.common import ARXIV_CS_DAILY, HF_DAILY, machine, on_engines  # noqa: E402
+from benchmarks.common import ARXIV_CS_DAILY, HF_DAILY, machine, on_engines, write_result  # noqa: E402
 from paperfeed.config import HttpSettings, Settings  # noqa: E402
 from paperfeed.index.embedder import Embedder  # noqa: E402
 from paperfeed.records import utcnow  # noqa: E402
@@ -232,9 +232,7 @@ def main() -> None:
         "load_average": os.getloadavg()[0],
         "rows": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,14 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import ARXIV_CS_DAILY, HF_DAILY, fill_vectors, machine, search_queries  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    ARXIV_CS_DAILY,
+    HF_DAILY,
+    fill_vectors,
+    machine,
+    search_queries,
+    write_result,
+)
 from paperfeed.index.embedder import Embedder  # noqa: E402
 from paperfeed.services.accounts import (  # noqa: E402
     create_user,
@@ -185,22 +192,18 @@ def main() -> None:
     for r in rows:
         print(f"{r['page']:<32}{r['requests']:>9}{r['errors']:>7}{r['p50_ms']:>9}{r['p95_ms']:>9}")
     out = ROOT / "benchmarks" / "results" / "web.json"
-    out.write_text(
-        json.dumps(
-            {
-                "benchmark": "web",
-                "papers": "104,235 arXiv + Hugging Face daily lists (108,838)",
-                "command": f"python benchmarks/web.py --clients {args.clients} --seconds {args.seconds}",
-                "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "machine": machine(),
-                "clients": args.clients,
-                "rows": rows,
-            },
-            indent=2,
-        )
-        + "\n"
+    write_result(
+        out,
+        {
+            "benchmark": "web",
+            "papers": "104,235 arXiv + Hugging Face daily lists (108,838)",
+            "command": f"python benchmarks/web.py --clients {args.clients} --seconds {args.seconds}",
+            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": machine(),
+            "clients": args.clients,
+            "rows": rows,
+        },
     )
-    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
