@@ -14,9 +14,9 @@ import httpx
 
 from paperfeed.config import Settings
 from paperfeed.index.embedder import Embedder
-from paperfeed.index.vectors import embed_pending
 from paperfeed.services import collections, community, interests
 from paperfeed.services.accounts import create_user
+from paperfeed.services.indexer import update_indexes
 from paperfeed.services.ingest import run_ingest
 from paperfeed.services.search import SearchEngine
 from paperfeed.sources.hf_daily import HfDailyFileSource
@@ -63,11 +63,7 @@ def _fill(store: Store, folder: Path, embedder: Embedder) -> SearchEngine:
     daily.write_text(json.dumps([hf_api_entry(paper(2, title=TOPICS[1][0]))]))
     run_ingest(store, HfDailyFileSource(daily), show_progress=False)
     search = SearchEngine(store, folder / "data", embedder=embedder)
-    for _ in search.keyword.sync(store):
-        pass
-    for _ in embed_pending(store, embedder):
-        pass
-    search.refresh()
+    update_indexes(search)  # keywords, every paper embedded, vectors loaded
     return search
 
 

@@ -7,6 +7,7 @@ import pytest
 from paperfeed.errors import PaperfeedError
 from paperfeed.index.embedder import Embedder
 from paperfeed.query import QueryError
+from paperfeed.services.indexer import update_indexes
 from paperfeed.services.ingest import run_ingest
 from paperfeed.services.search import SearchEngine, fuse, snippet
 from paperfeed.sources.hf_daily import HfDailyFileSource
@@ -76,7 +77,6 @@ def embedder(load_embedder):
 
 def build_engine(store, folder, embedder):
     """The topic corpus and a community day in `store`, indexed for every search mode."""
-    from paperfeed.index.vectors import embed_pending
 
     path = folder / "topics.jsonl"
     path.write_text("\n".join(corpus_lines()))
@@ -85,11 +85,7 @@ def build_engine(store, folder, embedder):
     daily.write_text(json.dumps([hf_api_entry(paper(3), github="https://github.com/ex/tools")]))
     run_ingest(store, HfDailyFileSource(daily), show_progress=False)
     search = SearchEngine(store, folder / "data", embedder=embedder)
-    for _ in search.keyword.sync(store):
-        pass
-    for _ in embed_pending(store, embedder):
-        pass
-    search.refresh()
+    update_indexes(search)  # keywords, every paper embedded, vectors loaded
     return search
 
 
