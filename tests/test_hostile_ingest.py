@@ -117,20 +117,27 @@ def assert_rejections(stderr: str, path, bad: dict[int, tuple[str, str]]) -> Non
         assert reason in rejected[str(line)], (line, rejected[str(line)])
 
 
-def test_jsonl_file_with_a_bad_record_of_each_kind_keeps_every_good_one(
-    run_cli, fresh_db, tmp_path
-):
+def ingest_hostile_file(run_cli, tmp_path, source: str, bad: dict, make) -> int:
+    """Ingests a file of good records with `bad` ones among them (line: (text, reason)):
+    each bad one is rejected with its line and reason, every good one goes in. Returns
+    how many good ones there were."""
     path = tmp_path / "hostile.jsonl"
-    path.write_text("\n".join(hostile_lines(BAD_PAPER_LINES, listing)) + "\n")
-    result = run_cli("ingest", "jsonl", str(path), "--no-progress", "--show-rejected", "50")
+    lines = hostile_lines(bad, make)
+    path.write_text("\n".join(lines) + "\n")
+    result = run_cli("ingest", source, str(path), "--no-progress", "--show-rejected", "50")
     # Rejected records are reported, not failures: exit 0 (docs/ingest.md).
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output
-    good = len(hostile_lines(BAD_PAPER_LINES, listing)) - len(BAD_PAPER_LINES)
-    assert f"{good} added, 0 updated, 0 unchanged, {len(BAD_PAPER_LINES)} rejected" in (
-        result.stdout
-    )
-    assert_rejections(result.stderr, path, BAD_PAPER_LINES)
+    good = len(lines) - len(bad)
+    assert f"{good} added, 0 updated, 0 unchanged, {len(bad)} rejected" in result.stdout
+    assert_rejections(result.stderr, path, bad)
+    return good
+
+
+def test_jsonl_file_with_a_bad_record_of_each_kind_keeps_every_good_one(
+    run_cli, fresh_db, tmp_path
+):
+    ingest_hostile_file(run_cli, tmp_path, "jsonl", BAD_PAPER_LINES, listing)
     expected = {f"2611.{n:05d}" for n in range(1, 28) if n not in BAD_PAPER_LINES}
     assert stored_ids(fresh_db) == expected
 
@@ -173,16 +180,7 @@ BAD_DAILY_LINES = {
 def test_hf_daily_file_with_a_bad_record_of_each_kind_keeps_every_good_one(
     run_cli, fresh_db, tmp_path
 ):
-    path = tmp_path / "hostile.jsonl"
-    path.write_text("\n".join(hostile_lines(BAD_DAILY_LINES, flat)) + "\n")
-    result = run_cli("ingest", "hf-daily", str(path), "--no-progress", "--show-rejected", "50")
-    assert result.exit_code == 0, result.output
-    assert "Traceback" not in result.output
-    good = len(hostile_lines(BAD_DAILY_LINES, flat)) - len(BAD_DAILY_LINES)
-    assert f"{good} added, 0 updated, 0 unchanged, {len(BAD_DAILY_LINES)} rejected" in (
-        result.stdout
-    )
-    assert_rejections(result.stderr, path, BAD_DAILY_LINES)
+    good = ingest_hostile_file(run_cli, tmp_path, "hf-daily", BAD_DAILY_LINES, flat)
     with fresh_db.engine.connect() as conn:
         votes = conn.execute(sa.select(sa.func.sum(daily_entries.c.imported_upvotes))).scalar()
         stars = conn.execute(sa.select(sa.func.max(paper_links.c.github_stars))).scalar()
