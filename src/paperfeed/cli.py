@@ -45,6 +45,9 @@ from paperfeed.services.subscriptions import (
     list_subscribers,
     remove_subscriber,
 )
+from paperfeed.services.tldr import count_stale_tldrs
+from paperfeed.services.tldr_eval import ROUGE_TYPES, evaluate_tldr, held_out, read_pairs
+from paperfeed.services.tldr_weights import HELD_OUT_FROM
 from paperfeed.services.update import (
     UpdateSummary,
     periodic_update,
@@ -721,7 +724,16 @@ def build_indexes(ctx: Context, store: Store, device: str, progress: bool) -> Se
             keyword_bar.total, keyword_bar.n = total, done
             keyword_bar.refresh()
 
-        update_indexes(engine, on_keyword=on_keyword, on_embedded=embed_bar.update)
+        with tqdm(
+            total=count_stale_tldrs(store),
+            desc="TL;DRs",
+            unit=" papers",
+            file=sys.stderr,
+            disable=hide,
+        ) as tldr_bar:
+            update_indexes(
+                engine, on_keyword=on_keyword, on_embedded=embed_bar.update, on_tldr=tldr_bar.update
+            )
     click.echo(
         f"indexed: {engine.keyword.num_docs():,} papers for keywords, "
         f"{len(engine.vectors):,} embedded ({engine.embedder.model_id})",
@@ -1077,6 +1089,42 @@ def eval_recommend(ctx: Context, path: Path, work_dir: Path | None, as_json: boo
             **{method: by_method.get(method) for method in METHODS},
         }
         click.echo(json.dumps(summary_json))
+
+
+@eval_group.command("tldr")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="End with one JSON line of the results.")
+def eval_tldr(path: Path, as_json: bool) -> None:
+    """ROUGE-1/2/L F1 of the TL;DR against Hugging Face's AI summaries, beside the first
+    sentence, the last sentence and the sentence with the most title words, on Hugging
+    Face daily papers (a JSON Lines file or its folder).
+
+    Only papers first listed on or after the held-out date are scored: the TL;DR's
+    weights were fitted on the earlier ones (docs/tldr.md).
+    """
+    with _user_errors():
+        pairs, rejected = read_pairs(path)
+        scored = held_out(pairs)
+        results = evaluate_tldr(scored)
+    for item in rejected[:5]:
+        click.echo(f"rejected {_shown(item.where)}: {_shown(item.reason)}", err=True)
+    click.echo(
+        f"{len(scored):,} papers with a Hugging Face AI summary listed on or after "
+        f"{HELD_OUT_FROM} (held out: the TL;DR's weights were fitted on papers listed "
+        f"before it; {len(pairs) - len(scored):,} such here, not scored); "
+        f"{len(rejected):,} entries rejected"
+    )
+    click.echo(f"{'method':<16}{'rouge1':>8}{'rouge2':>8}{'rougeL':>8}")
+    for method, scores in results.items():
+        click.echo(f"{method:<16}" + "".join(f"{scores[k]:>8.4f}" for k in ROUGE_TYPES))
+    best = max(scores["rougeL"] for method, scores in results.items() if method != "tldr")
+    click.echo(f"tldr rougeL / best baseline: {results['tldr']['rougeL'] / best:.3f}x")
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"papers": len(scored), "held_out_from": HELD_OUT_FROM.isoformat(), **results}
+            )
+        )
 
 
 def find_demo_data() -> Path | None:

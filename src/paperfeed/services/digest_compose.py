@@ -164,6 +164,7 @@ def _paper_context(paper: PaperView, base_url: str) -> dict[str, object]:
         "title": " ".join(paper.title.split()),
         "authors": shown,
         "abstract": _short(paper.abstract, ABSTRACT_CHARS),
+        "tldr": paper.tldr,
         "upvotes": paper.upvotes,
         "url": f"{base_url}/papers/{paper.arxiv_id}",
         "arxiv_url": paper.abs_url,

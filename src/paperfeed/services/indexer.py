@@ -12,6 +12,7 @@ from collections.abc import Callable
 from paperfeed.index.vectors import count_stale, embed_pending
 from paperfeed.services.jobs import PeriodicJob
 from paperfeed.services.search import SearchEngine
+from paperfeed.services.tldr import summarize_pending
 
 log = logging.getLogger("paperfeed.indexer")
 _ONE_AT_A_TIME = threading.Lock()
@@ -22,14 +23,15 @@ def update_indexes(
     on_keyword: Callable[[int, int], None] | None = None,
     on_embedded: Callable[[int], None] | None = None,
     stop: threading.Event | None = None,
+    on_tldr: Callable[[int], None] | None = None,
 ) -> tuple[int, int]:
-    """Sync the keyword index, embed stale papers, load new vectors. Returns how many
-    papers were (keyword-indexed, embedded). Callbacks get progress; `stop` ends early
+    """Sync the keyword index, summarize (TL;DR) and embed stale papers, load new vectors.
+    Returns how many papers were (keyword-indexed, embedded). Callbacks get progress; `stop` ends early
     between batches (what was committed stays). One call at a time per process: the
     background indexer and the updater of `serve` share an engine, and a tantivy index
     takes one writer at a time."""
     with _ONE_AT_A_TIME:
-        return _update_indexes(engine, on_keyword, on_embedded, stop)
+        return _update_indexes(engine, on_keyword, on_embedded, stop, on_tldr)
 
 
 def _update_indexes(
@@ -37,6 +39,7 @@ def _update_indexes(
     on_keyword: Callable[[int, int], None] | None,
     on_embedded: Callable[[int], None] | None,
     stop: threading.Event | None,
+    on_tldr: Callable[[int], None] | None = None,
 ) -> tuple[int, int]:
     store = engine.store
     keyword_total = engine.keyword.pending(store)
@@ -45,6 +48,10 @@ def _update_indexes(
         for keyword_done in engine.keyword.sync(store):
             if on_keyword:
                 on_keyword(keyword_done, keyword_total)
+    # TL;DRs next: thousands a second, so they are on the pages long before the vectors.
+    for _ in summarize_pending(store, on_progress=on_tldr):
+        if stop is not None and stop.is_set():
+            break
     embedded = 0
     if count_stale(store, engine.embedder.model_id):
         for count in embed_pending(store, engine.embedder, on_progress=on_embedded):

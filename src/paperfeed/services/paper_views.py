@@ -15,6 +15,7 @@ from paperfeed.store.schema import (
     imported_submitters,
     paper_categories,
     paper_links,
+    paper_tldrs,
     papers,
     users,
     votes,
@@ -78,6 +79,7 @@ class PaperView:
     organization: str | None = None
     ai_summary: str | None = None  # Hugging Face's, labelled as theirs
     ai_keywords: list[str] | None = None
+    tldr: str | None = None  # one sentence of the abstract (services/tldr.py)
     featured_on: list[date] = field(default_factory=list)
     submitted_by: Submitter | None = None
     id: int = 0  # the store's row id; not shown to readers
@@ -168,9 +170,11 @@ def _build_listing_query() -> sa.Select:
             paper_links.c.organization,
             paper_links.c.ai_summary,
             paper_links.c.ai_keywords,
+            paper_tldrs.c.tldr,
         )
         .select_from(papers)
         .outerjoin(paper_links, paper_links.c.paper_id == papers.c.id)
+        .outerjoin(paper_tldrs, paper_tldrs.c.paper_id == papers.c.id)
     )
 
 

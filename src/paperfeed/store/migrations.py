@@ -173,6 +173,7 @@ MIGRATIONS: list[tuple[int, str, Step | None]] = [
     ),
     (7, "the update job: job leases and update runs", _create_tables("job_leases", "update_runs")),
     (8, "Hugging Face's AI summary and keywords of a paper", _add_ai_summaries),
+    (10, "one-line summaries (TL;DR) of papers", _create_tables("paper_tldrs")),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -346,3 +346,18 @@ update_runs = sa.Table(
     sa.Column("finished_at", sa.DateTime),
     sa.Index("ix_update_runs_source_status", "source", "status", "id"),
 )
+
+# --- One-line summaries (TL;DR), version 10 ---
+
+# A paper's TL;DR: one sentence of its abstract chosen by services/tldr.py. `method`
+# names the scorer's weights (tldr_weights.METHOD): a paper summarized by another
+# method, or ingested again since, is summarized again. `tldr` is NULL for an abstract
+# with no sentence.
+paper_tldrs = sa.Table(
+    "paper_tldrs",
+    metadata,
+    sa.Column("paper_id", sa.ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("method", sa.Text, nullable=False),
+    sa.Column("tldr", sa.Text),
+    sa.Column("computed_at", sa.DateTime, nullable=False),
+)

@@ -72,7 +72,9 @@ def atom(title: str, self_url: str, site_url: str, found: list[PaperView]) -> by
             ET.SubElement(author, f"{{{ATOM}}}name").text = _text(name)
         for category in paper.categories:
             ET.SubElement(entry, f"{{{ATOM}}}category", term=_text(category))
-        ET.SubElement(entry, f"{{{ATOM}}}summary").text = _text(paper.abstract)
+        # The one-line TL;DR as the summary readers list; the whole abstract as content.
+        ET.SubElement(entry, f"{{{ATOM}}}summary").text = _text(paper.tldr or paper.abstract)
+        ET.SubElement(entry, f"{{{ATOM}}}content", type="text").text = _text(paper.abstract)
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
 
 

@@ -62,6 +62,7 @@ def paper_json(
         "categories": paper.categories,
         "ai_summary": paper.ai_summary,
         "ai_keywords": paper.ai_keywords,
+        "tldr": paper.tldr,  # ours, beside Hugging Face's fields: one abstract sentence
         "submittedOnDailyAt": _iso(submitted_at),
         "submittedOnDailyBy": _user(submitted_by),
     }

@@ -37,6 +37,7 @@ class Paper(BaseModel):
     organization: str | None
     ai_summary: str | None
     ai_keywords: list[str] | None
+    tldr: str | None  # one sentence of the abstract, chosen here (docs/tldr.md)
     featured_on: list[str]
     submitted_by: str | None
     abs_url: str
