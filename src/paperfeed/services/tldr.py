@@ -29,49 +29,13 @@ MAX_TLDR_CHARS = 600  # a run-on "sentence" (a splitter miss) is cut at a word
 
 # Tokens after which a full stop does not end a sentence. Lower case, without the dot.
 _ABBREVIATIONS = frozenset(
-    [
-        "al",
-        "e.g",
-        "i.e",
-        "cf",
-        "vs",
-        "etc",
-        "fig",
-        "figs",
-        "eq",
-        "eqs",
-        "sec",
-        "secs",
-        "ref",
-        "refs",
-        "tab",
-        "no",
-        "nos",
-        "vol",
-        "approx",
-        "resp",
-        "dr",
-        "mr",
-        "mrs",
-        "ms",
-        "prof",
-        "st",
-        "jr",
-        "sr",
-        "inc",
-        "ltd",
-        "co",
-        "corp",
-        "dept",
-        "univ",
-        "viz",
-        "ca",
-        "eg",
-        "ie",
-        "esp",
-        "incl",
-    ]
-)
+    {
+        "al", "e.g", "i.e", "cf", "vs", "etc", "fig", "figs", "eq", "eqs", "sec", "secs", "ref",
+        "refs", "tab", "no", "nos", "vol", "approx", "resp", "dr", "mr", "mrs", "ms", "prof",
+        "st", "jr", "sr", "inc", "ltd", "co", "corp", "dept", "univ", "viz", "ca", "eg", "ie",
+        "esp", "incl"
+    }
+)  # fmt: skip
 # A candidate boundary: . ! or ? (with closing quotes or brackets after it), spaces, then
 # what may open a sentence: an upper-case letter, or a quote/bracket before one.
 _BOUNDARY = re.compile(r"""([.!?]+["'”’)\]]*)\s+(?=["'“‘(\[]?[A-Z])""")
@@ -79,116 +43,19 @@ _WORD_BEFORE = re.compile(r"(\S+)$")
 _WORD = re.compile(r"[a-z0-9]+")
 
 _STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "of",
-        "and",
-        "or",
-        "in",
-        "on",
-        "for",
-        "to",
-        "with",
-        "by",
-        "from",
-        "at",
-        "as",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "being",
-        "this",
-        "that",
-        "these",
-        "those",
-        "it",
-        "its",
-        "we",
-        "our",
-        "us",
-        "their",
-        "they",
-        "them",
-        "which",
-        "who",
-        "whom",
-        "whose",
-        "what",
-        "when",
-        "where",
-        "how",
-        "than",
-        "then",
-        "also",
-        "can",
-        "could",
-        "may",
-        "might",
-        "will",
-        "would",
-        "should",
-        "has",
-        "have",
-        "had",
-        "do",
-        "does",
-        "did",
-        "not",
-        "no",
-        "but",
-        "if",
-        "so",
-        "such",
-        "via",
-        "into",
-        "over",
-        "under",
-        "between",
-        "both",
-        "each",
-        "more",
-        "most",
-        "other",
-        "some",
-        "any",
-        "all",
-        "there",
-        "here",
-        "while",
-        "about",
-        "across",
-        "after",
-        "before",
-        "during",
-        "through",
-        "up",
-        "down",
-        "out",
-        "new",
-        "use",
-        "using",
-        "used",
-        "based",
-        "show",
-        "shows",
-        "paper",
-        "work",
-        "approach",
-        "method",
-        "methods",
-        "model",
-        "models",
-        "propose",
-        "proposed",
-        "present",
-        "introduce",
-    ]
-)
+    {
+        "a", "an", "the", "of", "and", "or", "in", "on", "for", "to", "with", "by", "from",
+        "at", "as", "is", "are", "was", "were", "be", "been", "being", "this", "that", "these",
+        "those", "it", "its", "we", "our", "us", "their", "they", "them", "which", "who",
+        "whom", "whose", "what", "when", "where", "how", "than", "then", "also", "can", "could",
+        "may", "might", "will", "would", "should", "has", "have", "had", "do", "does", "did",
+        "not", "no", "but", "if", "so", "such", "via", "into", "over", "under", "between",
+        "both", "each", "more", "most", "other", "some", "any", "all", "there", "here", "while",
+        "about", "across", "after", "before", "during", "through", "up", "down", "out", "new",
+        "use", "using", "used", "based", "show", "shows", "paper", "work", "approach", "method",
+        "methods", "model", "models", "propose", "proposed", "present", "introduce"
+    }
+)  # fmt: skip
 
 # Cue phrases, searched in the lower-cased sentence.
 _CONTRIBUTION = re.compile(
@@ -262,12 +129,16 @@ def content_words(text: str) -> list[str]:
     return [w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS and len(w) > 1]
 
 
-def _cosine(a: Counter[str], b: Counter[str]) -> float:
-    if not a or not b:
+def _cosine_to_rest(own: Counter[str], whole: Counter[str], whole_sq: int) -> float:
+    """Cosine of a sentence's word counts to those of the other sentences (whole - own),
+    without building the difference: dot = own.whole - |own|^2 and
+    |rest|^2 = |whole|^2 - 2 own.whole + |own|^2, sums over the sentence's words only."""
+    own_sq = sum(c * c for c in own.values())
+    own_whole = sum(c * whole[w] for w, c in own.items())
+    rest_sq = whole_sq - 2 * own_whole + own_sq
+    if not own_sq or not rest_sq:
         return 0.0
-    dot = sum(count * b[word] for word, count in a.items() if word in b)
-    norm = math.sqrt(sum(c * c for c in a.values()) * sum(c * c for c in b.values()))
-    return dot / norm
+    return (own_whole - own_sq) / math.sqrt(own_sq * rest_sq)
 
 
 def _name_of(title: str) -> str | None:
@@ -285,13 +156,13 @@ def sentence_features(title: str, sentences: list[str]) -> list[dict[str, float]
     name = _name_of(title)
     words = [content_words(s) for s in sentences]
     whole = Counter(w for ws in words for w in ws)
+    whole_sq = sum(c * c for c in whole.values())
     n = len(sentences)
     rows = []
     for i, (sentence, ws) in enumerate(zip(sentences, words, strict=True)):
         lower = sentence.lower()
         length = len(sentence.split())
         own = Counter(ws)
-        rest = whole - own  # the centroid of the other sentences
         rows.append(
             {
                 "bias": 1.0,
@@ -305,7 +176,7 @@ def sentence_features(title: str, sentences: list[str]) -> list[dict[str, float]
                 "title_overlap": len(title_words & set(ws)) / len(title_words)
                 if title_words
                 else 0.0,
-                "centroid": _cosine(own, rest),
+                "centroid": _cosine_to_rest(own, whole, whole_sq),
                 "names_system": float(name is not None and name in lower),
                 "contribution": float(bool(_CONTRIBUTION.search(lower))),
                 "finding": float(bool(_FINDING.search(lower))),
