@@ -126,6 +126,9 @@ def test_edge_cases_of_abstracts():
     assert choose_tldr("Title", "") is None
     assert choose_tldr("Title", "   ") is None
     assert choose_tldr("Title", "One sentence only") == "One sentence only"
+    # Hostile abstracts at the size records allow: one long token, thousands of "e.g.".
+    for hostile in ("x" * 19_990 + ". Yes.", "e.g. A " * 2_800, "A. " * 6_600):
+        assert len(choose_tldr("Title", hostile)) <= MAX_TLDR_CHARS + 1
     run_on = "word " * 2000
     tldr = choose_tldr("Title", run_on)
     assert tldr.endswith("…") and len(tldr) <= MAX_TLDR_CHARS + 1

@@ -40,6 +40,7 @@ _ABBREVIATIONS = frozenset(
 # what may open a sentence: an upper-case letter, or a quote/bracket before one.
 _BOUNDARY = re.compile(r"""([.!?]+["'”’)\]]*)\s+(?=["'“‘(\[]?[A-Z])""")
 _WORD_BEFORE = re.compile(r"(\S+)$")
+_LOOK_BACK = 40  # characters: longer than any abbreviation
 _WORD = re.compile(r"[a-z0-9]+")
 
 _STOPWORDS = frozenset(
@@ -101,7 +102,10 @@ def split_sentences(text: str) -> list[str]:
     start = 0
     for match in _BOUNDARY.finditer(text):
         end = match.end(1)
-        if match.group(1).startswith(".") and _is_abbreviation(text[start : match.start(1)]):
+        # Only the word before the stop matters: a bounded look-back keeps a hostile
+        # abstract (one long token, thousands of "e.g.") linear.
+        before = text[max(start, match.start(1) - _LOOK_BACK) : match.start(1)]
+        if match.group(1).startswith(".") and _is_abbreviation(before):
             continue
         sentence = text[start:end].strip()
         if sentence:
