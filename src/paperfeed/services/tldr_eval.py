@@ -84,11 +84,13 @@ METHODS: dict[str, Callable[[str, list[str]], str]] = {
 
 
 def rouge_scorer():
+    """rouge-score's scorer, imported here: it loads nltk, seconds that no other command
+    should pay. It comes with the `bench` and `test` extras."""
     try:
         from rouge_score.rouge_scorer import RougeScorer
-    except ImportError as exc:  # pragma: no cover - a dependency, but say what to do
+    except ImportError as exc:
         raise PaperfeedError(
-            "eval tldr needs the rouge-score package: pip install rouge-score"
+            "eval tldr needs the rouge-score package: pip install -e '.[bench]'"
         ) from exc
     return RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
 
