@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from paperfeed.config import Settings
 from paperfeed.records import PaperRecord
+from paperfeed.services import tldr as tldr_service
 from paperfeed.services.digest_compose import Section, digest_message
 from paperfeed.services.digest_periods import Period
 from paperfeed.services.indexer import update_indexes
@@ -151,14 +152,15 @@ def _stored(store: Store) -> dict[int, tuple[str, str | None]]:
         return {r.paper_id: (r.method, r.tldr) for r in rows}
 
 
-def test_tldrs_are_stored_once_and_again_after_a_change(fresh_db, tmp_path):
+def test_tldrs_are_stored_once_and_again_after_a_change(fresh_db, tmp_path, monkeypatch):
+    monkeypatch.setattr(tldr_service, "BATCH", 2)  # two batches, the second after the first
     _ingest_listing(
         fresh_db,
         tmp_path,
         [paper(1, title=TITLE, abstract=ABSTRACT), paper(2), paper(3, abstract="")],
     )
     assert count_stale_tldrs(fresh_db) == 3
-    assert list(summarize_pending(fresh_db)) == [3]
+    assert list(summarize_pending(fresh_db)) == [2, 3]
     assert count_stale_tldrs(fresh_db) == 0 and list(summarize_pending(fresh_db)) == []
     stored = _stored(fresh_db)
     assert {method for method, _ in stored.values()} == {METHOD}

@@ -249,13 +249,19 @@ def summarize_pending(
     store: Store, on_progress: Callable[[int], None] | None = None
 ) -> Iterator[int]:
     """Summarize every stale paper, committing each batch (an interrupted run keeps its
-    work); yields the running count. `on_progress` gets each batch's size."""
+    work); yields the running count. `on_progress` gets each batch's size. Batches go up
+    the paper ids, each starting after the last (a paper re-ingested behind the cursor
+    meanwhile is the next call's), so no batch rescans the papers already done."""
     done = 0
+    after = 0
     while True:
         with store.engine.connect() as conn:
-            rows = conn.execute(stale_tldrs().order_by(papers.c.id).limit(BATCH)).all()
+            rows = conn.execute(
+                stale_tldrs().where(papers.c.id > after).order_by(papers.c.id).limit(BATCH)
+            ).all()
         if not rows:
             return
+        after = rows[-1].id
         now = utcnow()
         values = [
             {"paper_id": r.id, "method": METHOD, "tldr": choose_tldr(r.title, r.abstract),
