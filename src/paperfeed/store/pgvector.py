@@ -135,8 +135,8 @@ def halfvec_text(vector: np.ndarray) -> str:
 
 
 def write(conn: sa.Connection, model: str, rows: Sequence[Row]) -> None:
-    """Replace these papers' vectors of `model` in paper_vectors (COPY: ~10x the speed of
-    INSERTs for the bulk copy)."""
+    """Replace these papers' vectors of `model` in paper_vectors (by COPY: the batch goes
+    as one stream, not a statement per row)."""
     if not rows:
         return
     conn.execute(
