@@ -30,8 +30,8 @@ _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # Where semantic search finds nearest papers (index/vectors.py: open_vector_backend).
 VECTOR_BACKENDS = ("memory", "pgvector")
 # pgvector's hnsw.ef_search: the graph walk's candidate list. Recall@10 against exact
-# search at 104k papers (stand-in vectors, benchmarks/vectors_agreement.py): 0.93 at 100,
-# 0.96 at 200, at about the same latency; 0.998 and 1.0 on the real 5k SciFact vectors.
+# search at 104k papers (stand-in vectors, benchmarks/vectors_agreement.py): 0.93-0.95 at
+# 100, 0.96-0.98 at 200, at about the same latency; 0.998 and 1.0 on SciFact's 5k.
 HNSW_EF_SEARCH = 200
 
 

@@ -31,8 +31,8 @@ log = logging.getLogger(__name__)
 # pass) came in pgvector 0.8.
 MIN_VERSION = (0, 8)
 # HNSW build settings: pgvector's defaults. Recall@10 against exact search with them:
-# 0.998 on SciFact's 5k real vectors at ef_search 100; 0.96 at 104k stand-in vectors at
-# ef_search 200 (benchmarks/vectors_agreement.py).
+# 0.998 on SciFact's 5k real vectors at ef_search 100; 0.96-0.98 at 104k stand-in
+# vectors at ef_search 200 (benchmarks/vectors_agreement.py).
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
 HNSW_INDEX = "ix_paper_vectors_hnsw"
