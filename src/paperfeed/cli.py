@@ -17,7 +17,13 @@ import click
 from platformdirs import user_cache_dir
 from tqdm import tqdm
 
-from paperfeed.config import SettingError, Settings, parse_duration, parse_trusted_proxies
+from paperfeed.config import (
+    VECTOR_BACKENDS,
+    SettingError,
+    Settings,
+    parse_duration,
+    parse_trusted_proxies,
+)
 from paperfeed.errors import PaperfeedError
 from paperfeed.index.embedder import Embedder, model_id
 from paperfeed.index.vectors import count_stale, coverage_in_store
@@ -29,7 +35,7 @@ from paperfeed.services.backup import backup, restore
 from paperfeed.services.digest import send_digests
 from paperfeed.services.digest_schedule import DigestScheduler
 from paperfeed.services.evaluate import evaluate, load_corpus
-from paperfeed.services.indexer import BackgroundIndexer, update_indexes
+from paperfeed.services.indexer import BackgroundIndexer, switch_vectors, update_indexes
 from paperfeed.services.ingest import IngestSummary, run_ingest
 from paperfeed.services.jobs import LeaseBusy, PeriodicJob
 from paperfeed.services.portability import export_data
@@ -96,7 +102,13 @@ class Context:
         `serve` uses (a tantivy index takes one writer at a time)."""
         embedder = Embedder(max_tokens=self.settings.embed_max_tokens, device=device, bulk=bulk)
         data_dir = self.settings.resolved_data_dir
-        return SearchEngine(store, data_dir / folder if folder else data_dir, embedder=embedder)
+        return SearchEngine(
+            store,
+            data_dir / folder if folder else data_dir,
+            embedder=embedder,
+            vectors=self.settings.vectors,
+            hnsw_ef_search=self.settings.hnsw_ef_search,
+        )
 
 
 class _RootGroup(click.Group):
@@ -751,8 +763,15 @@ def build_indexes(ctx: Context, store: Store, device: str, progress: bool) -> Se
     help="Where to compute embeddings (cuda needs onnxruntime-gpu).",
 )
 @click.option("--progress/--no-progress", default=True, help="Show progress bars on stderr.")
+@click.option(
+    "--vectors",
+    type=click.Choice(VECTOR_BACKENDS),
+    default=None,
+    help="Switch the vector backend: pgvector copies the vectors into PostgreSQL "
+    "(HNSW index); memory drops that copy. Set PAPERFEED_VECTORS to match.",
+)
 @click.pass_obj
-def index_command(ctx: Context, device: str, progress: bool) -> None:
+def index_command(ctx: Context, device: str, progress: bool, vectors: str | None) -> None:
     """Build or update the search indexes: keywords (fast) and embeddings (slow on a CPU).
 
     Incremental: only papers added or changed since the last run are indexed. Keyword
@@ -760,6 +779,11 @@ def index_command(ctx: Context, device: str, progress: bool) -> None:
     embedded. Interrupt it at any time: finished batches are kept.
     """
     with _user_errors(), ctx.open_store() as store:
+        if vectors is not None:
+            changed = switch_vectors(store, vectors)
+            ctx.settings = ctx.settings.with_overrides(vectors=vectors)
+            done = "copied into pgvector" if vectors == "pgvector" else "pgvector copy dropped"
+            click.echo(f"vectors: {done if changed else 'no pgvector copy'}", err=True)
         build_indexes(ctx, store, device, progress)
 
 
