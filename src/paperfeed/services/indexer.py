@@ -8,9 +8,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import date
 
 from paperfeed.index.vectors import count_stale, embed_pending
 from paperfeed.services.jobs import PeriodicJob
+from paperfeed.services.rising import refresh_rising
 from paperfeed.services.search import SearchEngine
 
 log = logging.getLogger("paperfeed.indexer")
@@ -22,14 +24,16 @@ def update_indexes(
     on_keyword: Callable[[int, int], None] | None = None,
     on_embedded: Callable[[int], None] | None = None,
     stop: threading.Event | None = None,
+    today: date | None = None,
 ) -> tuple[int, int]:
-    """Sync the keyword index, embed stale papers, load new vectors. Returns how many
+    """Sync the keyword index, recompute the rising topics when papers changed (`today`:
+    their clock, see services/rising.py), embed stale papers, load new vectors. Returns how many
     papers were (keyword-indexed, embedded). Callbacks get progress; `stop` ends early
     between batches (what was committed stays). One call at a time per process: the
     background indexer and the updater of `serve` share an engine, and a tantivy index
     takes one writer at a time."""
     with _ONE_AT_A_TIME:
-        return _update_indexes(engine, on_keyword, on_embedded, stop)
+        return _update_indexes(engine, on_keyword, on_embedded, stop, today)
 
 
 def _update_indexes(
@@ -37,6 +41,7 @@ def _update_indexes(
     on_keyword: Callable[[int, int], None] | None,
     on_embedded: Callable[[int], None] | None,
     stop: threading.Event | None,
+    today: date | None,
 ) -> tuple[int, int]:
     store = engine.store
     keyword_total = engine.keyword.pending(store)
@@ -45,6 +50,7 @@ def _update_indexes(
         for keyword_done in engine.keyword.sync(store):
             if on_keyword:
                 on_keyword(keyword_done, keyword_total)
+    refresh_rising(store, today)
     embedded = 0
     if count_stale(store, engine.embedder.model_id):
         for count in embed_pending(store, engine.embedder, on_progress=on_embedded):
@@ -63,11 +69,12 @@ class BackgroundIndexer(PeriodicJob):
     default (PAPERFEED_INDEX_EVERY): with the page cache's 30 s, other workers show a new
     paper within a minute."""
 
-    def __init__(self, engine: SearchEngine, interval_s: float) -> None:
+    def __init__(self, engine: SearchEngine, interval_s: float, today: date | None = None) -> None:
         self.engine = engine
+        self.today = today  # the rising topics' clock (PAPERFEED_TODAY)
         super().__init__("indexer", interval_s, self._round)
 
     def _round(self, stop: threading.Event) -> None:
-        keyword, embedded = update_indexes(self.engine, stop=stop)
+        keyword, embedded = update_indexes(self.engine, stop=stop, today=self.today)
         if keyword or embedded:
             log.info("indexed %d papers for keywords, embedded %d", keyword, embedded)

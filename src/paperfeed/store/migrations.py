@@ -173,6 +173,7 @@ MIGRATIONS: list[tuple[int, str, Step | None]] = [
     ),
     (7, "the update job: job leases and update runs", _create_tables("job_leases", "update_runs")),
     (8, "Hugging Face's AI summary and keywords of a paper", _add_ai_summaries),
+    (11, "rising topics: phrases and their runs", _create_tables("rising_phrases", "rising_runs")),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]
