@@ -69,8 +69,9 @@ PHRASE_STOPWORDS = STOPWORDS | frozenset(
     would yet you your four five six seven eight nine ten i e g ii iii
     """.split()  # noqa: SIM905 (a word list reads best as text)
 )
-# Phrases do not run across these: sentence ends, clauses, brackets, quotes.
-_BREAKS = re.compile(r"[.!?;:]\s|[()\[\]{}\"]|,")
+# Phrases do not run across these: the title's end, sentence ends, clauses, brackets,
+# quotes.
+_BREAKS = re.compile(r"[.!?;:]\s|[()\[\]{}\"\n]|,")
 
 
 @dataclass
@@ -138,6 +139,8 @@ def _has_letters(word: str) -> bool:
 def log_odds_z(y_r: int, n_r: int, y_b: int, n_b: int) -> tuple[float, float]:
     """(delta, z) of the statistic above for one phrase."""
     share = (y_r + y_b) / (n_r + n_b)
+    if share >= 1:  # in every paper of both windows: nothing to grow
+        return 0.0, 0.0
     a, b = PRIOR_PAPERS * share, PRIOR_PAPERS * (1 - share)
     recent_with, recent_without = y_r + a, n_r - y_r + b
     before_with, before_without = y_b + a, n_b - y_b + b
@@ -172,7 +175,8 @@ def rank_rising(
         delta, z = log_odds_z(y_r, n_recent, before.get(phrase, 0), n_before)
         if z > Z_95:  # the interval's low end above 0: the share grew
             scored.append((delta - Z_95 * delta / z, delta, z, phrase))
-    scored.sort(key=lambda item: (-item[0], item[3]))
+    # Ties (the same papers) go to the longer phrase: "sparse autoencoders", not "sparse".
+    scored.sort(key=lambda item: (-item[0], -item[3].count(" "), item[3]))
     chosen: list[RisingPhrase] = []
     taken: list[tuple[str, ...]] = []
     for _, delta, z, phrase in scored:

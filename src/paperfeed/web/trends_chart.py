@@ -20,7 +20,8 @@ _DRAWING = threading.Lock()
 
 
 def trends_svg(result: Trends, view: str, size: str) -> bytes:
-    from matplotlib.figure import Figure  # a second to import: only when a chart is drawn
+    from matplotlib import rc_context  # a second to import: only when a chart is drawn
+    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     width, height = SIZES[size]
@@ -34,30 +35,33 @@ def trends_svg(result: Trends, view: str, size: str) -> bytes:
             axes.plot(
                 positions,
                 series_values(series, view),
-                label=series.query,
+                label=series.query if len(series.query) <= 40 else series.query[:39] + "…",
                 color=COLOURS[i % len(COLOURS)],
                 marker=MARKERS[i % len(MARKERS)],
                 markersize=3 if narrow else 4,
                 linewidth=1.6,
             )
-        axes.set_ylabel(Y_LABELS[view], fontsize=9)
+        axes.set_ylabel(Y_LABELS[view], fontsize=11 if narrow else 10)
         axes.set_ylim(bottom=0)
         axes.grid(axis="y", color="#dddddd", linewidth=0.6)
         axes.spines[["top", "right"]].set_visible(False)
         ticks = 4 if narrow else 10
         step = max(1, -(-len(labels) // ticks))
-        axes.set_xticks(positions[::step], labels[::step], fontsize=8, rotation=0 if narrow else 30)
+        axes.set_xticks(
+            positions[::step], labels[::step], fontsize=10, rotation=0 if narrow else 30
+        )
         axes.yaxis.set_major_locator(MaxNLocator(nbins=5, integer=view != "share"))
-        axes.tick_params(axis="y", labelsize=8)
+        axes.tick_params(axis="y", labelsize=10)
         if result.series:
             axes.legend(
                 loc="upper center",
                 bbox_to_anchor=(0.5, -0.12 if narrow else -0.22),
                 ncols=1 if narrow else 3,
-                fontsize=8,
+                fontsize=11 if narrow else 10,
                 frameon=False,
             )
         out = io.BytesIO()
         # No date in the metadata and a fixed id salt: the same data, the same bytes.
-        figure.savefig(out, format="svg", metadata={"Date": None})
+        with rc_context({"svg.hashsalt": "paperfeed"}):
+            figure.savefig(out, format="svg", metadata={"Date": None})
     return out.getvalue()
