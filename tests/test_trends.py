@@ -157,6 +157,7 @@ def test_the_chart_is_an_svg_from_the_site(real):
         ("q=diffusion&since=2025-13", "not a date"),
         ("q=since:20251", "not a date"),
         ("q=2503.11677", "arXiv id"),
+        ("q=diffusion&until=9999-12", "dates from 1900"),
     ],
 )
 def test_bounds_are_refused_with_a_400(real, query, message):

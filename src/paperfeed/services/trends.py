@@ -35,6 +35,8 @@ MAX_TREND_QUERY_CHARS = 200
 MAX_PERIODS = 156
 DEFAULT_PERIODS = {"week": 26, "month": 24}
 VIEWS = ("share", "count", "votes")
+# Dates a range may hold: from before arXiv to far ahead, away from date's own limits.
+EARLIEST, LATEST = date(1900, 1, 1), date(2999, 12, 31)
 _EPOCH = np.datetime64("1970-01-01", "D")
 
 
@@ -193,6 +195,8 @@ def trends(
     first = _bound(since, end=False)
     if first and first > last:
         raise QueryError(f"since {first} is after until {last}")
+    if not all(EARLIEST <= d <= LATEST for d in (first or last, last)):
+        raise QueryError(f"dates from {EARLIEST.year} to {LATEST.year} only")
     starts = [period_start(last, by)]
     while starts[-1] > period_start(first, by) if first else len(starts) < DEFAULT_PERIODS[by]:
         if len(starts) == MAX_PERIODS:
