@@ -4,7 +4,8 @@ the last RECENT_DAYS (4 weeks) against the BEFORE_DAYS (12 weeks) before them.
 Phrases are 1 to 3 words (lower case, as `query.words_of` splits them) within a clause,
 neither starting nor ending with a stopword (`query.STOPWORDS` and the function words,
 numerals and stock words of abstracts in PHRASE_STOPWORDS; "chain of thought" keeps its
-"of"), nor with a bare number. Each is counted once per paper (document frequency): y_r
+"of"), a bare number or a past participle in -ed ("sealed", "declared": the wording of
+abstracts, not their subject). Each is counted once per paper (document frequency): y_r
 of the N_r papers of the recent window have it, y_b of the N_b before.
 
 The statistic is the log-odds ratio with an informative Dirichlet prior (Monroe, Colaresi
@@ -66,7 +67,8 @@ PHRASE_STOPWORDS = STOPWORDS | frozenset(
     she should show shown shows since so some still such than then there thereby these
     they this those though three through thus too toward towards two under until upon us
     use used uses various very well were whereas whether while whose within without work
-    would yet you your four five six seven eight nine ten i e g ii iii
+    would yet you your four five six seven eight nine ten eleven twelve thirteen fourteen
+    fifteen twenty hundred once twice half i e g ii iii
     """.split()  # noqa: SIM905 (a word list reads best as text)
 )
 # Phrases do not run across these: the title's end, sentence ends, clauses, brackets,
@@ -120,7 +122,7 @@ def phrases_of(text: str) -> set[str]:
     for part in _BREAKS.split(text.lower()):
         words = words_of(part)
         # A word that may begin or end a phrase; a middle word only must not be a number.
-        edge = [w not in PHRASE_STOPWORDS and _has_letters(w) for w in words]
+        edge = [_can_edge(w) for w in words]
         found.update(w for w, ok in zip(words, edge, strict=True) if ok)
         for i in range(len(words) - 1):
             if not edge[i]:
@@ -130,6 +132,16 @@ def phrases_of(text: str) -> set[str]:
             if i + 2 < len(words) and edge[i + 2] and _has_letters(words[i + 1]):
                 found.add(f"{words[i]} {words[i + 1]} {words[i + 2]}")
     return found
+
+
+def _can_edge(word: str) -> bool:
+    """Whether a word may begin or end a phrase: not a stopword, not a number, and not a
+    past participle ("sealed", "declared": how abstracts are worded, not what about)."""
+    return (
+        word not in PHRASE_STOPWORDS
+        and _has_letters(word)
+        and not (len(word) > 4 and word.endswith("ed"))
+    )
 
 
 def _has_letters(word: str) -> bool:

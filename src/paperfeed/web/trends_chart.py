@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import threading
+import warnings
 
 from paperfeed.services.trends import Trends, series_values
 
@@ -62,6 +63,8 @@ def trends_svg(result: Trends, view: str, size: str) -> bytes:
             )
         out = io.BytesIO()
         # No date in the metadata and a fixed id salt: the same data, the same bytes.
-        with rc_context({"svg.hashsalt": "paperfeed"}):
+        with rc_context({"svg.hashsalt": "paperfeed"}), warnings.catch_warnings():
+            # A query in a script the font lacks is drawn with boxes, not logged each time.
+            warnings.filterwarnings("ignore", "Glyph .* missing from font", UserWarning)
             figure.savefig(out, format="svg", metadata={"Date": None})
     return out.getvalue()
