@@ -50,7 +50,9 @@ def _update_indexes(
         for keyword_done in engine.keyword.sync(store):
             if on_keyword:
                 on_keyword(keyword_done, keyword_total)
-    refresh_rising(store, today)
+    # Not while another process is still ingesting: a later round, once it is done.
+    if not engine.keyword.pending(store):
+        refresh_rising(store, today)
     embedded = 0
     if count_stale(store, engine.embedder.model_id):
         for count in embed_pending(store, engine.embedder, on_progress=on_embedded):
