@@ -360,11 +360,7 @@ class KeywordIndex:
     def matching_ids(self, query: ParsedQuery) -> np.ndarray:
         """Every paper id the query matches, in no order: a filter for other lists (a
         category can match 100k papers, so no per-hit Python objects)."""
-        searcher, found, _ = self._run(query, max(1, self.num_docs()), newest_first=False)
-        if not found:
-            return np.zeros(0, dtype=np.int64)
-        ids = searcher.fast_field_values("paper_id", [address for _, address in found])
-        return np.array(ids, dtype=np.int64)
+        return self.matching_days(query)[0]
 
     def matching_days(self, query: ParsedQuery | None) -> tuple[np.ndarray, np.ndarray]:
         """(paper ids, days as yyyymmdd, 0 for none) of every paper the query matches, in
