@@ -54,6 +54,7 @@ from paperfeed.services.subscriptions import (
 from paperfeed.services.tldr import count_stale_tldrs
 from paperfeed.services.tldr_eval import ROUGE_TYPES, evaluate_tldr, held_out, read_pairs
 from paperfeed.services.tldr_weights import HELD_OUT_FROM
+from paperfeed.services.trends import GRANULARITIES, trends
 from paperfeed.services.update import (
     UpdateSummary,
     periodic_update,
@@ -501,7 +502,7 @@ def serve(
             scheduler.start()
     click.echo(f"paperfeed on http://{host}:{port} (store: {store.display_url})", err=True)
     # The indexer brings keywords up first (seconds), then embeds in the background.
-    jobs: list[PeriodicJob] = [BackgroundIndexer(engine, settings.index_every_s)]
+    jobs: list[PeriodicJob] = [BackgroundIndexer(engine, settings.index_every_s, settings.today)]
     if settings.update_every_s is not None:
         jobs.append(periodic_update(store, settings, engine, settings.update_every_s))
     app = create_app(store, search=engine, jobs=jobs, settings=settings)
@@ -744,7 +745,11 @@ def build_indexes(ctx: Context, store: Store, device: str, progress: bool) -> Se
             disable=hide,
         ) as tldr_bar:
             update_indexes(
-                engine, on_keyword=on_keyword, on_embedded=embed_bar.update, on_tldr=tldr_bar.update
+                engine,
+                on_keyword=on_keyword,
+                on_embedded=embed_bar.update,
+                on_tldr=tldr_bar.update,
+                today=ctx.settings.today,
             )
     click.echo(
         f"indexed: {engine.keyword.num_docs():,} papers for keywords, "
@@ -1148,6 +1153,46 @@ def eval_tldr(path: Path, as_json: bool) -> None:
             json.dumps(
                 {"papers": len(scored), "held_out_from": HELD_OUT_FROM.isoformat(), **results}
             )
+        )
+
+
+# --- Trends (issue 16) ---
+
+
+@cli.command("trends")
+@click.argument("queries", nargs=-1, required=True)
+@click.option("--by", type=click.Choice(GRANULARITIES), default="month", show_default=True)
+@click.option("--since", default="", help="First period: YYYY, YYYY-MM or YYYY-MM-DD.")
+@click.option("--until", default="", help="Last period (default: the newest paper's).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@click.pass_obj
+def trends_command(
+    ctx: Context, queries: tuple[str, ...], by: str, since: str, until: str, as_json: bool
+) -> None:
+    """How many papers match each QUERY (up to 6, in the search syntax) per week or month,
+    and their share of all papers of the period (the same numbers as /trends).
+
+    \b
+    Example: paperfeed trends diffusion '"reinforcement learning" cat:cs.LG' --by week
+    """
+    with _user_errors(), ctx.open_store() as store:
+        engine = SearchEngine(store, ctx.settings.resolved_data_dir)  # keywords only: no model
+        engine.keyword.catch_up(store)
+        result = trends(engine, list(queries), by, since, until, ctx.settings.today)
+    if as_json:
+        click.echo(json.dumps(result.to_json()))
+        return
+    # A column per query: its papers, their share of the period's papers, their upvotes.
+    width = max(22, *(len(_shown(s.query)) for s in result.series))
+    heads = [_shown(s.query) for s in result.series]
+    click.echo(f"{by:<8} {'papers':>8}  " + "  ".join(f"{h:>{width}}" for h in heads))
+    click.echo(" " * 18 + "  ".join(f"{'papers   share  votes':>{width}}" for _ in heads))
+    for i, period in enumerate(result.periods):
+        cells = [
+            f"{s.counts[i]:>6,} {100 * s.shares[i]:6.2f}% {s.votes[i]:>6,}" for s in result.series
+        ]
+        click.echo(
+            f"{period.label:<8} {period.papers:>8,}  " + "  ".join(f"{c:>{width}}" for c in cells)
         )
 
 

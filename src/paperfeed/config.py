@@ -201,6 +201,7 @@ class Settings:
     # run waits at most this long.
     update_lease_s: float = 120.0
     # The date the update job takes for today (replays and tests); None: the UTC date.
+    # Trends and rising topics end there too (None: at the newest paper's day).
     today: date | None = None
     # Background jobs of `paperfeed serve`: the indexer's round (how soon a worker
     # searches papers another process ingested), how often the digest scheduler looks

@@ -357,11 +357,26 @@ class KeywordIndex:
     def matching_ids(self, query: ParsedQuery) -> np.ndarray:
         """Every paper id the query matches, in no order: a filter for other lists (a
         category can match 100k papers, so no per-hit Python objects)."""
-        searcher, found, _ = self._run(query, max(1, self.num_docs()), newest_first=False)
-        if not found:
-            return np.zeros(0, dtype=np.int64)
-        ids = searcher.fast_field_values("paper_id", [address for _, address in found])
-        return np.array(ids, dtype=np.int64)
+        return self.matching_days(query)[0]
+
+    def matching_days(self, query: ParsedQuery | None) -> tuple[np.ndarray, np.ndarray]:
+        """(paper ids, days as yyyymmdd, 0 for none) of every paper the query matches, in
+        no order; None: every paper (the totals trends divide by)."""
+        clauses = self._clauses(query) if query is not None else []
+        if query is not None and not clauses:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        if not any(occur == tantivy.Occur.Must for occur, _ in clauses):
+            clauses.append((tantivy.Occur.Must, tantivy.Query.all_query()))
+        searcher = self.index.searcher()
+        found = searcher.search(
+            tantivy.Query.boolean_query(clauses), limit=max(1, searcher.num_docs), count=False
+        ).hits
+        addresses = [address for _, address in found]
+        if not addresses:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        ids = searcher.fast_field_values("paper_id", addresses)
+        days = searcher.fast_field_values("day", addresses)
+        return np.array(ids, dtype=np.int64), np.array(days, dtype=np.int64)
 
     def names_in(self, words: list[str]) -> list[list[str]]:
         """The runs of `words` that name an author in the index, longest first, not

@@ -8,10 +8,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import date
 
 from paperfeed.errors import PaperfeedError
 from paperfeed.index.vectors import count_stale, embed_pending
 from paperfeed.services.jobs import PeriodicJob
+from paperfeed.services.rising import refresh_rising
 from paperfeed.services.search import SearchEngine
 from paperfeed.services.tldr import summarize_pending
 from paperfeed.store import Store, pgvector
@@ -26,14 +28,17 @@ def update_indexes(
     on_embedded: Callable[[int], None] | None = None,
     stop: threading.Event | None = None,
     on_tldr: Callable[[int], None] | None = None,
+    today: date | None = None,
 ) -> tuple[int, int]:
-    """Sync the keyword index, summarize (TL;DR) and embed stale papers, load new vectors.
-    Returns how many papers were (keyword-indexed, embedded). Callbacks get progress; `stop` ends early
+    """Sync the keyword index, summarize (TL;DR) stale papers, recompute the rising topics
+    when papers changed (`today`: their clock, see services/rising.py), embed stale papers,
+    load new vectors. Returns how many papers were (keyword-indexed, embedded). Callbacks
+    get progress; `stop` ends early
     between batches (what was committed stays). One call at a time per process: the
     background indexer and the updater of `serve` share an engine, and a tantivy index
     takes one writer at a time."""
     with _ONE_AT_A_TIME:
-        return _update_indexes(engine, on_keyword, on_embedded, stop, on_tldr)
+        return _update_indexes(engine, on_keyword, on_embedded, stop, on_tldr, today)
 
 
 def _update_indexes(
@@ -41,7 +46,8 @@ def _update_indexes(
     on_keyword: Callable[[int, int], None] | None,
     on_embedded: Callable[[int], None] | None,
     stop: threading.Event | None,
-    on_tldr: Callable[[int], None] | None = None,
+    on_tldr: Callable[[int], None] | None,
+    today: date | None,
 ) -> tuple[int, int]:
     store = engine.store
     keyword_total = engine.keyword.pending(store)
@@ -54,6 +60,9 @@ def _update_indexes(
     for _ in summarize_pending(store, on_progress=on_tldr):
         if stop is not None and stop.is_set():
             break
+    # Not while another process is still ingesting: a later round, once it is done.
+    if not engine.keyword.pending(store):
+        refresh_rising(store, today)
     embedded = 0
     if count_stale(store, engine.embedder.model_id):
         for count in embed_pending(store, engine.embedder, on_progress=on_embedded):
@@ -86,11 +95,12 @@ class BackgroundIndexer(PeriodicJob):
     default (PAPERFEED_INDEX_EVERY): with the page cache's 30 s, other workers show a new
     paper within a minute."""
 
-    def __init__(self, engine: SearchEngine, interval_s: float) -> None:
+    def __init__(self, engine: SearchEngine, interval_s: float, today: date | None = None) -> None:
         self.engine = engine
+        self.today = today  # the rising topics' clock (PAPERFEED_TODAY)
         super().__init__("indexer", interval_s, self._round)
 
     def _round(self, stop: threading.Event) -> None:
-        keyword, embedded = update_indexes(self.engine, stop=stop)
+        keyword, embedded = update_indexes(self.engine, stop=stop, today=self.today)
         if keyword or embedded:
             log.info("indexed %d papers for keywords, embedded %d", keyword, embedded)

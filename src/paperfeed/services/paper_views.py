@@ -291,3 +291,21 @@ def papers_in_category(conn: sa.Connection, category: str, limit: int = 50) -> l
         .limit(limit)
     ).mappings()
     return [view_of(row) for row in rows]
+
+
+def upvotes_by_paper(conn: sa.Connection) -> dict[int, int]:
+    """Every paper with a vote, and its upvotes as the listing counts them (the most
+    imported upvotes any daily snapshot saw, plus votes cast here): a few thousand rows
+    where a listing of all papers would be a hundred thousand."""
+    imported = conn.execute(
+        sa.select(daily_entries.c.paper_id, sa.func.max(daily_entries.c.imported_upvotes)).group_by(
+            daily_entries.c.paper_id
+        )
+    ).all()
+    local = conn.execute(
+        sa.select(votes.c.paper_id, sa.func.count()).group_by(votes.c.paper_id)
+    ).all()
+    found: dict[int, int] = {}
+    for paper_id, count in [*imported, *local]:
+        found[paper_id] = found.get(paper_id, 0) + (count or 0)
+    return {paper_id: count for paper_id, count in found.items() if count}

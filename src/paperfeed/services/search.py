@@ -478,6 +478,22 @@ class SearchEngine:
 
         return sorted(ranked, key=key)
 
+    def matching_days(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(paper ids, days as yyyymmdd) of every paper the query matches as a count
+        counts it (services/trends.py): the query's filters and exclusions as search
+        applies them, and every content word required (search ranks by any word; a
+        count of "diffusion model" must not count every paper saying "model")."""
+        query = parse_query(text)
+        if query.arxiv_id:
+            raise QueryError("an arXiv id names one paper: count words, phrases or filters")
+        required = [[w] for w in query.words if w.lower() not in STOPWORDS]
+        counted = replace(query, words=[], phrases=[*required, *query.phrases])
+        ids, days = self.keyword.matching_days(counted)
+        if query.has_code and len(ids):
+            keep = np.isin(ids, np.fromiter(self._has_code_ids(), dtype=np.int64))
+            ids, days = ids[keep], days[keep]
+        return ids, days
+
     def semantic_coverage(self) -> Coverage:
         """How many of the indexed papers this process's semantic results can include."""
         total = self.keyword.num_docs()

@@ -263,7 +263,7 @@ def run_update(
         lease.check()
         say("index", "index")
         engine = search()
-        summary.indexed, summary.embedded = update_indexes(engine, stop=stop)
+        summary.indexed, summary.embedded = update_indexes(engine, stop=stop, today=settings.today)
         say("index", f"indexed {summary.indexed} papers for keywords, embedded {summary.embedded}")
         lease.check()
         _send(store, settings, engine, summary)

@@ -187,6 +187,7 @@ MIGRATIONS: list[tuple[int, str, Step | None]] = [
     (8, "Hugging Face's AI summary and keywords of a paper", _add_ai_summaries),
     (9, "vectors in pgvector (PostgreSQL with the extension)", _copy_vectors_to_pgvector),
     (10, "one-line summaries (TL;DR) of papers", _create_tables("paper_tldrs")),
+    (11, "rising topics: phrases and their runs", _create_tables("rising_phrases", "rising_runs")),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -403,3 +403,31 @@ paper_tldrs = sa.Table(
     sa.Column("tldr", sa.Text),
     sa.Column("computed_at", sa.DateTime, nullable=False),
 )
+
+# --- Trends: rising topics (version 11) ---
+
+# The phrases of titles and abstracts whose share of papers grew most in the last weeks
+# (services/rising.py), replaced as a whole by the indexing job; `rank` 1 is the best.
+rising_phrases = sa.Table(
+    "rising_phrases",
+    metadata,
+    sa.Column("rank", sa.Integer, primary_key=True),
+    sa.Column("phrase", sa.Text, nullable=False),
+    sa.Column("recent_papers", sa.Integer, nullable=False),  # papers with it, recent window
+    sa.Column("before_papers", sa.Integer, nullable=False),  # papers with it, the weeks before
+    sa.Column("log_odds", sa.Float, nullable=False),
+    sa.Column("z_score", sa.Float, nullable=False),
+)
+
+# The last computation of rising_phrases (one row): the windows it compared, and the newest
+# `papers.ingested_at` it saw (the job recomputes only when papers changed since).
+rising_runs = sa.Table(
+    "rising_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("computed_at", sa.DateTime, nullable=False),
+    sa.Column("clock", sa.Date),  # the window's last day; None: no dated paper yet
+    sa.Column("recent_total", sa.Integer, nullable=False),
+    sa.Column("before_total", sa.Integer, nullable=False),
+    sa.Column("papers_ingested_until", sa.DateTime),
+)

@@ -48,6 +48,7 @@ from paperfeed.web.pages import create_pages_router
 from paperfeed.web.security import BrowserSecurityMiddleware, Security
 from paperfeed.web.subscriptions import create_subscriptions_router
 from paperfeed.web.templating import make_templates
+from paperfeed.web.trends import create_trends_router
 
 HERE = Path(__file__).parent
 
@@ -140,6 +141,7 @@ def create_app(
 
     app.include_router(create_feeds_router(store, search, settings.base_url))
     app.include_router(create_pages_router(store, search, security, templates))
+    app.include_router(create_trends_router(store, search, templates, settings.today))
 
     def error_page(
         request: Request, status: int, detail: str, headers: dict[str, str] | None = None

@@ -137,3 +137,57 @@ class Recommendation(Paper):
 
 class ForYouPage(BaseModel):
     papers: list[Recommendation]
+
+
+# --- Trends (/trends.json) ---
+
+
+class TrendPeriod(BaseModel):
+    period: str
+    start: str
+    papers: int
+
+
+class TrendPoint(BaseModel):
+    period: str
+    count: int
+    share: float
+    votes: int
+
+
+class TrendSeries(BaseModel):
+    query: str
+    total: int
+    votes: int
+    points: list[TrendPoint]
+
+
+class RisingTopic(BaseModel):
+    rank: int
+    phrase: str
+    recent_papers: int
+    before_papers: int
+    log_odds: float
+    z_score: float
+    trend_url: str
+    search_url: str
+
+
+class RisingWindow(BaseModel):
+    clock: str | None
+    recent_since: str | None
+    before_since: str | None
+    recent_papers: int
+    before_papers: int
+
+
+class TrendsPage(BaseModel):
+    by: str
+    view: str
+    clock: str | None
+    since: str | None
+    until: str | None
+    periods: list[TrendPeriod]
+    series: list[TrendSeries]
+    rising: list[RisingTopic]
+    rising_window: RisingWindow | None
