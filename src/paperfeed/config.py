@@ -204,6 +204,9 @@ class Settings:
     update_every_s: float | None = None
     # Log lines on stderr: "text" or "json".
     log_format: str = "text"
+    # The largest reference file (BibTeX, RIS, CSL-JSON) a reader may import: a few
+    # thousand entries fit in 5 MB; a larger upload is refused before it is read.
+    import_max_bytes: int = 5_000_000
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -248,6 +251,9 @@ class Settings:
             digest_every_s=_duration_env("PAPERFEED_DIGEST_EVERY", base.digest_every_s),
             update_every_s=_duration_env("PAPERFEED_UPDATE_EVERY", base.update_every_s),
             log_format=_choice_env("PAPERFEED_LOG_FORMAT", base.log_format, LOG_FORMATS),
+            import_max_bytes=_int_env(
+                "PAPERFEED_IMPORT_MAX_BYTES", base.import_max_bytes, 1_000, 100_000_000
+            ),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

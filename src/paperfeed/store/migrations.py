@@ -173,6 +173,11 @@ MIGRATIONS: list[tuple[int, str, Step | None]] = [
     ),
     (7, "the update job: job leases and update runs", _create_tables("job_leases", "update_runs")),
     (8, "Hugging Face's AI summary and keywords of a paper", _add_ai_summaries),
+    (
+        14,
+        "your library: reading state and private notes",
+        _create_tables("reading_states", "paper_notes"),
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

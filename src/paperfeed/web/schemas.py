@@ -136,3 +136,19 @@ class Recommendation(Paper):
 
 class ForYouPage(BaseModel):
     papers: list[Recommendation]
+
+
+# --- Your library ---
+
+
+class LibraryPaper(Paper):
+    reading_state: str | None
+    note: str | None
+    voted: bool
+    touched_at: str
+
+
+class LibraryPage(BaseModel):
+    shelf: str
+    q: str
+    papers: list[LibraryPaper]
