@@ -438,7 +438,7 @@ def _csl_text(item: dict[str, Any], key: str, name: str) -> dict[str, str]:
 
 
 def detect_format(text: str) -> Format:
-    head = text.lstrip("\ufeff \t\r\n")[:1]
+    head = text.lstrip(" \t\r\n")[:1]
     if head in ("[", "{"):
         return "csl-json"
     if re.search(r"^TY  -", text, re.M):
@@ -457,9 +457,10 @@ def parse_references(data: bytes, fmt: Format | None = None) -> ParsedFile:
     reason = forbidden_text_reason(text)
     if reason:
         raise ImportRefused(f"the file {reason}: it is refused")
+    text = text.removeprefix("\ufeff")  # the byte-order mark some Windows tools write
     fmt = fmt or detect_format(text)
     parse = {"bibtex": parse_bibtex, "ris": parse_ris, "csl-json": parse_csl_json}[fmt]
-    parsed = parse(text.lstrip("\ufeff"))
+    parsed = parse(text)
     if not parsed.references and not parsed.refused:
         raise ImportRefused(f"no entries found in this {fmt} file")
     return parsed
