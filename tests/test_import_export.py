@@ -277,9 +277,15 @@ HOSTILE_FILES = [
 ]
 
 
+@pytest.fixture(scope="module")
+def one_reader(site):
+    """A reader the refusal tests share (each account costs a password hash)."""
+    return reader(site)
+
+
 @pytest.mark.parametrize(("content", "said"), HOSTILE_FILES)
-def test_a_hostile_file_is_refused_with_a_clear_message(site, content, said):
-    client, csrf, _ = reader(site)
+def test_a_hostile_file_is_refused_with_a_clear_message(one_reader, content, said):
+    client, csrf, _ = one_reader
     refused = upload(client, csrf, content)
     assert refused.status_code == 400 and said in refused.json()["error"], refused.text
     page = client.post(
@@ -288,8 +294,8 @@ def test_a_hostile_file_is_refused_with_a_clear_message(site, content, said):
     assert page.status_code == 400 and 'class="error"' in page.text
 
 
-def test_bad_entries_are_reported_with_their_place_and_the_rest_go_in(site):
-    client, csrf, _ = reader(site)
+def test_bad_entries_are_reported_with_their_place_and_the_rest_go_in(one_reader):
+    client, csrf, _ = one_reader
     deep = "{" * (MAX_BRACE_DEPTH + 1) + "x" + "}" * (MAX_BRACE_DEPTH + 1)
     bib = (
         "@misc{good1, eprint = {2611.00001}}\n"
@@ -331,8 +337,8 @@ def test_bad_entries_are_reported_with_their_place_and_the_rest_go_in(site):
     ]
 
 
-def test_an_upload_over_the_size_limit_is_refused_before_it_is_read(site):
-    client, csrf, _ = reader(site)
+def test_an_upload_over_the_size_limit_is_refused_before_it_is_read(one_reader):
+    client, csrf, _ = one_reader
     big = "@misc{a, eprint={2611.00001}}\n" + "% padding\n" * 30_000
     refused = upload(client, csrf, big)
     assert refused.status_code == 413 and "larger than" in refused.json()["error"]
@@ -341,7 +347,7 @@ def test_an_upload_over_the_size_limit_is_refused_before_it_is_read(site):
     assert upload(client, csrf, over).status_code == 413
 
 
-def test_pathological_inputs_finish(site):
+def test_pathological_inputs_finish():
     """Inputs that would make a naive parser recurse or rescan the file for each entry."""
     for text in (
         "@misc{" * 50_000,
