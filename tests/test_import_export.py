@@ -363,3 +363,37 @@ def test_pathological_inputs_finish():
         assert not parsed.references and parsed.refused
     with pytest.raises(ImportRefused, match="more than 10,000 entries"):
         parse_references(("@misc{a, title={x}}\n" * 10_001).encode())
+
+
+def test_the_cli_imports_and_exports(db_url, tmp_path, run_cli):
+    listing = tmp_path / "listing.jsonl"
+    listing.write_text("\n".join(listing_line(p, "2026-11-03") for p in INVENTED))
+    with Store(db_url) as store:
+        run_ingest(store, JsonlSource(listing), show_progress=False)
+        with store.write() as conn:
+            create_user(conn, "cli-reader", "cli@example.org", "correct horse")
+    refs = tmp_path / "refs.bib"
+    refs.write_text(
+        "@misc{a, eprint={2611.00001}}\n@misc{b, title={Tactile grasping}}\n"
+        "@book{c, title={A book not on arXiv \x1b[2J}}\n@misc{d, title={\\input{x}}}\n"
+    )
+    done = run_cli("library", "import", "cli-reader", str(refs), "--name", "From Zotero")
+    assert done.exit_code == 0, done.output
+    lines = done.output.splitlines()
+    assert lines[0].startswith("added 2 papers to collection ")
+    assert lines[1] == "not found: entry 3 (line 3, key c): A book not on arXiv \\x1b[2J"
+    assert (
+        lines[2]
+        == "refused: entry 4 (line 4, key d): title: the LaTeX command \\input is not accepted"
+    )
+    collection = lines[0].split()[5]
+    exported = run_cli(
+        "library", "export", "cli-reader", "--format", "ris", "--collection", collection
+    )
+    assert {r["urls"][0] for r in rispy.loads(exported.output)} == {
+        "https://arxiv.org/abs/2611.00001", "https://arxiv.org/abs/2611.00004",
+    }  # fmt: skip
+    assert run_cli("library", "export", "nobody").exit_code == 1
+    (tmp_path / "big.bib").write_bytes(b"%" * 5_000_001)
+    too_big = run_cli("library", "import", "cli-reader", str(tmp_path / "big.bib"))
+    assert too_big.exit_code == 1 and "larger than 5,000,000 bytes" in too_big.output

@@ -21,7 +21,13 @@ from typing import Any, Literal
 
 from paperfeed.errors import ActionError
 from paperfeed.records import MAX_TITLE_CHARS, forbidden_text_reason
-from paperfeed.services.cite import SAFE_COMMANDS, SAFE_SYMBOLS, citation_key, year_of
+from paperfeed.services.cite import (
+    SAFE_COMMANDS,
+    SAFE_SYMBOLS,
+    bibtex_many,
+    citation_key,
+    year_of,
+)
 from paperfeed.services.paper_views import PaperView
 
 Format = Literal["bibtex", "ris", "csl-json"]
@@ -150,6 +156,11 @@ def csl_json_many(found: list[PaperView]) -> str:
     keys = _unique_keys(found)
     items = [csl_item(p, k) for p, k in zip(found, keys, strict=True)]
     return json.dumps(items, ensure_ascii=False, indent=2) + "\n"
+
+
+def write_references(found: list[PaperView], fmt: Format) -> str:
+    """Papers as a file in one of the three formats."""
+    return {"bibtex": bibtex_many, "ris": ris_many, "csl-json": csl_json_many}[fmt](found)
 
 
 # --- reading ---

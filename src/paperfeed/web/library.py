@@ -5,6 +5,7 @@ deletion. Every action is a CSRF-checked form POST that works without JavaScript
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, UploadFile
@@ -18,7 +19,6 @@ from paperfeed.config import Settings
 from paperfeed.errors import ActionError
 from paperfeed.services import collections as collection_service
 from paperfeed.services import library
-from paperfeed.services.cite import bibtex_many
 from paperfeed.services.library import READING_STATES, SHELVES, LibraryItem
 from paperfeed.services.library_import import import_references
 from paperfeed.services.paper_views import PaperView
@@ -26,8 +26,8 @@ from paperfeed.services.references import (
     CSL_JSON_MEDIA_TYPE,
     FORMATS,
     RIS_MEDIA_TYPE,
-    csl_json_many,
-    ris_many,
+    Format,
+    write_references,
 )
 from paperfeed.services.search import MAX_LIMIT, SearchEngine
 from paperfeed.services.your_data import delete_account, your_data
@@ -50,12 +50,12 @@ IMPORT_PATH = "/import"
 # Room for the form's other fields and the multipart framing around the file.
 FORM_OVERHEAD_BYTES = 64_000
 ReadingChoice = Literal["read", "later", "none"]
-_EXPORTS: dict[str, tuple[str, Any]] = {
-    "bib": (BIBTEX_MEDIA_TYPE, bibtex_many),
-    "ris": (RIS_MEDIA_TYPE, ris_many),
-    "csl.json": (CSL_JSON_MEDIA_TYPE, csl_json_many),
+# File suffix -> (media type, format, what the OpenAPI description calls it).
+_EXPORTS: dict[str, tuple[str, Format, str]] = {
+    "bib": (BIBTEX_MEDIA_TYPE, "bibtex", "BibTeX"),
+    "ris": (RIS_MEDIA_TYPE, "ris", "RIS"),
+    "csl.json": (CSL_JSON_MEDIA_TYPE, "csl-json", "CSL-JSON"),
 }
-_EXPORT_NAMES = {"bib": "BibTeX", "ris": "RIS", "csl.json": "CSL-JSON"}
 
 
 class UploadLimit:
@@ -81,11 +81,13 @@ class UploadLimit:
         await self.app(scope, receive, send)
 
 
-def _export(papers: list[PaperView], fmt: str, name: str) -> Response:
-    media_type, write = _EXPORTS[fmt]
-    disposition = f'attachment; filename="{name}.{fmt.replace("csl.json", "json")}"'
+def _export(papers: list[PaperView], suffix: str, name: str) -> Response:
+    media_type, fmt, _ = _EXPORTS[suffix]
+    disposition = f'attachment; filename="{name}.{suffix.replace("csl.json", "json")}"'
     return Response(
-        write(papers), media_type=media_type, headers={"content-disposition": disposition}
+        write_references(papers, fmt),
+        media_type=media_type,
+        headers={"content-disposition": disposition},
     )
 
 
@@ -183,34 +185,37 @@ def create_library_router(
             raise HTTPException(exc.status, str(exc)) from exc
         return _export(shown.papers, fmt, f"collection-{collection_id}")
 
-    for fmt, (media_type, _) in _EXPORTS.items():
-        answer = {200: {"content": {media_type.split(";")[0]: {}}, "description": fmt}}
+    def library_file_route(suffix: str, called: str) -> Callable[[Request], Response]:
+        def library_file(request: Request) -> Response:
+            return library_export(request, suffix)
 
-        def library_file(request: Request, fmt: str = fmt) -> Response:
-            return library_export(request, fmt)
+        library_file.__doc__ = f"Every paper of your library as {called}."
+        return library_file
 
-        library_file.__doc__ = f"Every paper of your library as {_EXPORT_NAMES[fmt]}."
-        router.get(
-            f"/library.{fmt}",
-            response_class=Response,
-            responses={**answer, **errors(401)},
-            name=f"library_{fmt}",
-        )(library_file)
-        if fmt == "bib":  # web/community.py serves a collection's BibTeX
-            continue
-
-        def collection_file(request: Request, collection_id: RowId, fmt: str = fmt) -> Response:
-            return collection_export(request, collection_id, fmt)
+    def collection_file_route(suffix: str, called: str) -> Callable[..., Response]:
+        def collection_file(request: Request, collection_id: RowId) -> Response:
+            return collection_export(request, collection_id, suffix)
 
         collection_file.__doc__ = (
-            f"A collection's papers as {_EXPORT_NAMES[fmt]} (a private one only to its owner)."
+            f"A collection's papers as {called} (a private one only to its owner)."
         )
+        return collection_file
+
+    for suffix, (media_type, _, called) in _EXPORTS.items():
+        answer = {200: {"content": {media_type.split(";")[0]: {}}, "description": called}}
         router.get(
-            f"/collections/{{collection_id}}.{fmt}",
+            f"/library.{suffix}",
             response_class=Response,
-            responses={**answer, **errors(404)},
-            name=f"collection_{fmt}",
-        )(collection_file)
+            responses={**answer, **errors(401)},
+            name=f"library_{suffix}",
+        )(library_file_route(suffix, called))
+        if suffix != "bib":  # web/community.py serves a collection's BibTeX
+            router.get(
+                f"/collections/{{collection_id}}.{suffix}",
+                response_class=Response,
+                responses={**answer, **errors(404)},
+                name=f"collection_{suffix}",
+            )(collection_file_route(suffix, called))
 
     @twin_pages(
         router, templates, "/library", schemas.LibraryPage, errors(401, 503), cacheable=False
