@@ -17,6 +17,7 @@ from paperfeed.records import utcnow
 from paperfeed.services.community import paper_id_of
 from paperfeed.services.paper_views import PaperView, papers_by_id
 from paperfeed.services.text import MAX_COMMENT_CHARS
+from paperfeed.store import insert_unless_present
 from paperfeed.store.schema import paper_notes, papers, reading_states, votes
 
 ReadingState = Literal["read", "later"]
@@ -37,11 +38,12 @@ def set_reading_state(
     paper_id = paper_id_of(conn, arxiv_id)
     mine = (reading_states.c.user_id == user_id) & (reading_states.c.paper_id == paper_id)
     conn.execute(reading_states.delete().where(mine))
-    if state is not None:
-        conn.execute(
+    if state is not None:  # the same click twice at once: one row, the same state
+        insert_unless_present(
+            conn,
             reading_states.insert().values(
                 user_id=user_id, paper_id=paper_id, state=state, updated_at=utcnow()
-            )
+            ),
         )
     return state
 
@@ -59,10 +61,11 @@ def set_note(conn: sa.Connection, user_id: int, arxiv_id: str, body: str) -> boo
     if not body:
         return False
     now = utcnow()
-    conn.execute(
+    insert_unless_present(
+        conn,
         paper_notes.insert().values(
             user_id=user_id, paper_id=paper_id, body=body, created_at=created or now, updated_at=now
-        )
+        ),
     )
     return True
 
