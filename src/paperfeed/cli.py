@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import click
+import sqlalchemy as sa
 from platformdirs import user_cache_dir
 from tqdm import tqdm
 
@@ -30,18 +31,22 @@ from paperfeed.index.vectors import count_stale, coverage_in_store
 from paperfeed.logs import LOG_FORMATS, configure_logging
 from paperfeed.records import has_forbidden_chars, parse_arxiv_id
 from paperfeed.services import sources
-from paperfeed.services.accounts import create_user, set_admin
+from paperfeed.services.accounts import create_user, set_admin, user_by_name
 from paperfeed.services.backup import backup, restore
+from paperfeed.services.collections import get_collection
 from paperfeed.services.digest import send_digests
 from paperfeed.services.digest_schedule import DigestScheduler
 from paperfeed.services.evaluate import evaluate, load_corpus
 from paperfeed.services.indexer import BackgroundIndexer, switch_vectors, update_indexes
 from paperfeed.services.ingest import IngestSummary, run_ingest
 from paperfeed.services.jobs import LeaseBusy, PeriodicJob
+from paperfeed.services.library import library_items
+from paperfeed.services.library_import import import_references
 from paperfeed.services.portability import export_data
 from paperfeed.services.portability_import import import_data
 from paperfeed.services.recommend import Recommender, digest_section
 from paperfeed.services.recommend_eval import METHODS, evaluate_recommenders, load_eval_corpus
+from paperfeed.services.references import FORMATS, Format, write_references
 from paperfeed.services.search import MAX_LIMIT, MODES, SearchEngine, SearchHit
 from paperfeed.services.stats import store_stats
 from paperfeed.services.subscriptions import (
@@ -1309,6 +1314,86 @@ def demo(ctx: click.Context, host: str, port: int, then_serve: bool) -> None:
             click.echo(
                 json.dumps({k: v for k, v in store_stats(conn).items() if isinstance(v, int)})
             )
+
+
+# --- Your library: reference files in and out (issue 17) ---
+
+
+@cli.group("library")
+def library_group() -> None:
+    """A reader's library from the shell: import a reference manager's file (BibTeX, RIS,
+    CSL-JSON) into their collections, export their library or a collection."""
+
+
+def _reader(conn: sa.Connection, username: str) -> int:
+    user = user_by_name(conn, username)
+    if user is None:
+        raise PaperfeedError(f"no account {username!r}")
+    return user.id
+
+
+@library_group.command("import")
+@click.argument("username")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Default: from the content.")
+@click.option(
+    "--collection",
+    type=click.IntRange(1, 2**31 - 1),
+    help="Into this collection of theirs (default: a new private one).",
+)
+@click.option("--name", default="", help="The new collection's name.")
+@click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
+@click.pass_obj
+def library_import(
+    ctx: Context,
+    username: str,
+    path: Path,
+    fmt: Format | None,
+    collection: int | None,
+    name: str,
+    as_json: bool,
+) -> None:
+    """Import the papers a reference file names into USERNAME's collection; entries not
+    found here and refused ones are listed with their place in the file."""
+    limit = ctx.settings.import_max_bytes
+    with _user_errors():
+        if path.stat().st_size > limit:
+            raise PaperfeedError(
+                f"{path} is larger than {limit:,} bytes (PAPERFEED_IMPORT_MAX_BYTES)"
+            )
+        data = path.read_bytes()
+        with ctx.open_store() as store, store.write() as conn:
+            report = import_references(conn, _reader(conn, username), data, collection, name, fmt)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False))
+        return
+    click.echo(
+        f"added {len(report.added)} papers to collection {report.collection_id} "
+        f"({len(report.already)} already there, {len(report.not_found)} not found, "
+        f"{len(report.refused)} refused)"
+    )
+    for place, what in report.not_found:
+        click.echo(f"not found: {place}: {_shown(what)}")
+    for place, why in report.refused:
+        click.echo(f"refused: {place}: {_shown(why)}")
+
+
+@library_group.command("export")
+@click.argument("username")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="bibtex", show_default=True)
+@click.option(
+    "--collection", type=click.IntRange(1, 2**31 - 1), help="One of their collections instead."
+)
+@click.pass_obj
+def library_export(ctx: Context, username: str, fmt: Format, collection: int | None) -> None:
+    """Print USERNAME's library (or one of their collections) as BibTeX, RIS or CSL-JSON."""
+    with _user_errors(), ctx.open_store() as store, store.engine.connect() as conn:
+        user_id = _reader(conn, username)
+        if collection is not None:
+            found = get_collection(conn, collection, user_id).papers
+        else:
+            found = [item.paper for item in library_items(conn, user_id)]
+    click.echo(write_references(found, fmt), nl=False)
 
 
 def main() -> None:

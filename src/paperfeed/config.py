@@ -216,6 +216,9 @@ class Settings:
     # PostgreSQL and the extension can be used, else memory.
     vectors: str | None = None
     hnsw_ef_search: int = HNSW_EF_SEARCH
+    # The largest reference file (BibTeX, RIS, CSL-JSON) a reader may import: a few
+    # thousand entries fit in 5 MB; a larger upload is refused before it is read.
+    import_max_bytes: int = 5_000_000
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -262,6 +265,9 @@ class Settings:
             log_format=_choice_env("PAPERFEED_LOG_FORMAT", base.log_format, LOG_FORMATS),
             vectors=_choice_env("PAPERFEED_VECTORS", "", VECTOR_BACKENDS) or None,
             hnsw_ef_search=_int_env("PAPERFEED_HNSW_EF_SEARCH", base.hnsw_ef_search, 1, 1000),
+            import_max_bytes=_int_env(
+                "PAPERFEED_IMPORT_MAX_BYTES", base.import_max_bytes, 1_000, 100_000_000
+            ),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

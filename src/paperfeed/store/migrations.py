@@ -188,6 +188,11 @@ MIGRATIONS: list[tuple[int, str, Step | None]] = [
     (9, "vectors in pgvector (PostgreSQL with the extension)", _copy_vectors_to_pgvector),
     (10, "one-line summaries (TL;DR) of papers", _create_tables("paper_tldrs")),
     (11, "rising topics: phrases and their runs", _create_tables("rising_phrases", "rising_runs")),
+    (
+        14,
+        "your library: reading state and private notes",
+        _create_tables("reading_states", "paper_notes"),
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -7,6 +7,9 @@ paper id, so a re-ingest of metadata never touches it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -431,3 +434,70 @@ rising_runs = sa.Table(
     sa.Column("before_total", sa.Integer, nullable=False),
     sa.Column("papers_ingested_until", sa.DateTime),
 )
+
+# --- Your library: reading state and private notes (version 14) ---
+
+# A reader's mark on a paper: 'read' or 'later' (read later); no row, no mark.
+reading_states = sa.Table(
+    "reading_states",
+    metadata,
+    sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("paper_id", sa.ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Index("ix_reading_states_user", "user_id", "updated_at"),
+)
+
+# A reader's private note on a paper (Markdown, shown sanitized like comments).
+paper_notes = sa.Table(
+    "paper_notes",
+    metadata,
+    sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("paper_id", sa.ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Index("ix_paper_notes_user", "user_id", "updated_at"),
+)
+
+
+# --- Personal data: the one list "your data" downloads and account deletion follows ---
+
+
+@dataclass(frozen=True)
+class PersonalTable:
+    """A table holding what a reader made or is. `owner`: its column naming users.id.
+    `on_delete` when the account goes: 'delete' the rows; 'detach' (set `owner` to NULL:
+    the row is not theirs alone, e.g. a paper they put on a daily list); 'anonymize'
+    (comments: given to the deleted-user placeholder, or deleted if the reader asks).
+    `email_key`: a column also matched against the reader's email key (a subscription
+    made before signing up). `secret`: columns never downloaded. `download` False: the
+    rows are the site's bookkeeping (sessions), deleted but not handed out. Rows of
+    tables that reference a personal table (a collection's items) go with their parent."""
+
+    table: str
+    owner: str
+    on_delete: Literal["delete", "detach", "anonymize"] = "delete"
+    email_key: str | None = None
+    secret: tuple[str, ...] = ()
+    download: bool = True
+
+
+PERSONAL_DATA: tuple[PersonalTable, ...] = (
+    PersonalTable("users", "id", secret=("password_hash", "username_key", "email_key")),
+    PersonalTable("sessions", "user_id", download=False),
+    PersonalTable("votes", "user_id"),
+    PersonalTable("comments", "user_id", on_delete="anonymize"),
+    PersonalTable("daily_entries", "submitted_by", on_delete="detach"),
+    PersonalTable("collections", "user_id"),
+    PersonalTable("not_interested", "user_id"),
+    PersonalTable("interest_seeds", "user_id"),
+    PersonalTable(
+        "subscriptions", "user_id", email_key="email_key", secret=("confirm_nonce", "email_key")
+    ),
+    PersonalTable("reading_states", "user_id"),
+    PersonalTable("paper_notes", "user_id"),
+)
+# Tables that reference users.id but hold nothing of the reader's: none today. Each
+# entry says why (tests/test_your_data.py holds every reference to one list or the other).
+PERSONAL_DATA_EXEMPT: dict[str, str] = {}

@@ -36,6 +36,7 @@ from paperfeed.web.feeds import create_feeds_router
 from paperfeed.web.for_you import create_for_you_router
 from paperfeed.web.head import HeadAsGet
 from paperfeed.web.hf_api import create_router
+from paperfeed.web.library import UploadLimit, create_library_router
 from paperfeed.web.observability import (
     Metrics,
     ObservabilityMiddleware,
@@ -123,6 +124,7 @@ def create_app(
     app.add_middleware(GZipMiddleware, minimum_size=1000)
     app.add_middleware(HeadAsGet)
     app.add_middleware(BrowserSecurityMiddleware)
+    app.add_middleware(UploadLimit, max_bytes=settings.import_max_bytes)
     # Outermost: every request gets its id, log line and count, cached or not.
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, routes=app.router.routes)
     app.include_router(create_observability_router(metrics, readiness, settings.metrics_allow))
@@ -131,6 +133,8 @@ def create_app(
     app.include_router(
         create_accounts_router(store, settings, security, templates, rate_limits or RateLimits())
     )
+    # Before the community router: its /collections/{id} would take /collections/{id}.ris.
+    app.include_router(create_library_router(store, search, security, templates, settings))
     app.include_router(create_community_router(store, security, templates, submissions))
     recommender = Recommender(store, search) if search is not None else None
     app.include_router(create_for_you_router(store, security, templates, recommender))

@@ -90,6 +90,8 @@ _MEANING = {
     403: "Missing or wrong CSRF token, a cross-site request, or not an admin",
     404: "Nothing here: an unknown or out-of-range id, or a private collection",
     409: "Conflicts with the current state",
+    411: "An upload without a Content-Length",
+    413: "An upload larger than the site accepts",
     429: "Too many attempts from this client: retry later",
     502: "arXiv could not be reached or did not answer",
     503: "Not available now: search is not enabled, or arXiv is busy",

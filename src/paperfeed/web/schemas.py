@@ -191,3 +191,19 @@ class TrendsPage(BaseModel):
     series: list[TrendSeries]
     rising: list[RisingTopic]
     rising_window: RisingWindow | None
+
+
+# --- Your library ---
+
+
+class LibraryPaper(Paper):
+    reading_state: str | None
+    note: str | None
+    voted: bool
+    touched_at: str
+
+
+class LibraryPage(BaseModel):
+    shelf: str
+    q: str
+    papers: list[LibraryPaper]
