@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from paperfeed.authors import identity
+
 MAX_CENTROIDS = 4
 LIKES_PER_CENTROID = 8
 KMEANS_ITERATIONS = 10
@@ -86,17 +88,18 @@ def shared_authors(
     candidate_authors: list[list[str]], liked_authors: list[list[str]]
 ) -> np.ndarray:
     """(candidates, liked) counts of the authors each candidate shares with each liked
-    paper (names compared case-insensitively)."""
-    column = {}
+    paper (names compared by the one author matcher's identity, paperfeed/authors.py)."""
+    column: dict[str, int] = {}
     for names in liked_authors:
         for name in names:
-            column.setdefault(name.strip().casefold(), len(column))
+            if key := identity(name):
+                column.setdefault(key, len(column))
     liked_matrix = np.zeros((len(liked_authors), len(column)), dtype=np.float32)
     for row, names in enumerate(liked_authors):
-        liked_matrix[row, [column[n.strip().casefold()] for n in names]] = 1
+        liked_matrix[row, [column[k] for n in names if (k := identity(n)) in column]] = 1
     candidate_matrix = np.zeros((len(candidate_authors), len(column)), dtype=np.float32)
     for row, names in enumerate(candidate_authors):
-        found = [column[key] for n in names if (key := n.strip().casefold()) in column]
+        found = [column[key] for n in names if (key := identity(n)) in column]
         candidate_matrix[row, found] = 1
     return candidate_matrix @ liked_matrix.T
 

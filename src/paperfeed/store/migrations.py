@@ -14,6 +14,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from paperfeed.records import identity_key, utcnow
+from paperfeed.store.authors import backfill_paper_authors
 from paperfeed.store.schema import (
     daily_entries,
     imported_submitters,
@@ -144,6 +145,12 @@ def _add_ai_summaries(conn: sa.Connection) -> None:
         _add_column(conn, metadata.tables["paper_links"], name)
 
 
+def _add_authors(conn: sa.Connection) -> None:
+    """Version 13: the matcher's author rows (backfilled), follows, feed tokens, claims."""
+    _create_tables("paper_authors", "follows", "feed_tokens", "author_claims")(conn)
+    backfill_paper_authors(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Step | None]] = [
     (1, "initial schema: papers, categories, users, daily entries, votes, comments, links", None),
     (2, "paper embeddings", _create_tables("paper_embeddings")),
@@ -173,6 +180,7 @@ MIGRATIONS: list[tuple[int, str, Step | None]] = [
     ),
     (7, "the update job: job leases and update runs", _create_tables("job_leases", "update_runs")),
     (8, "Hugging Face's AI summary and keywords of a paper", _add_ai_summaries),
+    (13, "authors: matched author names, follows, feed tokens, claims", _add_authors),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

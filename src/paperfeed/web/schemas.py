@@ -102,6 +102,7 @@ class Comment(BaseModel):
 class PaperPage(Paper):
     similar: list[str]
     comments: list[Comment]
+    claimed_by: dict[str, str]  # author name -> the username an admin approved a claim of
 
 
 class CollectionSummary(BaseModel):
@@ -136,3 +137,50 @@ class Recommendation(Paper):
 
 class ForYouPage(BaseModel):
     papers: list[Recommendation]
+
+
+# --- Authors (web/authors.py) ---
+
+
+class AuthorVariant(BaseModel):
+    name: str
+    papers: int
+
+
+class CategoryYear(BaseModel):
+    year: int
+    counts: dict[str, int]
+
+
+class AuthorPage(BaseModel):
+    name: str
+    key: str
+    papers: list[Paper]
+    total_papers: int
+    total_votes: int
+    variants: list[AuthorVariant]
+    ambiguous: bool
+    ambiguous_with: list[AuthorVariant]
+    coauthors: list[AuthorVariant]
+    categories_by_year: list[CategoryYear]
+    claimed_by: list[str]
+
+
+class CategoryPage(BaseModel):
+    category: str
+    papers: list[Paper]
+
+
+class Claim(BaseModel):
+    id: int
+    username: str
+    arxiv_id: str
+    title: str
+    author_name: str
+    status: str
+    note: str
+    created_at: str
+
+
+class ClaimQueue(BaseModel):
+    claims: list[Claim]
