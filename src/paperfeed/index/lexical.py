@@ -263,8 +263,8 @@ class KeywordIndex:
     def _author_clause(self, words: list[str]) -> tantivy.Query:
         """author:NAME through the one matcher (Y. LeCun, LeCun Yann and Yann LeCun find
         each other); a single word (author:wei) is any author with that word in the name."""
-        name = parse_name(" ".join(words)) if len(words) > 1 else None
-        if name is None:
+        name = parse_name(" ".join(words))
+        if name is None or name.key == name.family:  # no given name: a word of any name
             return self._parse(_phrase(words), {"authors": 1.0})
         return tantivy.Query.boolean_query(
             [

@@ -17,6 +17,7 @@ from paperfeed.store.schema import author_claims, paper_authors, papers, users
 MAX_AUTHOR_PAPERS = 2_000  # a name's papers read for its page and votes (the newest)
 PAGE_PAPERS = 100
 MAX_COAUTHORS = 30
+MAX_AMBIGUOUS_SHOWN = 30  # "Y. Wang" stands for a hundred first names in a year of cs
 TABLE_CATEGORIES = 6  # columns of the categories-over-time table; the rest are "other"
 
 
@@ -41,7 +42,8 @@ class AuthorPage:
     variants: list[Variant]  # how the matched papers write the name
     # Other authors the key may stand for (rule 5 of paperfeed/authors.py): non-empty
     # when the name is ambiguous.
-    ambiguous_with: list[Variant]
+    ambiguous_with: list[Variant]  # the most frequent MAX_AMBIGUOUS_SHOWN
+    ambiguous_total: int  # how many other first names the key stands for
     coauthors: list[Variant]
     category_columns: list[str]
     categories_by_year: list[tuple[int, list[int]]]  # (year, counts by column)
@@ -57,6 +59,7 @@ class AuthorPage:
             "variants": [v.to_json() for v in self.variants],
             "ambiguous": bool(self.ambiguous_with),
             "ambiguous_with": [v.to_json() for v in self.ambiguous_with],
+            "ambiguous_total": self.ambiguous_total,
             "coauthors": [v.to_json() for v in self.coauthors],
             "categories_by_year": [
                 {"year": year, "counts": dict(zip(self.category_columns, counts, strict=True))}
@@ -142,7 +145,9 @@ def author_page(conn: sa.Connection, name: str) -> AuthorPage | None:
     # only by initials may be by another author with this key.
     ambiguous = (asked.first is None and len(others) > 1) or bool(initials_matched and others)
     ambiguous_with = (
-        [Variant(*forms.most_common(1)[0]) for forms in others.values()] if ambiguous else []
+        [Variant(forms.most_common(1)[0][0], forms.total()) for forms in others.values()]
+        if ambiguous
+        else []
     )
     ambiguous_with.sort(key=lambda v: (-v.papers, v.name))
     newest = conn.execute(
@@ -159,7 +164,8 @@ def author_page(conn: sa.Connection, name: str) -> AuthorPage | None:
         total_papers=len(matched),
         total_votes=sum(p.upvotes for p in views),
         variants=_most_written(written),
-        ambiguous_with=ambiguous_with,
+        ambiguous_with=ambiguous_with[:MAX_AMBIGUOUS_SHOWN],
+        ambiguous_total=len(ambiguous_with),
         coauthors=_coauthors(conn, asked, [p.id for p in views]),
         **_categories_over_time(views),
         claimed_by=claimed_by,

@@ -161,6 +161,7 @@ class AuthorPage(BaseModel):
     variants: list[AuthorVariant]
     ambiguous: bool
     ambiguous_with: list[AuthorVariant]
+    ambiguous_total: int
     coauthors: list[AuthorVariant]
     categories_by_year: list[CategoryYear]
     claimed_by: list[str]
