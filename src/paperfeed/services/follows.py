@@ -39,6 +39,8 @@ class Follow:
 
 def followable(kind: str, value: str) -> str:
     """The value as stored; ActionError (400) for one that names no author or category."""
+    if _CONTROL.search(value):  # refused, not stripped: a line break is never in a name
+        raise ActionError("no line breaks or control characters")
     value = " ".join(value.split())
     if kind == "category":
         if not CATEGORY.fullmatch(value):
@@ -46,7 +48,7 @@ def followable(kind: str, value: str) -> str:
         return value
     if kind != "author":
         raise ActionError("one follows an author or a category")
-    if _CONTROL.search(value) or len(value) > MAX_NAME_CHARS or parse_name(value) is None:
+    if len(value) > MAX_NAME_CHARS or parse_name(value) is None:
         raise ActionError(f"an author's name: letters, at most {MAX_NAME_CHARS} characters")
     return value
 
