@@ -12,10 +12,11 @@ from urllib.parse import quote
 import pytest
 import sqlalchemy as sa
 
-from paperfeed.authors import author_key, identity, natural_order, parse_name, same_author
+from paperfeed.authors import NameIndex, author_key, natural_order, parse_name, same_author
 from paperfeed.query import parse_query
 from paperfeed.records import PaperRecord
 from paperfeed.services.ingest import run_ingest
+from paperfeed.services.recommend_rank import shared_authors
 from paperfeed.services.search import SearchEngine
 from paperfeed.sources.jsonl import JsonlSource
 from paperfeed.store import Store
@@ -70,12 +71,24 @@ def test_keys_first_names_and_hostile_input():
     assert parse_name("LeCun, Yann").first == "yann"
     assert parse_name("Y. LeCun").initials_only
     assert natural_order("LeCun, Yann") == "Yann LeCun"
-    assert identity("Yann LeCun") == identity("LECUN, Yann") == "yann lecun"
-    assert identity("Y. LeCun") == "y lecun"
     for nothing in ["", "   ", "...", "-", "1234", "x" * 201, "\x00\x01"]:
         assert parse_name(nothing) is None
-        assert identity(nothing) == ""
+        assert NameIndex([nothing]).ids == {}
     assert parse_name("王小明").key == "王小明"  # a one-word name is its own key
+
+
+def test_a_name_index_matches_by_the_same_rules():
+    known = NameIndex(["Yann LeCun", "LeCun, Yann", "Y. Liu", "Yang Liu", "Ada Lovelace"])
+    assert len(known.ids) == 4  # Yann LeCun once
+    assert known.matches("Y. LeCun") == [known.ids["yann lecun"]]
+    assert sorted(known.matches("Yi Liu")) == [known.ids["y liu"]]  # not Yang Liu
+    assert sorted(known.matches("Y Liu")) == sorted([known.ids["y liu"], known.ids["yang liu"]])
+    assert known.matches("Grace Hopper") == [] and known.matches("...") == []
+    shared = shared_authors(
+        [["Y. LeCun", "Zoe Park"], ["Yi Liu"], ["Grace Hopper"]],
+        [["Yann LeCun", "Y. Liu"], ["Yang Liu"]],
+    )
+    assert shared.tolist() == [[1, 0], [1, 0], [0, 0]]
 
 
 # --- the rows ingest writes, and search's author: ---
@@ -242,3 +255,40 @@ def test_hostile_or_unknown_names_are_404_not_500(real_site, name):
     client, _ = real_site
     for path in (f"/authors/{name}", f"/authors/{name}.json", f"/feeds/authors/{name}.atom"):
         assert client.get(path).status_code in (400, 404), path
+
+
+# --- For you beyond co-authorship: the evaluation's view ---
+
+
+def test_beyond_coauthorship_keeps_papers_sharing_no_author_with_the_likes():
+    from datetime import date
+
+    import numpy as np
+
+    from paperfeed.services.recommend_eval import EvalCorpus, EvalUser, beyond_coauthorship
+
+    day = date(2026, 1, 1)
+    authors = [
+        ["Yann LeCun"],  # 0: liked
+        ["Y. LeCun", "Ada Lovelace"],  # 1: a later paper by the same author (initials)
+        ["Grace Hopper"],  # 2: a later paper by nobody they liked
+        ["Alan Turing"],  # 3: another, not in the truth
+    ]
+    corpus = EvalCorpus(
+        paper_ids=np.arange(4),
+        vectors=np.zeros((4, 384), dtype=np.float32),
+        texts=["a", "b", "c", "d"],
+        authors=authors,
+        upvotes=np.zeros(4, dtype=np.int64),
+        last_featured=[day] * 4,
+        users=[
+            EvalUser("fan", liked=[0], truth={1, 2}, split_day=day),
+            EvalUser("self", liked=[0], truth={1}, split_day=day),  # nothing left: drops out
+        ],
+        curators=[],
+    )
+    assert corpus.candidates(corpus.users[0]).tolist() == [1, 2, 3]
+    beyond = beyond_coauthorship(corpus)
+    (fan,) = beyond.users
+    assert fan.truth == {2}
+    assert beyond.candidates(fan).tolist() == [2, 3]

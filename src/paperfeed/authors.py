@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 MAX_NAME_CHARS = 200  # longer "names" are not names: nothing matches them
@@ -140,9 +141,37 @@ def same_author(a: str, b: str) -> bool:
     return x is not None and y is not None and x.same_author(y)
 
 
-@functools.lru_cache(maxsize=65_536)  # For you and its evaluation compare many names often
-def identity(name: str) -> str:
-    """What co-authorship compares (For you's shared authors): the folded full name
-    ("yann lecun"), or the key for a name in initials; "" for no name."""
-    found = parse_name(name)
-    return found.full if found else ""
+class NameIndex:
+    """Names to match others against by rule 5 (say, the authors of a reader's liked
+    papers), each known name numbered once by its identity: the full form, or the key for
+    a name in initials. A look-up reads the names of one key, not every pair."""
+
+    def __init__(self, names: Iterable[str] = ()) -> None:
+        self.ids: dict[str, int] = {}
+        self._by_key: dict[str, list[int]] = {}
+        for name in names:
+            self.add(name)
+
+    def add(self, name: str) -> int | None:
+        """The number of this name's identity (None for a name with no letters)."""
+        found = parse_cached(name)
+        if found is None:
+            return None
+        if found.full not in self.ids:
+            self.ids[found.full] = len(self.ids)
+            self._by_key.setdefault(found.key, []).append(self.ids[found.full])
+        return self.ids[found.full]
+
+    def matches(self, name: str) -> list[int]:
+        """The known identities rule 5 takes `name` for."""
+        found = parse_cached(name)
+        if found is None:
+            return []
+        if found.initials_only:  # Y. LeCun: Yann LeCun, Yves LeCun and Y. LeCun
+            return self._by_key.get(found.key, [])
+        # Yann LeCun: Yann LeCun, and Y. LeCun (whose identity is the key)
+        return [self.ids[f] for f in (found.full, found.key) if f in self.ids]
+
+
+# For you and its evaluation read the same names many times.
+parse_cached = functools.lru_cache(maxsize=100_000)(parse_name)
