@@ -66,7 +66,7 @@ def create_authors_router(
             },
         )
 
-    @twin_pages(router, templates, "/categories/{category}", schemas.CategoryPage)
+    @twin_pages(router, templates, "/categories/{category}", schemas.CategoryPage, errors(404))
     def category(request: Request, category: Category) -> Page:
         """The newest 100 papers in an arXiv category (primary or cross-listed)."""
         with store.engine.connect() as conn:
@@ -114,7 +114,7 @@ def create_authors_router(
 
     # --- following ---
 
-    @router.post("/follows", dependencies=csrf, responses=action_responses(401))
+    @router.post("/follows", dependencies=csrf, responses=action_responses())
     def follow(
         request: Request,
         kind: str = Form("", max_length=20),
@@ -127,7 +127,7 @@ def create_authors_router(
         item = run_action(store, lambda conn: follow_service.follow(conn, user.id, kind, value))
         return done(request, next or "/account/follows", {"following": True, **item.__dict__})
 
-    @router.post("/follows/remove", dependencies=csrf, responses=action_responses(401))
+    @router.post("/follows/remove", dependencies=csrf, responses=action_responses())
     def unfollow(
         request: Request,
         kind: str = Form("", max_length=20),
@@ -170,14 +170,14 @@ def create_authors_router(
     def my_follows(request: Request) -> Response:
         return follows_page(request)
 
-    @router.post("/account/feed-token", dependencies=csrf, responses=action_responses(401))
+    @router.post("/account/feed-token", dependencies=csrf, responses=action_responses())
     def make_feed_token(request: Request) -> Response:
         """A new secret URL for the personal feed, shown once (the old one stops working)."""
         user = security.require_user(request)
         token = run_action(store, lambda conn: follow_service.new_feed_token(conn, user.id))
         return follows_page(request, token)
 
-    @router.post("/account/feed-token/revoke", dependencies=csrf, responses=action_responses(401))
+    @router.post("/account/feed-token/revoke", dependencies=csrf, responses=action_responses())
     def revoke_feed_token(request: Request) -> Response:
         user = security.require_user(request)
         run_action(store, lambda conn: follow_service.revoke_feed_token(conn, user.id))
@@ -188,7 +188,7 @@ def create_authors_router(
     @router.post(
         "/papers/{arxiv_id:path}/claim",
         dependencies=csrf,
-        responses=action_responses(401, 404, 409),
+        responses=action_responses(404, 409),
     )
     def claim(
         request: Request,
@@ -218,7 +218,7 @@ def create_authors_router(
     @router.post(
         "/admin/claims/{claim_id}/{decision}",
         dependencies=csrf,
-        responses=action_responses(401, 403, 404, 409),
+        responses=action_responses(404, 409),
     )
     def decide(
         request: Request, claim_id: RowId, decision: Literal["approve", "reject"]
