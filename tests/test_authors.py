@@ -139,6 +139,23 @@ def test_ingest_writes_author_rows_and_the_backfill_rebuilds_them(fresh_db, tmp_
     assert len(_author_rows(fresh_db)) == 8
 
 
+def test_migration_13_adds_the_tables_and_backfills_the_authors(db_url, tmp_path):
+    """A store from before version 13 (and without this branch's neighbours 9 to 12)."""
+    with Store(db_url) as store:
+        _load(store, tmp_path)
+        with store.engine.begin() as conn:
+            for table in ("author_claims", "feed_tokens", "follows", "paper_authors"):
+                conn.exec_driver_sql(f"DROP TABLE {table}")
+            conn.exec_driver_sql("DELETE FROM schema_migrations WHERE version >= 9")
+    with Store(db_url) as store:
+        rows = _author_rows(store)
+        with store.engine.connect() as conn:
+            versions = set(conn.exec_driver_sql("SELECT version FROM schema_migrations").scalars())
+            assert sa.inspect(conn).has_table("author_claims")
+    assert len(rows) == 9 and ("Y. LeCun", "y lecun", None) in rows
+    assert 13 in versions and not {9, 10, 11, 12} & versions
+
+
 def test_search_author_goes_through_the_matcher(fresh_db, tmp_path, load_embedder):
     _load(fresh_db, tmp_path)
     search = SearchEngine(fresh_db, tmp_path / "data", embedder=load_embedder(64))
