@@ -44,7 +44,7 @@ _PARTICLES = frozenset(
 _SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv"})
 _SPLIT = re.compile(r"[\s.]+")
 _HYPHEN = re.compile(r"[\-‐‑–]+")  # and the Unicode hyphens
-_NOT_LETTER = re.compile(r"[^\w]|[\d_]")
+_NOT_LETTER = re.compile(r"[\W_]")  # letters and digits stay (a digit is rare, but not nothing)
 
 
 def fold(text: str) -> str:
@@ -103,7 +103,7 @@ class AuthorName:
 def parse_name(name: str) -> AuthorName | None:
     """The matcher's reading of a written name; None when it holds no letters (or is
     longer than MAX_NAME_CHARS)."""
-    if len(name) > MAX_NAME_CHARS:
+    if len(name) > MAX_NAME_CHARS or not any(c.isalpha() for c in name):
         return None
     written = _SPLIT.split(natural_order(name))
     # Given names split at hyphens (J.-P.), the family name joined.
