@@ -6,7 +6,8 @@ index's `author_keys` field), the digests' followed authors and For you (both th
 that search). The rules, documented for readers in docs/authors.md:
 
 1. Fold: Unicode compatibility form, accents dropped (Müller -> muller, Sørensen ->
-   sorensen), case folded, apostrophes dropped (O'Brien -> obrien).
+   sorensen), case folded, other punctuation dropped (O'Brien -> obrien); letters and
+   digits kept. A "name" without a letter is no name.
 2. Order: "Family, Given" is read as "Given Family" (a trailing Jr./Sr./II/III goes).
 3. Words split at spaces and dots, given names also at hyphens (Jean-Pierre, J.-P.);
    the family name is the last word, hyphens dropped (Garcia-Lopez -> garcialopez), with the
