@@ -104,7 +104,7 @@ def test_a_readers_visit(chromium, site):
     page.get_by_label("Password").fill("correct horse battery")
     page.get_by_role("button", name="Create account").click()
     page.wait_for_url("**/papers/2611.00066")
-    assert page.get_by_role("link", name="ada").is_visible()
+    assert page.get_by_role("link", name="ada", exact=True).is_visible()
 
     # Vote.
     vote = page.locator("button.vote-button")
@@ -251,7 +251,7 @@ def test_a_daily_readers_morning(chromium, morning_site):
     page.goto(site + link[link.index("/signup/confirm") :])
     page.get_by_label("Password").fill("correct horse battery")
     page.get_by_role("button", name="Open my account").click()
-    page.get_by_role("link", name="ada").wait_for()
+    page.get_by_role("link", name="ada", exact=True).wait_for()
 
     # A vote far down the list: in place, the page stays where the reader was.
     page.goto(site + "/papers/date/2026-11-04")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "paperfeed"
-BASE = {"records", "query", "errors", "config", "logs"}
+BASE = {"records", "query", "errors", "config", "logs", "authors"}
 INTERFACES = {"web", "cli", "__main__"}
 # What each layer may not import (top-level names under paperfeed).
 FORBIDDEN = {

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
+from paperfeed.authors import natural_order
 from paperfeed.errors import PaperfeedError
 from paperfeed.records import parse_arxiv_id
 
@@ -110,6 +111,11 @@ def words_of(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
+def author_words(name: str) -> list[str]:
+    """A name as `author:` holds it, for the one author matcher (paperfeed/authors.py)."""
+    return words_of(natural_order(name))
+
+
 def _parse_date(value: str, end: bool) -> date:
     """YYYY, YYYY-MM or YYYY-MM-DD; `end` picks the last day of a year or month."""
     match = _DATE.fullmatch(value)
@@ -139,9 +145,9 @@ def parse_query(text: str) -> ParsedQuery:
     for negate, key, quoted, bare in _TOKEN.findall(query.text):
         value = quoted if quoted or bare == "" else bare
         key = key.lower()
-        if key == "author":
-            if words_of(value):
-                query.authors.append(words_of(value))
+        if key == "author":  # "Family, Given" as Given Family (paperfeed/authors.py)
+            if author_words(value):
+                query.authors.append(author_words(value))
         elif key in ("cat", "category"):
             query.categories += [c for c in value.split(",") if re.fullmatch(r"[\w.\-]+", c)]
         elif key == "since":

@@ -22,6 +22,7 @@ import numpy as np
 import sqlalchemy as sa
 import tantivy
 
+from paperfeed.authors import parse_name
 from paperfeed.query import STOPWORDS, ParsedQuery
 from paperfeed.records import day_number, paper_day
 from paperfeed.store import Store
@@ -51,7 +52,8 @@ EXACT_NAME_SCORE = 100.0
 # "Did you mean": the most common words of the vocabulary sharing a misspelled word's
 # first two letters, among which the correction is looked for.
 SUGGEST_TERMS = 3_000
-SCHEMA_VERSION = 4  # 4: authors one value each (no phrase across two), author_names
+# 4: authors one value each (no phrase across two), author_names; 5: author_keys
+SCHEMA_VERSION = 5
 
 
 def _schema() -> tantivy.Schema:
@@ -65,6 +67,8 @@ def _schema() -> tantivy.Schema:
     # each whole name in lower case (name_key), for exact matches.
     builder.add_text_field("authors", tokenizer_name="default")
     builder.add_text_field("author_names", tokenizer_name="raw")
+    # The one author matcher's terms of each author (paperfeed/authors.py), for author:.
+    builder.add_text_field("author_keys", tokenizer_name="raw")
     builder.add_text_field("categories", tokenizer_name="raw")
     builder.add_integer_field("day", indexed=True, fast=True)  # yyyymmdd
     return builder.build()
@@ -205,6 +209,12 @@ class KeywordIndex:
                             text_exact=f"{row.title}\n{row.abstract}",
                             authors=list(row.authors),
                             author_names=[name_key([a]) for a in row.authors],
+                            author_keys=[
+                                term
+                                for a in row.authors
+                                if (name := parse_name(a)) is not None
+                                for term in name.index_terms()
+                            ],
                             categories=list(row.categories),
                             day=paper_day(row.announced_date, row.published_at),
                         )
@@ -240,12 +250,25 @@ class KeywordIndex:
         for phrase in query.phrases:  # stemmed: "language model" finds language models
             clauses.append((tantivy.Occur.Must, self._parse(_phrase(phrase), {"text": 1.0})))
         for author in query.authors:
-            clauses.append((tantivy.Occur.Must, self._parse(_phrase(author), {"authors": 1.0})))
+            clauses.append((tantivy.Occur.Must, self._author_clause(author)))
             exact = tantivy.Query.term_query(self.schema, "author_names", name_key(author))
             clauses.append(
                 (tantivy.Occur.Should, tantivy.Query.const_score_query(exact, EXACT_NAME_SCORE))
             )
         return tantivy.Query.boolean_query(clauses) if clauses else None
+
+    def _author_clause(self, words: list[str]) -> tantivy.Query:
+        """author:NAME through the one matcher (Y. LeCun, LeCun Yann and Yann LeCun find
+        each other); a single word (author:wei) is any author with that word in the name."""
+        name = parse_name(" ".join(words))
+        if name is None or name.key == name.family:  # no given name: a word of any name
+            return self._parse(_phrase(words), {"authors": 1.0})
+        return tantivy.Query.boolean_query(
+            [
+                (tantivy.Occur.Should, tantivy.Query.term_query(self.schema, "author_keys", t))
+                for t in name.query_terms()
+            ]
+        )
 
     def _clauses(self, query: ParsedQuery) -> list[tuple[tantivy.Occur, tantivy.Query]]:
         """Scored text (words: any; phrases and authors: all), exclusions, filters."""

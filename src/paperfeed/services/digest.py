@@ -24,12 +24,15 @@ from datetime import date, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 
+import sqlalchemy as sa
+
 from paperfeed.config import Settings
 from paperfeed.errors import PaperfeedError
 from paperfeed.records import utcnow
 from paperfeed.services import tokens
 from paperfeed.services.digest_compose import ForYou, PeriodPapers, compose, digest_message
 from paperfeed.services.digest_periods import Period, due_periods, period_of
+from paperfeed.services.follows import following
 from paperfeed.services.mailer import (
     PermanentMailError,
     ServerUnavailable,
@@ -44,7 +47,7 @@ from paperfeed.services.search import SearchEngine
 from paperfeed.services.subscriptions import Prefs, unsubscribe_token, unsubscribe_url
 from paperfeed.store import Store
 from paperfeed.store import subscriptions as outbox
-from paperfeed.store.subscriptions import OutboxItem
+from paperfeed.store.subscriptions import OutboxItem, Subscription
 
 BATCH = 500
 # How long a digest left pending by temporary errors is retried by later runs.
@@ -205,6 +208,18 @@ def send_digests(
     return summary
 
 
+def prefs_with_follows(conn: sa.Connection, subscription: Subscription) -> Prefs:
+    """What the subscription asks for, plus the authors and categories its reader follows
+    on the site (services/follows.py)."""
+    prefs = Prefs.from_json(subscription.prefs)
+    if subscription.user_id is not None:
+        for item in following(conn, subscription.user_id):
+            chosen = prefs.authors if item.kind == "author" else prefs.categories
+            if item.value not in chosen:
+                chosen.append(item.value)
+    return prefs
+
+
 def _send_one(
     store: Store,
     settings: Settings,
@@ -220,7 +235,9 @@ def _send_one(
             outbox.finish(conn, item.id, "cancelled")
         summary.cancelled += 1
         return
-    sections = compose(Prefs.from_json(subscription.prefs), subscription.user_id, new, for_you)
+    with store.engine.connect() as conn:
+        prefs = prefs_with_follows(conn, subscription)
+    sections = compose(prefs, subscription.user_id, new, for_you)
     if not sections:
         with store.engine.begin() as conn:
             outbox.finish(conn, item.id, "empty", papers=0)
@@ -258,7 +275,7 @@ def _dry_run(
             for subscription in outbox.active_subscriptions(conn, period.frequency):
                 if subscription.id in done:
                     continue
-                prefs = Prefs.from_json(subscription.prefs)
+                prefs = prefs_with_follows(conn, subscription)
                 if compose(prefs, subscription.user_id, new, for_you):
                     summary.sent += 1
                 else:

@@ -21,7 +21,7 @@ from email.message import EmailMessage
 import sqlalchemy as sa
 
 from paperfeed.config import Settings
-from paperfeed.query import ParsedQuery, words_of
+from paperfeed.query import ParsedQuery, author_words
 from paperfeed.services.digest_periods import Period
 from paperfeed.services.mailer import email_templates, host_of, new_message
 from paperfeed.services.paper_views import LISTING, PaperView, view_of
@@ -109,7 +109,7 @@ class PeriodPapers:
         return self._cached(
             "author",
             name,
-            lambda: self._matching(ParsedQuery(text="", authors=[words_of(name)])),
+            lambda: self._matching(ParsedQuery(text="", authors=[author_words(name)])),
         )
 
 

@@ -1,8 +1,9 @@
 """For you: recommendations from a user's own signals, over the paper embeddings.
 
-The liked vectors are the papers a user voted for, put in their collections or submitted
-to a daily list; users with no signals yet start from their interest seeds (a category,
-an author, an arXiv paper, a pasted abstract), each seed one more "liked" vector. The
+The liked vectors are the papers a user voted for, put in their collections, submitted
+to a daily list or claimed as an author of; their interest seeds (a category, an author,
+an arXiv paper, a pasted abstract) and the authors and categories they follow are each
+one more "liked" vector. The
 ranking itself, on plain arrays, is `rank` in services/recommend_rank.py.
 
 Incremental by construction: the model is rebuilt at every request from the user's own
@@ -23,8 +24,9 @@ import sqlalchemy as sa
 
 from paperfeed.index.backend import VectorBackend, VectorFilter
 from paperfeed.index.embedder import DIM
-from paperfeed.query import ParsedQuery, words_of
+from paperfeed.query import ParsedQuery, author_words
 from paperfeed.services.digest_compose import ForYou
+from paperfeed.services.follows import following
 from paperfeed.services.paper_views import PaperView, papers_by_id
 from paperfeed.services.recommend_rank import (
     POOL_PER_PICK,
@@ -37,6 +39,7 @@ from paperfeed.services.recommend_rank import (
 from paperfeed.services.search import SearchEngine
 from paperfeed.store import Store
 from paperfeed.store.schema import (
+    author_claims,
     collection_items,
     collections,
     daily_entries,
@@ -160,7 +163,7 @@ class Recommender:
             return pool
         counts = Counter(name for i in interests for name in set(i.authors))
         for name, _ in counts.most_common(AUTHOR_POOL):
-            if not (words := words_of(name)):
+            if not (words := author_words(name)):
                 continue
             found = self.search.keyword.matching_ids(ParsedQuery(text="", authors=[words]))
             if allowed is not None:
@@ -169,9 +172,9 @@ class Recommender:
         return pool
 
     def _author_paper_ids(self, name: str) -> list[int]:
-        """The newest SEED_PAPERS papers with every word of `name` in their authors (the
-        keyword index answers: no scan of the papers table)."""
-        words = words_of(name)
+        """The newest SEED_PAPERS papers the one author matcher gives to `name` (search's
+        author:, answered by the keyword index: no scan of the papers table)."""
+        words = author_words(name)
         if not words:
             return []
         found = self.search.keyword.matching_ids(ParsedQuery(text="", authors=[words]))
@@ -197,6 +200,10 @@ class Recommender:
             .where(interest_seeds.c.user_id == user_id)
             .order_by(interest_seeds.c.id)
         ).all()
+        # Followed authors and categories count as seeds too (services/follows.py).
+        rows += [
+            (f.kind, f.value) for f in following(conn, user_id) if (f.kind, f.value) not in rows
+        ]
         found: list[_Interest] = []
         seed_papers: set[int] = set()
         for kind, value in rows:
@@ -240,6 +247,10 @@ def _signals(conn: sa.Connection, user_id: int) -> tuple[set[int], set[int]]:
         .join(collections, collections.c.id == collection_items.c.collection_id)
         .where(collections.c.user_id == user_id),
         sa.select(daily_entries.c.paper_id).where(daily_entries.c.submitted_by == user_id),
+        # The papers a reader is an author of (approved claims) say what they work on.
+        sa.select(author_claims.c.paper_id).where(
+            author_claims.c.user_id == user_id, author_claims.c.status == "approved"
+        ),
     ]
     liked = set(conn.execute(sa.union(*liked_queries)).scalars())
     disliked = set(

@@ -4,12 +4,15 @@ Every Hugging Face submitter with MIN_SUBMISSIONS or more submissions is a user 
 curators excepted): their earliest LIKED_SHARE are their likes, their later submissions
 the truth, the candidates every paper featured from their split day on. For you (the same
 `rank` the site runs) is measured against the most upvoted papers and arxiv-sanity-lite's
-tf-idf + SVM (scikit-learn, an optional dependency). The numbers: docs/recommend.md.
+tf-idf + SVM (scikit-learn, an optional dependency), on every later submission and
+"beyond co-authorship": on the later papers that share no author with the likes. The
+numbers: docs/recommend.md.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +22,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from paperfeed.index.backend import stored_vectors
+from paperfeed.authors import NameIndex
 from paperfeed.index.embedder import DIM
 from paperfeed.services.evaluate import ndcg_at, recall_at
 from paperfeed.services.recommend_rank import RankSettings, rank, shared_authors
@@ -55,11 +59,41 @@ class EvalCorpus:
     users: list[EvalUser]
     curators: list[tuple[str, int]]  # (name, submissions) of the bulk curators left out
 
+    # Set by beyond_coauthorship: candidates share no author with the user's likes.
+    beyond_coauthors: bool = False
+    _liked_names: dict[str, NameIndex] = dataclasses.field(default_factory=dict, repr=False)
+
     def candidates(self, user: EvalUser) -> np.ndarray:
         """Rows of every paper featured on or after the user's split day, their liked
         papers excepted: "all papers of the later period"."""
         rows = [i for i, day in enumerate(self.last_featured) if day >= user.split_day]
-        return np.setdiff1d(np.array(rows, dtype=np.int64), user.liked)
+        found = np.setdiff1d(np.array(rows, dtype=np.int64), user.liked)
+        if self.beyond_coauthors:
+            found = np.array([r for r in found if not self.shares_an_author(user, r)], np.int64)
+        return found
+
+    def shares_an_author(self, user: EvalUser, row: int) -> bool:
+        """Whether the paper at `row` has an author of one of the user's liked papers
+        (names matched by the one author matcher, paperfeed/authors.py)."""
+        if user.name not in self._liked_names:
+            self._liked_names[user.name] = NameIndex(
+                name for r in user.liked for name in self.authors[r]
+            )
+        known = self._liked_names[user.name]
+        return any(known.matches(name) for name in self.authors[row])
+
+
+def beyond_coauthorship(corpus: EvalCorpus) -> EvalCorpus:
+    """The same corpus seen "beyond co-authorship": each user's truth and candidates are
+    the later papers that share no author with any of their liked papers (authors compared
+    by the one matcher, paperfeed/authors.py); users left with no such truth drop out.
+    What a recommender finds there it finds by topic, not by who wrote it."""
+    users = []
+    for user in corpus.users:
+        truth = {r for r in user.truth if not corpus.shares_an_author(user, r)}
+        if truth:
+            users.append(dataclasses.replace(user, truth=truth))
+    return dataclasses.replace(corpus, users=users, beyond_coauthors=True)
 
 
 @dataclass
@@ -203,9 +237,12 @@ def evaluate_method(corpus: EvalCorpus, name: str, method: Method) -> MethodResu
 
 
 def evaluate_recommenders(
-    corpus: EvalCorpus, settings: RankSettings = RankSettings()
+    corpus: EvalCorpus, settings: RankSettings = RankSettings(), beyond_coauthors: bool = False
 ) -> list[MethodResult]:
-    """For you against the two baselines; tfidf_svm only when scikit-learn is installed."""
+    """For you against the two baselines; tfidf_svm only when scikit-learn is installed.
+    `beyond_coauthors`: on the later papers sharing no author with the likes only."""
+    if beyond_coauthors:
+        corpus = beyond_coauthorship(corpus)
     methods: list[tuple[str, Method]] = [
         ("for_you", for_you_method(settings)),
         ("most_upvoted", most_upvoted),

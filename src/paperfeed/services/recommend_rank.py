@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from paperfeed.authors import NameIndex
+
 MAX_CENTROIDS = 4
 LIKES_PER_CENTROID = 8
 KMEANS_ITERATIONS = 10
@@ -86,18 +88,18 @@ def shared_authors(
     candidate_authors: list[list[str]], liked_authors: list[list[str]]
 ) -> np.ndarray:
     """(candidates, liked) counts of the authors each candidate shares with each liked
-    paper (names compared case-insensitively)."""
-    column = {}
-    for names in liked_authors:
-        for name in names:
-            column.setdefault(name.strip().casefold(), len(column))
-    liked_matrix = np.zeros((len(liked_authors), len(column)), dtype=np.float32)
-    for row, names in enumerate(liked_authors):
-        liked_matrix[row, [column[n.strip().casefold()] for n in names]] = 1
-    candidate_matrix = np.zeros((len(candidate_authors), len(column)), dtype=np.float32)
+    paper, names matched by the one author matcher (paperfeed/authors.py: Y. LeCun is
+    Yann LeCun, Yi Liu is not Yang Liu)."""
+    known = NameIndex()
+    liked_columns = [
+        [c for n in names if (c := known.add(n)) is not None] for names in liked_authors
+    ]
+    liked_matrix = np.zeros((len(liked_authors), len(known.ids)), dtype=np.float32)
+    for row, columns in enumerate(liked_columns):
+        liked_matrix[row, columns] = 1
+    candidate_matrix = np.zeros((len(candidate_authors), len(known.ids)), dtype=np.float32)
     for row, names in enumerate(candidate_authors):
-        found = [column[key] for n in names if (key := n.strip().casefold()) in column]
-        candidate_matrix[row, found] = 1
+        candidate_matrix[row, [c for n in names for c in known.matches(n)]] = 1
     return candidate_matrix @ liked_matrix.T
 
 

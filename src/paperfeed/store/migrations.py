@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from paperfeed.records import identity_key, utcnow
 from paperfeed.store import pgvector
+from paperfeed.store.authors import backfill_paper_authors
 from paperfeed.store.schema import (
     daily_entries,
     imported_submitters,
@@ -156,6 +157,12 @@ def _copy_vectors_to_pgvector(conn: sa.Connection) -> None:
         log.warning("migration 9: vectors stay in memory, pgvector cannot be used: %s", problem)
 
 
+def _add_authors(conn: sa.Connection) -> None:
+    """Version 13: the matcher's author rows (backfilled), follows, feed tokens, claims."""
+    _create_tables("paper_authors", "follows", "feed_tokens", "author_claims")(conn)
+    backfill_paper_authors(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Step | None]] = [
     (1, "initial schema: papers, categories, users, daily entries, votes, comments, links", None),
     (2, "paper embeddings", _create_tables("paper_embeddings")),
@@ -188,6 +195,7 @@ MIGRATIONS: list[tuple[int, str, Step | None]] = [
     (9, "vectors in pgvector (PostgreSQL with the extension)", _copy_vectors_to_pgvector),
     (10, "one-line summaries (TL;DR) of papers", _create_tables("paper_tldrs")),
     (11, "rising topics: phrases and their runs", _create_tables("rising_phrases", "rising_runs")),
+    (13, "authors: matched author names, follows, feed tokens, claims", _add_authors),
     (
         14,
         "your library: reading state and private notes",

@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from paperfeed.records import PaperRecord, utcnow
+from paperfeed.store.authors import write_paper_authors
 from paperfeed.store.schema import paper_categories, papers
 
 # Hugging Face copies arXiv metadata (no categories, no version); the snapshot files are
@@ -138,6 +139,14 @@ def upsert_papers(
         if row["arxiv_id"] in new_rows or row["categories"] != stored[row["arxiv_id"]]["categories"]
     ]
     _write_categories(conn, recategorized)
+    write_paper_authors(
+        conn,
+        [
+            row
+            for row in [*new_rows.values(), *changed_rows.values()]
+            if row["arxiv_id"] in new_rows or row["authors"] != stored[row["arxiv_id"]]["authors"]
+        ],
+    )
 
     ids = {**{k: v["id"] for k, v in stored.items()}, **{k: v["id"] for k, v in new_rows.items()}}
     return [(ids[key], status) for key, status in statuses]

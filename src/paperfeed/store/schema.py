@@ -497,7 +497,70 @@ PERSONAL_DATA: tuple[PersonalTable, ...] = (
     ),
     PersonalTable("reading_states", "user_id"),
     PersonalTable("paper_notes", "user_id"),
+    PersonalTable("follows", "user_id"),
+    PersonalTable("feed_tokens", "user_id", secret=("token_hash",)),
+    # decided_by (the admin who decided) is set to NULL by its foreign key when they go.
+    PersonalTable("author_claims", "user_id"),
 )
 # Tables that reference users.id but hold nothing of the reader's: none today. Each
 # entry says why (tests/test_your_data.py holds every reference to one list or the other).
 PERSONAL_DATA_EXEMPT: dict[str, str] = {}
+
+# --- Authors: one matcher, follows, feed tokens, claims (version 13) ---
+# Personal data (what a data download holds and an account deletion removes): `follows`,
+# `feed_tokens` and `author_claims` rows of the user (author_claims.decided_by also
+# names the admin who decided: set to NULL when that admin's account goes).
+
+# Each author of each paper as the matcher reads it (paperfeed/authors.py): written once
+# at ingest, so that author pages find a name's papers by key without reading every paper.
+paper_authors = sa.Table(
+    "paper_authors",
+    metadata,
+    sa.Column("paper_id", sa.ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("name", sa.Text, nullable=False),  # as the paper writes it
+    sa.Column("key", sa.Text, nullable=False),  # "y lecun"
+    sa.Column("first", sa.Text),  # "yann"; NULL when the paper gives initials only
+    sa.Index("ix_paper_authors_key", "key", "paper_id"),
+)
+
+# Authors and categories a reader follows: kind 'author' (value: the name as followed) or
+# 'category' (an arXiv category).
+follows = sa.Table(
+    "follows",
+    metadata,
+    sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("kind", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, primary_key=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+# The secret of a reader's personal Atom feed: only its SHA-256 is stored (like sessions);
+# a new token replaces the old one, deleting the row revokes it.
+feed_tokens = sa.Table(
+    "feed_tokens",
+    metadata,
+    sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("token_hash", sa.Text, nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+# "I am this author of this paper". status: 'pending' -> 'approved' | 'rejected' (by an
+# admin). A rejected claim may be made again, with a note: a new row.
+author_claims = sa.Table(
+    "author_claims",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("paper_id", sa.ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("author_name", sa.Text, nullable=False),  # as the paper writes it
+    sa.Column("author_key", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("note", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("decided_at", sa.DateTime),
+    sa.Column("decided_by", sa.ForeignKey("users.id", ondelete="SET NULL")),
+    sa.Index("ix_author_claims_status", "status", "created_at"),
+    sa.Index("ix_author_claims_paper", "paper_id"),
+    sa.Index("ix_author_claims_key", "author_key", "status"),
+)

@@ -26,6 +26,7 @@ from paperfeed.store import Store
 from paperfeed.store.secrets import get_or_create_secret
 from paperfeed.web.accounts import RateLimits, create_accounts_router
 from paperfeed.web.actions import wants_json
+from paperfeed.web.authors import create_authors_router
 from paperfeed.web.community import create_community_router
 from paperfeed.web.edge import (
     describe_api,
@@ -144,6 +145,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     app.include_router(create_feeds_router(store, search, settings.base_url))
+    app.include_router(create_authors_router(store, security, templates, settings.base_url))
     app.include_router(create_pages_router(store, search, security, templates))
     app.include_router(create_trends_router(store, search, templates, settings.today))
 

@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 from paperfeed.query import Filters, QueryError, compose, split_filters
 from paperfeed.services import trending as trending_service
 from paperfeed.services.cite import bibtex
+from paperfeed.services.claims import approved_on_paper
 from paperfeed.services.community import comments_on
 from paperfeed.services.daily import MAX_PAGE, DailyItem, daily_items, period, period_of
 from paperfeed.services.paper_views import DayListing, PaperView, day_listing, get_paper
@@ -250,6 +251,7 @@ def create_pages_router(
         with store.engine.connect() as conn:
             found = paper_or_404(conn, arxiv_id)
             discussion = comments_on(conn, found.id)
+            claimed_by = approved_on_paper(conn, found.id)  # author name -> username
         similar = search.similar(found.arxiv_id, limit=5) if search is not None else []
         user = security.user(request)
         collections = my_collections(store, user.id) if user else []
@@ -259,8 +261,10 @@ def create_pages_router(
                 **found.to_json(),
                 "similar": [h.paper.arxiv_id for h in similar],
                 "comments": [c.to_json() for c in discussion],
+                "claimed_by": claimed_by,
             },
             {
+                "claimed_by": claimed_by,
                 "paper": found,
                 "similar": similar,
                 "bibtex": bibtex(found),

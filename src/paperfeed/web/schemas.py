@@ -103,6 +103,7 @@ class Comment(BaseModel):
 class PaperPage(Paper):
     similar: list[str]
     comments: list[Comment]
+    claimed_by: dict[str, str]  # author name -> the username an admin approved a claim of
 
 
 class CollectionSummary(BaseModel):
@@ -207,3 +208,51 @@ class LibraryPage(BaseModel):
     shelf: str
     q: str
     papers: list[LibraryPaper]
+
+
+# --- Authors (web/authors.py) ---
+
+
+class AuthorVariant(BaseModel):
+    name: str
+    papers: int
+
+
+class CategoryYear(BaseModel):
+    year: int
+    counts: dict[str, int]
+
+
+class AuthorPage(BaseModel):
+    name: str
+    key: str
+    papers: list[Paper]
+    total_papers: int
+    total_votes: int
+    variants: list[AuthorVariant]
+    ambiguous: bool
+    ambiguous_with: list[AuthorVariant]
+    ambiguous_total: int
+    coauthors: list[AuthorVariant]
+    categories_by_year: list[CategoryYear]
+    claimed_by: list[str]
+
+
+class CategoryPage(BaseModel):
+    category: str
+    papers: list[Paper]
+
+
+class Claim(BaseModel):
+    id: int
+    username: str
+    arxiv_id: str
+    title: str
+    author_name: str
+    status: str
+    note: str
+    created_at: str
+
+
+class ClaimQueue(BaseModel):
+    claims: list[Claim]
