@@ -21,8 +21,8 @@ from datetime import date
 import numpy as np
 import sqlalchemy as sa
 
-from paperfeed.index.backend import stored_vectors
 from paperfeed.authors import NameIndex
+from paperfeed.index.backend import stored_vectors
 from paperfeed.index.embedder import DIM
 from paperfeed.services.evaluate import ndcg_at, recall_at
 from paperfeed.services.recommend_rank import RankSettings, rank, shared_authors
