@@ -38,6 +38,7 @@ MARKERS = {
     "note": "QZMARK private note",
     "interest": "QZMARK Author",
     "query": "QZMARK saved search",
+    "follow": "QZMARK Followed",
 }
 PAPERS = [f"2611.{n:05d}" for n in range(1, 6)]
 
@@ -66,6 +67,11 @@ def visit(db_url, tmp_path):
             act(f"/papers/{PAPERS[2]}/note", body=MARKERS["note"])
             act("/for-you/interests", kind="author", value=MARKERS["interest"])
             act(f"/papers/{PAPERS[3]}/not-interested")
+            act("/follows", kind="author", value=MARKERS["follow"])
+            act(f"/papers/{PAPERS[4]}/claim", author="Ada Example5")
+            token = csrf_token(client, "/library")
+            made = client.post("/account/feed-token", data={"csrf_token": token})
+            assert made.status_code == 200 and "/feeds/me/" in made.text
             prefs = Prefs(queries=[MARKERS["query"]])
             add_subscriber(store, Settings(), EMAIL, "daily", prefs, confirmed=True)
             with store.write() as conn:
@@ -117,6 +123,9 @@ def test_the_download_holds_every_item_made_in_the_visit(visit):
     assert [n["paper"] for n in tables["not_interested"]] == [PAPERS[3]]
     assert [s["prefs"]["queries"] for s in tables["subscriptions"]] == [[MARKERS["query"]]]
     assert [d["paper"] for d in tables["daily_entries"]] == [PAPERS[4]]
+    assert [(f["kind"], f["value"]) for f in tables["follows"]] == [("author", MARKERS["follow"])]
+    assert [c["author_name"] for c in tables["author_claims"]] == ["Ada Example5"]
+    assert len(tables["feed_tokens"]) == 1 and "token_hash" not in tables["feed_tokens"][0]
     # Every declared table, row for row: nothing the reader has is left out.
     with store.engine.connect() as conn:
         me = conn.execute(sa.select(users.c.id).where(users.c.username == NAME)).scalar()
