@@ -27,11 +27,10 @@ from paperfeed.services import sources
 from paperfeed.services.accounts import create_user, set_admin
 from paperfeed.services.backup import backup, restore
 from paperfeed.services.digest import send_digests
-from paperfeed.services.digest_schedule import DigestScheduler
 from paperfeed.services.evaluate import evaluate, load_corpus
-from paperfeed.services.indexer import BackgroundIndexer, update_indexes
+from paperfeed.services.indexer import update_indexes
 from paperfeed.services.ingest import IngestSummary, run_ingest
-from paperfeed.services.jobs import LeaseBusy, PeriodicJob
+from paperfeed.services.jobs import LeaseBusy
 from paperfeed.services.portability import export_data
 from paperfeed.services.portability_import import import_data
 from paperfeed.services.recommend import Recommender, digest_section
@@ -47,7 +46,6 @@ from paperfeed.services.subscriptions import (
 )
 from paperfeed.services.update import (
     UpdateSummary,
-    periodic_update,
     run_update,
     service_status,
 )
@@ -83,7 +81,7 @@ class Context:
         self.settings = settings
 
     def open_store(self) -> Store:
-        return Store(self.settings.database_url)
+        return Store(self.settings.database_url, self.settings.replica_urls)
 
     def search_engine(
         self, store: Store, device: str = "cpu", bulk: bool = False, folder: str | None = None
@@ -442,6 +440,12 @@ def stats(ctx: Context, as_json: bool) -> None:
     "Several workers may: one does each run (a lease in the database). "
     "Env: PAPERFEED_UPDATE_EVERY.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    help="Server processes on the one port; the first writes the keyword index and runs "
+    "the background jobs (docs/scaling.md) [default: 1]. Env: PAPERFEED_WORKERS.",
+)
 @click.pass_obj
 def serve(
     ctx: Context,
@@ -450,15 +454,14 @@ def serve(
     send_digests: bool,
     trusted_proxies: tuple[str, ...],
     update_every: str | None,
+    workers: int | None,
 ) -> None:
     """Serve the site on HOST:PORT."""
-    import uvicorn
-
-    from paperfeed.web.app import create_app, server_config
+    from paperfeed.web.workers import ServeOptions, run_worker, serve_workers
 
     try:
         settings = ctx.settings.with_overrides(
-            trusted_proxies=parse_trusted_proxies(trusted_proxies) or None
+            trusted_proxies=parse_trusted_proxies(trusted_proxies) or None, workers=workers
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--trusted-proxy") from exc
@@ -469,30 +472,21 @@ def serve(
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--update-every") from exc
+    options = ServeOptions(host, port, send_digests)
     with _user_errors():
-        store = ctx.open_store()
-        engine = ctx.search_engine(store)
-        scheduler = (
-            DigestScheduler(
-                store,
-                settings,
-                for_you=digest_section(Recommender(store, engine)),
-                search=engine,
-            )
-            if send_digests
-            else None
+        # Opened here too for the line below, and so that a bad URL is one line and exit 1.
+        with ctx.open_store() as store:
+            shown = store.display_url
+        click.echo(
+            f"paperfeed on http://{host}:{port} (store: {shown}, "
+            f"{settings.workers} worker{'s' if settings.workers > 1 else ''})",
+            err=True,
         )
-        if scheduler is not None:
-            scheduler.start()
-    click.echo(f"paperfeed on http://{host}:{port} (store: {store.display_url})", err=True)
-    # The indexer brings keywords up first (seconds), then embeds in the background.
-    jobs: list[PeriodicJob] = [BackgroundIndexer(engine, settings.index_every_s)]
-    if settings.update_every_s is not None:
-        jobs.append(periodic_update(store, settings, engine, settings.update_every_s))
-    app = create_app(store, search=engine, jobs=jobs, settings=settings)
-    uvicorn.Server(server_config(app, host, port, settings.trusted_proxies)).run()
-    if scheduler is not None:
-        scheduler.stop()
+        if settings.workers == 1:
+            # The indexer brings keywords up first (seconds), then embeds in the background.
+            run_worker(settings, options)
+        else:
+            serve_workers(settings, options, settings.workers)
 
 
 @cli.command("backup")

@@ -115,7 +115,7 @@ def create_pages_router(
     ) -> Page:
         """The latest day's papers, or every paper featured in an ISO week or a month
         (100 a page)."""
-        with store.engine.connect() as conn:
+        with store.read() as conn:
             if week or month:
                 try:
                     items = daily_items(
@@ -146,14 +146,14 @@ def create_pages_router(
             parsed = date.fromisoformat(day)
         except ValueError as exc:
             raise HTTPException(400, f"not a date (YYYY-MM-DD): {day!r}") from exc
-        with store.engine.connect() as conn:
+        with store.read() as conn:
             listing = _day(conn, parsed, sort)
         return listing_page(request, listing, sort, layout)
 
     @pages(router, templates, "/trending", schemas.TrendingPage)
     def trending(request: Request, layout: Layout = "list") -> Page:
         """The 50 papers with the most recent votes, damped by age (see /about)."""
-        with store.engine.connect() as conn:
+        with store.read() as conn:
             ranked = trending_papers(conn, 50)
         data = [{**p.to_json(), "trending_score": round(score, 4)} for p, score in ranked]
         voted = security.voted_among(request, [p.arxiv_id for p, _ in ranked])
@@ -240,14 +240,14 @@ def create_pages_router(
     )
     def paper_bib(arxiv_id: str) -> Response:
         """The paper as a BibTeX entry."""
-        with store.engine.connect() as conn:
+        with store.read() as conn:
             found = paper_or_404(conn, arxiv_id)
         return Response(bibtex(found), media_type=BIBTEX_MEDIA_TYPE)
 
     @pages(router, templates, "/papers/{arxiv_id:path}", schemas.PaperPage, errors(404))
     def paper(request: Request, arxiv_id: str) -> Page:
         """A paper with its similar papers and its comments."""
-        with store.engine.connect() as conn:
+        with store.read() as conn:
             found = paper_or_404(conn, arxiv_id)
             discussion = comments_on(conn, found.id)
         similar = search.similar(found.arxiv_id, limit=5) if search is not None else []
@@ -296,7 +296,7 @@ def create_pages_router(
     ) -> Page:
         """The papers a Hugging Face user put on the daily lists (imported data), newest
         first, 100 a page."""
-        with store.engine.connect() as conn:
+        with store.read() as conn:
             items = daily_items(conn, submitter=name, offset=(page - 1) * MAX_PAGE, limit=MAX_PAGE)
         return featured_by(request, f"Submitted by {name} on Hugging Face", items, layout, page)
 
@@ -306,7 +306,7 @@ def create_pages_router(
     ) -> Page:
         """The featured papers of an organization (as Hugging Face names it), newest first,
         100 a page."""
-        with store.engine.connect() as conn:
+        with store.read() as conn:
             items = daily_items(
                 conn, organization=name, offset=(page - 1) * MAX_PAGE, limit=MAX_PAGE
             )
