@@ -331,33 +331,37 @@ def test_compact_vectors_find_what_the_exact_scan_finds(fresh_db, engine):
     """Past the threshold, vectors become sign codes + float16; the top hits agree."""
     import numpy as np
 
+    from paperfeed.index.backend import VectorFilter
     from paperfeed.index.vectors import VectorIndex
 
-    exact = VectorIndex(engine.embedder.model_id)
-    compact = VectorIndex(engine.embedder.model_id, compact_above=3, rescore=4)
-    exact.refresh(fresh_db)
-    compact.refresh(fresh_db)
+    exact = VectorIndex(fresh_db, engine.embedder.model_id)
+    compact = VectorIndex(fresh_db, engine.embedder.model_id, compact_above=3, rescore=4)
+    exact.refresh()
+    compact.refresh()
     assert compact.compact and not exact.compact
-    assert compact._data[1].dtype == np.float16
+    assert compact._data.vectors.dtype == np.float16
     for text in ("robot touch", "speech in rare languages", "diffusion in one step"):
         q = engine.embedder.embed_query(text)
         assert [i for i, _ in compact.search(q, 2)] == [i for i, _ in exact.search(q, 2)]
     pid = int(exact.ids[0])
-    assert pid not in [i for i, _ in compact.search(exact.vector_of(pid), 3, exclude=pid)]
+    vector = exact.vectors_of([pid])[pid]
+    assert pid not in [i for i, _ in compact.search(vector, 3, VectorFilter(exclude=pid))]
     allowed = exact.ids[:2]
-    assert {i for i, _ in compact.search(q, 5, allowed=allowed)} <= set(allowed.tolist())
+    found = compact.search(q, 5, VectorFilter(among=allowed))
+    assert {i for i, _ in found} <= set(allowed.tolist())
 
 
 def test_several_queries_in_one_scan_match_one_at_a_time(fresh_db, engine):
+    from paperfeed.index.backend import VectorFilter
     from paperfeed.index.vectors import VectorIndex
 
-    index = VectorIndex(engine.embedder.model_id)
-    index.refresh(fresh_db)
+    index = VectorIndex(fresh_db, engine.embedder.model_id)
+    index.refresh()
     queries = engine.embedder.embed(["robot touch", "speech in rare languages", "one step"])
     allowed = index.ids[: len(index.ids) // 2]
-    for restrict in (None, allowed):
-        together = index.search_many(queries, 3, allowed=restrict)
-        alone = [index.search(q, 3, allowed=restrict) for q in queries]
+    for restrict in (VectorFilter(), VectorFilter(among=allowed)):
+        together = index.search_many(queries, 3, restrict)
+        alone = [index.search(q, 3, restrict) for q in queries]
         assert [[i for i, _ in hits] for hits in together] == [
             [i for i, _ in hits] for hits in alone
         ]

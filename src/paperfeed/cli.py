@@ -17,9 +17,15 @@ import click
 from platformdirs import user_cache_dir
 from tqdm import tqdm
 
-from paperfeed.config import SettingError, Settings, parse_duration, parse_trusted_proxies
+from paperfeed.config import (
+    VECTOR_BACKENDS,
+    SettingError,
+    Settings,
+    parse_duration,
+    parse_trusted_proxies,
+)
 from paperfeed.errors import PaperfeedError
-from paperfeed.index.embedder import Embedder, model_id
+from paperfeed.index.embedder import model_id
 from paperfeed.index.vectors import count_stale, coverage_in_store
 from paperfeed.logs import LOG_FORMATS, configure_logging
 from paperfeed.records import has_forbidden_chars, parse_arxiv_id
@@ -28,14 +34,20 @@ from paperfeed.services.accounts import create_user, set_admin
 from paperfeed.services.backup import backup, restore
 from paperfeed.services.digest import send_digests
 from paperfeed.services.evaluate import evaluate, load_corpus
-from paperfeed.services.indexer import update_indexes
+from paperfeed.services.indexer import switch_vectors, update_indexes
 from paperfeed.services.ingest import IngestSummary, run_ingest
 from paperfeed.services.jobs import LeaseBusy
 from paperfeed.services.portability import export_data
 from paperfeed.services.portability_import import import_data
 from paperfeed.services.recommend import Recommender, digest_section
 from paperfeed.services.recommend_eval import METHODS, evaluate_recommenders, load_eval_corpus
-from paperfeed.services.search import MAX_LIMIT, MODES, SearchEngine, SearchHit
+from paperfeed.services.search import (
+    MAX_LIMIT,
+    MODES,
+    SearchEngine,
+    SearchHit,
+    engine_from_settings,
+)
 from paperfeed.services.stats import store_stats
 from paperfeed.services.subscriptions import (
     FREQUENCIES,
@@ -86,12 +98,7 @@ class Context:
     def search_engine(
         self, store: Store, device: str = "cpu", bulk: bool = False, folder: str | None = None
     ) -> SearchEngine:
-        """`bulk`: tuned for embedding many papers rather than answering queries. `folder`:
-        a subfolder of the data dir for the keyword index, when it must not be the one
-        `serve` uses (a tantivy index takes one writer at a time)."""
-        embedder = Embedder(max_tokens=self.settings.embed_max_tokens, device=device, bulk=bulk)
-        data_dir = self.settings.resolved_data_dir
-        return SearchEngine(store, data_dir / folder if folder else data_dir, embedder=embedder)
+        return engine_from_settings(store, self.settings, device, bulk, folder)
 
 
 class _RootGroup(click.Group):
@@ -733,8 +740,15 @@ def build_indexes(ctx: Context, store: Store, device: str, progress: bool) -> Se
     help="Where to compute embeddings (cuda needs onnxruntime-gpu).",
 )
 @click.option("--progress/--no-progress", default=True, help="Show progress bars on stderr.")
+@click.option(
+    "--vectors",
+    type=click.Choice(VECTOR_BACKENDS),
+    default=None,
+    help="Switch the vector backend: pgvector copies the vectors into PostgreSQL "
+    "(HNSW index); memory drops that copy. Set PAPERFEED_VECTORS to match.",
+)
 @click.pass_obj
-def index_command(ctx: Context, device: str, progress: bool) -> None:
+def index_command(ctx: Context, device: str, progress: bool, vectors: str | None) -> None:
     """Build or update the search indexes: keywords (fast) and embeddings (slow on a CPU).
 
     Incremental: only papers added or changed since the last run are indexed. Keyword
@@ -742,6 +756,11 @@ def index_command(ctx: Context, device: str, progress: bool) -> None:
     embedded. Interrupt it at any time: finished batches are kept.
     """
     with _user_errors(), ctx.open_store() as store:
+        if vectors is not None:
+            changed = switch_vectors(store, vectors)
+            ctx.settings = ctx.settings.with_overrides(vectors=vectors)
+            done = "copied into pgvector" if vectors == "pgvector" else "pgvector copy dropped"
+            click.echo(f"vectors: {done if changed else 'no pgvector copy'}", err=True)
         build_indexes(ctx, store, device, progress)
 
 

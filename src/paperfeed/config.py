@@ -27,6 +27,11 @@ UPDATE_SOURCES = ("arxiv", "hf-daily")
 _CATEGORY = re.compile(r"^[a-z][a-z-]*(\.[A-Za-z-]+)?$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# Where semantic search finds nearest papers (index/vectors.py: open_vector_backend).
+VECTOR_BACKENDS = ("memory", "pgvector")
+# pgvector's hnsw.ef_search: the graph walk's candidate list. 100 agreed with exact search
+# on 0.99 of the top 10 at 104k papers (benchmarks/vectors_agreement.py).
+HNSW_EF_SEARCH = 100
 
 
 def default_database_url() -> str:
@@ -217,6 +222,11 @@ class Settings:
     update_every_s: float | None = None
     # Log lines on stderr: "text" or "json".
     log_format: str = "text"
+    # The vector backend: "memory" (each process holds every vector) or "pgvector"
+    # (PostgreSQL answers, no copy per worker). None: pgvector when the store is
+    # PostgreSQL and the extension can be used, else memory.
+    vectors: str | None = None
+    hnsw_ef_search: int = HNSW_EF_SEARCH
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -265,6 +275,8 @@ class Settings:
             digest_every_s=_duration_env("PAPERFEED_DIGEST_EVERY", base.digest_every_s),
             update_every_s=_duration_env("PAPERFEED_UPDATE_EVERY", base.update_every_s),
             log_format=_choice_env("PAPERFEED_LOG_FORMAT", base.log_format, LOG_FORMATS),
+            vectors=_choice_env("PAPERFEED_VECTORS", "", VECTOR_BACKENDS) or None,
+            hnsw_ef_search=_int_env("PAPERFEED_HNSW_EF_SEARCH", base.hnsw_ef_search, 1, 1000),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

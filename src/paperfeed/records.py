@@ -155,6 +155,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def day_number(value: date | datetime | None) -> int:
+    """A day as YYYYMMDD, 0 for none: the form the keyword index and the vector backends
+    filter dates in, so that `since:` and `until:` mean the same in all of them."""
+    return int(value.strftime("%Y%m%d")) if value else 0
+
+
+def paper_day(announced_date: date | None, published_at: datetime | None) -> int:
+    """The day a paper is filtered by (day_number): announced, else first published."""
+    return day_number(announced_date or published_at)
+
+
 def parse_datetime(value: object) -> datetime | None:
     """ISO 8601 (with Z or offset) or a bare date; None for empty input."""
     if value in (None, ""):

@@ -15,7 +15,7 @@ import re
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ import sqlalchemy as sa
 import tantivy
 
 from paperfeed.query import STOPWORDS, ParsedQuery
+from paperfeed.records import day_number, paper_day
 from paperfeed.store import Store
 from paperfeed.store.schema import papers
 
@@ -67,10 +68,6 @@ def _schema() -> tantivy.Schema:
     builder.add_text_field("categories", tokenizer_name="raw")
     builder.add_integer_field("day", indexed=True, fast=True)  # yyyymmdd
     return builder.build()
-
-
-def _day_number(value: date | datetime | None) -> int:
-    return int(value.strftime("%Y%m%d")) if value else 0
 
 
 def _parts(words: list[str]) -> list[str]:
@@ -214,7 +211,7 @@ class KeywordIndex:
                             authors=list(row.authors),
                             author_names=[name_key([a]) for a in row.authors],
                             categories=list(row.categories),
-                            day=_day_number(row.announced_date or row.published_at),
+                            day=paper_day(row.announced_date, row.published_at),
                         )
                     )
                 writer.commit()
@@ -290,8 +287,8 @@ class KeywordIndex:
                         self.schema,
                         "day",
                         tantivy.FieldType.Integer,
-                        _day_number(query.since) if query.since else None,
-                        _day_number(query.until) if query.until else None,
+                        day_number(query.since) if query.since else None,
+                        day_number(query.until) if query.until else None,
                     ),
                 )
             )

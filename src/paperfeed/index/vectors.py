@@ -1,24 +1,37 @@
-"""Semantic search: paper vectors persisted in the store, searched in memory with numpy.
+"""Paper vectors: the embedding writer, the vector backend seam, and its in-memory backend.
+
+`paper_embeddings` in the store is the record of every vector (float32 bytes, one row
+per paper and model), on both engines. Search, similar papers and For you read vectors
+only through a `VectorBackend` (index/backend.py), made by `open_vector_backend` (the one
+place that chooses, from PAPERFEED_VECTORS): `VectorIndex` below holds them in memory and
+scans them with numpy; `index/pgvector.py` keeps a halfvec copy in PostgreSQL and asks
+its HNSW index.
 
 At 104k x 384 an exact float32 scan is a ~160 MB matrix product per query, ~8 ms on two
-cores (benchmarks/search_speed.py); that keeps recall exact and needs no index build. The
-store holds the vectors (`paper_embeddings`), so every app worker loads the same ones.
+cores (benchmarks/search_speed.py); that keeps recall exact and needs no index build, but
+every worker holds its own copy, which is what pgvector removes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import logging
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import sqlalchemy as sa
 
+from paperfeed.config import HNSW_EF_SEARCH, VECTOR_BACKENDS
+from paperfeed.errors import PaperfeedError
+from paperfeed.index.backend import EVERYTHING, VectorBackend, VectorFilter
 from paperfeed.index.embedder import DIM, Embedder, paper_text
-from paperfeed.records import utcnow
-from paperfeed.store import Store
+from paperfeed.index.pgvector import PgVectorIndex
+from paperfeed.records import paper_day, utcnow
+from paperfeed.store import Store, pgvector
 from paperfeed.store.schema import daily_entries, paper_embeddings, papers
 
 EMBED_BATCH = 256
+log = logging.getLogger(__name__)
 
 
 def stale_papers(model: str) -> sa.Select:
@@ -29,7 +42,14 @@ def stale_papers(model: str) -> sa.Select:
         .where(paper_embeddings.c.paper_id == papers.c.id)
         .where(paper_embeddings.c.embedded_at >= papers.c.ingested_at)
     )
-    return sa.select(papers.c.id, papers.c.title, papers.c.abstract).where(~sa.exists(current))
+    return sa.select(
+        papers.c.id,
+        papers.c.title,
+        papers.c.abstract,
+        papers.c.categories,
+        papers.c.announced_date,
+        papers.c.published_at,
+    ).where(~sa.exists(current))
 
 
 def readers_first() -> list[sa.ColumnElement]:
@@ -123,6 +143,17 @@ def embed_pending(
                     for r, v in zip(rows, vectors, strict=True)
                 ],
             )
+            if pgvector.is_enabled(conn):  # its copy moves in the same transaction
+                pgvector.write(
+                    conn,
+                    embedder.model_id,
+                    [
+                        pgvector.Row(
+                            r.id, v, paper_day(r.announced_date, r.published_at), r.categories, now
+                        )
+                        for r, v in zip(rows, vectors, strict=True)
+                    ],
+                )
         done += len(rows)
         yield done
 
@@ -155,47 +186,78 @@ def nearest_by_distance(distance: np.ndarray, count: int) -> np.ndarray:
     return found
 
 
+@dataclass(frozen=True)
+class _Loaded:
+    """What a VectorIndex holds, swapped as one object: a query running while a refresh
+    lands sees the old state or the new one, never a mix."""
+
+    ids: np.ndarray  # paper id of each row
+    vectors: np.ndarray  # (rows, DIM): float32, or float16 when compact
+    codes: np.ndarray | None  # sign codes (6 x rows) when compact
+    days: np.ndarray  # paper_day of each row
+    tagged: np.ndarray  # paper id of each (paper, category) pair
+    tags: np.ndarray  # category code of each pair
+
+    @property
+    def compact(self) -> bool:
+        return self.codes is not None
+
+
+def _empty() -> _Loaded:
+    none = np.zeros(0, dtype=np.int64)
+    return _Loaded(none, np.zeros((0, DIM), np.float32), None, none, none, none)
+
+
 class VectorIndex:
     """All vectors of one model, in memory; `refresh` loads what was added since.
 
     Up to `compact_above` vectors the scan is exact over float32. Past it (1M papers would
     take 1.5 GB), vectors are kept as float16 beside 48-byte sign codes: a Hamming scan of
     the codes picks `rescore` candidates, which are then ranked by their exact cosine.
-    The arrays are swapped together as one tuple, so a query running while a background
-    refresh lands sees either the old state or the new one, never a mix.
+    Beside each vector it keeps the paper's day and categories, so that filters narrow
+    the rows scanned (exact filtered search: no over-fetching).
     """
 
-    def __init__(self, model: str, compact_above: int = 300_000, rescore: int = 2_000) -> None:
+    def __init__(
+        self, store: Store, model: str, compact_above: int = 300_000, rescore: int = 2_000
+    ) -> None:
+        self.store = store
         self.model = model
         self.compact_above = compact_above
         self.rescore = rescore
-        self._data: tuple[np.ndarray, np.ndarray, np.ndarray | None] = (
-            np.zeros(0, dtype=np.int64),
-            np.zeros((0, DIM), dtype=np.float32),
-            None,
-        )
+        self._data = _empty()
+        self._category_codes: dict[str, int] = {}  # only grows: safe to read while it does
         self._loaded_through = None
         self._sorted: tuple[np.ndarray | None, np.ndarray] = (None, np.zeros(0, np.int64))
 
     @property
     def ids(self) -> np.ndarray:
-        return self._data[0]
+        return self._data.ids
 
     @property
     def compact(self) -> bool:
-        return self._data[2] is not None
+        return self._data.compact
 
     def __len__(self) -> int:
-        return len(self._data[0])
+        return len(self._data.ids)
 
-    def refresh(self, store: Store) -> int:
-        query = sa.select(
-            paper_embeddings.c.paper_id, paper_embeddings.c.vector, paper_embeddings.c.embedded_at
-        ).where(paper_embeddings.c.model == self.model)
+    def refresh(self) -> int:
+        query = (
+            sa.select(
+                paper_embeddings.c.paper_id,
+                paper_embeddings.c.vector,
+                paper_embeddings.c.embedded_at,
+                papers.c.categories,
+                papers.c.announced_date,
+                papers.c.published_at,
+            )
+            .join(papers, papers.c.id == paper_embeddings.c.paper_id)
+            .where(paper_embeddings.c.model == self.model)
+        )
         if self._loaded_through is not None:
             query = query.where(paper_embeddings.c.embedded_at >= self._loaded_through)
         loaded = 0
-        with store.engine.connect() as conn:
+        with self.store.engine.connect() as conn:
             result = conn.execution_options(yield_per=50_000).execute(query)
             for rows in result.partitions(50_000):
                 self._add(rows)
@@ -206,9 +268,20 @@ class VectorIndex:
         new_ids = np.fromiter((r.paper_id for r in rows), dtype=np.int64, count=len(rows))
         new_vectors = np.frombuffer(b"".join(r.vector for r in rows), dtype=np.float32)
         new_vectors = new_vectors.reshape(len(rows), DIM)
-        ids, vectors, codes = self._data
-        keep = ~np.isin(ids, new_ids)  # a re-embedded paper replaces its old row
-        ids = np.concatenate([ids[keep], new_ids])
+        new_days = np.fromiter(
+            (paper_day(r.announced_date, r.published_at) for r in rows), np.int64, len(rows)
+        )
+        codes_of = self._category_codes
+        pairs = [
+            (r.paper_id, codes_of.setdefault(c, len(codes_of))) for r in rows for c in r.categories
+        ]
+        new_tagged = np.array([p for p, _ in pairs], dtype=np.int64)
+        new_tags = np.array([t for _, t in pairs], dtype=np.int64)
+        old = self._data
+        keep = ~np.isin(old.ids, new_ids)  # a re-embedded paper replaces its old row
+        keep_tags = ~np.isin(old.tagged, new_ids)
+        ids = np.concatenate([old.ids[keep], new_ids])
+        vectors, codes = old.vectors, old.codes
         compact = codes is not None or len(ids) > self.compact_above
         if compact and codes is None:  # crossing the threshold: convert what is loaded
             codes = _sign_codes(vectors)
@@ -216,78 +289,126 @@ class VectorIndex:
         if compact:
             codes = np.concatenate([codes[:, keep], _sign_codes(new_vectors)], axis=1)
             new_vectors = new_vectors.astype(np.float16)
-        vectors = np.concatenate([vectors[keep], new_vectors])
-        self._data = (ids, vectors, codes)
+        self._data = _Loaded(
+            ids=ids,
+            vectors=np.concatenate([vectors[keep], new_vectors]),
+            codes=codes,
+            days=np.concatenate([old.days[keep], new_days]),
+            tagged=np.concatenate([old.tagged[keep_tags], new_tagged]),
+            tags=np.concatenate([old.tags[keep_tags], new_tags]),
+        )
         self._loaded_through = max(
             [r.embedded_at for r in rows] + ([self._loaded_through] if self._loaded_through else [])
         )
 
     def search(
-        self,
-        vector: np.ndarray,
-        limit: int,
-        allowed: np.ndarray | None = None,
-        exclude: int | None = None,
+        self, vector: np.ndarray, limit: int, where: VectorFilter = EVERYTHING
     ) -> list[tuple[int, float]]:
-        """(paper id, cosine) best first, among the `allowed` paper ids if given."""
-        ids, vectors, codes = self._data
-        # The candidate rows: all (None), or those of the allowed papers.
-        rows = self._rows_of(allowed) if allowed is not None else None
-        if codes is None:
-            scores = vectors @ vector if rows is None else vectors[rows] @ vector
+        """(paper id, cosine) best first, among the papers `where` allows."""
+        data = self._data
+        rows = self._allowed_rows(data, where)  # None: every row
+        if data.codes is None:
+            scores = data.vectors @ vector if rows is None else data.vectors[rows] @ vector
         else:
             query_code = np.packbits(vector > 0).view(np.uint64)
-            candidate_codes = codes if rows is None else codes[:, rows]
+            candidate_codes = data.codes if rows is None else data.codes[:, rows]
             distance = hamming(candidate_codes, query_code)
             if not len(distance):
                 return []
             nearest = nearest_by_distance(distance, max(self.rescore, limit))
             rows = nearest if rows is None else rows[nearest]
-            scores = vectors[rows].astype(np.float32) @ vector
+            scores = data.vectors[rows].astype(np.float32) @ vector
         if rows is None:
-            rows = np.arange(len(ids))
-        if exclude is None:
-            return self._top(ids, rows, scores, limit)
-        found = self._top(ids, rows, scores, limit + 1)
-        return [(pid, score) for pid, score in found if pid != exclude][:limit]
+            rows = np.arange(len(data.ids))
+        if where.exclude is None:
+            return self._top(data.ids, rows, scores, limit)
+        found = self._top(data.ids, rows, scores, limit + 1)
+        return [(pid, score) for pid, score in found if pid != where.exclude][:limit]
 
     def search_many(
-        self, queries: np.ndarray, limit: int, allowed: np.ndarray | None = None
+        self, queries: np.ndarray, limit: int, where: VectorFilter = EVERYTHING
     ) -> list[list[tuple[int, float]]]:
         """`search` for several query vectors at once. The exact scan reads the matrix
         once for all of them (it is memory-bound, so k queries cost about one)."""
-        ids, vectors, codes = self._data
-        if codes is not None or len(queries) == 1:
-            return [self.search(q, limit, allowed=allowed) for q in queries]
-        rows = self._rows_of(allowed) if allowed is not None else np.arange(len(ids))
-        candidates = vectors if allowed is None else vectors[rows]
+        data = self._data
+        if data.codes is not None or len(queries) == 1 or where.exclude is not None:
+            return [self.search(q, limit, where) for q in queries]
+        rows = self._allowed_rows(data, where)
+        candidates = data.vectors if rows is None else data.vectors[rows]
+        if rows is None:
+            rows = np.arange(len(data.ids))
         scores = candidates @ np.ascontiguousarray(queries.T, dtype=np.float32)
-        return [self._top(ids, rows, np.ascontiguousarray(column), limit) for column in scores.T]
+        return [self._top(data.ids, rows, np.ascontiguousarray(col), limit) for col in scores.T]
+
+    def vectors_of(self, paper_ids: Iterable[int]) -> dict[int, np.ndarray]:
+        data = self._data
+        wanted = np.fromiter(paper_ids, dtype=np.int64)
+        rows = self._rows_of(data, wanted)
+        return {int(data.ids[r]): data.vectors[r].astype(np.float32) for r in rows}
 
     @staticmethod
     def _top(
         ids: np.ndarray, rows: np.ndarray, scores: np.ndarray, limit: int
     ) -> list[tuple[int, float]]:
         limit = min(limit, len(scores))
-        if limit == 0:
+        if limit <= 0:
             return []
         top = np.argpartition(-scores, limit - 1)[:limit]
         top = top[np.argsort(-scores[top])]
         return [(int(ids[rows[i]]), float(scores[i])) for i in top if np.isfinite(scores[i])]
 
-    def _rows_of(self, paper_ids: np.ndarray) -> np.ndarray:
+    def _allowed_rows(self, data: _Loaded, where: VectorFilter) -> np.ndarray | None:
+        """The rows `where` allows (exclude aside), or None for every row."""
+        rows = self._rows_of(data, where.among) if where.among is not None else None
+        mask = None
+        if where.has_days:
+            low, high = where.day_range
+            mask = (data.days >= low) & (data.days <= high)
+        if where.categories:
+            wanted = [
+                self._category_codes[c] for c in where.categories if c in self._category_codes
+            ]
+            in_any = np.isin(data.ids, data.tagged[np.isin(data.tags, wanted)])
+            mask = in_any if mask is None else mask & in_any
+        if mask is None:
+            return rows
+        return np.flatnonzero(mask) if rows is None else rows[mask[rows]]
+
+    def _rows_of(self, data: _Loaded, paper_ids: np.ndarray) -> np.ndarray:
         """Row numbers of these paper ids (ids without a vector are left out)."""
-        ids = self._data[0]
+        ids = data.ids
+        if not len(ids):
+            return np.zeros(0, dtype=np.int64)
         sorted_for, order = self._sorted
         if sorted_for is not ids:  # first use since a refresh (one tuple: thread-safe)
             order = np.argsort(ids, kind="stable")
             self._sorted = (ids, order)
+        paper_ids = np.asarray(paper_ids, dtype=np.int64)
         where = np.searchsorted(ids, paper_ids, sorter=order)
         where = np.minimum(where, len(ids) - 1)
         rows = order[where]
         return rows[ids[rows] == paper_ids]
 
-    def vector_of(self, paper_id: int) -> np.ndarray | None:
-        ids, vectors, _ = self._data
-        rows = np.flatnonzero(ids == paper_id)
-        return vectors[rows[0]].astype(np.float32) if len(rows) else None
+
+def open_vector_backend(
+    store: Store, model: str, choice: str | None = None, ef_search: int = HNSW_EF_SEARCH
+) -> VectorBackend:
+    """The vector backend for this store: `choice` "memory" or "pgvector"; None (the
+    default) takes pgvector when the store is PostgreSQL and the extension can be used,
+    else memory. pgvector asked for and not usable is an error that says why."""
+    if choice not in (None, *VECTOR_BACKENDS):
+        raise PaperfeedError(f"unknown vector backend {choice!r}: use {', '.join(VECTOR_BACKENDS)}")
+    if choice == "memory":
+        return VectorIndex(store, model)
+    if store.dialect != "postgresql":
+        if choice == "pgvector":
+            raise PaperfeedError("PAPERFEED_VECTORS=pgvector needs a PostgreSQL store")
+        return VectorIndex(store, model)
+    with store.engine.begin() as conn:
+        problem = pgvector.enable(conn)
+    if problem is None:
+        return PgVectorIndex(store, model, ef_search=ef_search)
+    if choice == "pgvector":
+        raise PaperfeedError(f"PAPERFEED_VECTORS=pgvector: {problem}")
+    log.warning("vectors held in memory: pgvector cannot be used (%s)", problem)
+    return VectorIndex(store, model)

@@ -9,9 +9,11 @@ import logging
 import threading
 from collections.abc import Callable
 
+from paperfeed.errors import PaperfeedError
 from paperfeed.index.vectors import count_stale, embed_pending
 from paperfeed.services.jobs import PeriodicJob
 from paperfeed.services.search import SearchEngine
+from paperfeed.store import Store, pgvector
 
 log = logging.getLogger("paperfeed.indexer")
 _ONE_AT_A_TIME = threading.Lock()
@@ -61,6 +63,20 @@ def follow_indexes(engine: SearchEngine) -> None:
     (`serve --workers`): open the index's latest commit and load the new vectors."""
     engine.keyword.reload()
     engine.refresh_vectors()
+
+
+def switch_vectors(store: Store, backend: str) -> bool:
+    """`paperfeed index --vectors`: "pgvector" makes the pgvector copy of the vectors (or
+    catches it up), "memory" drops it (the vectors stay in paper_embeddings). Returns
+    whether anything was there to drop or is now there; pgvector that cannot be used is
+    a PaperfeedError saying why."""
+    with store.engine.begin() as conn:
+        if backend == "memory":
+            return pgvector.disable(conn)
+        problem = pgvector.enable(conn)
+    if problem is not None:
+        raise PaperfeedError(f"--vectors pgvector: {problem}")
+    return True
 
 
 class BackgroundIndexer(PeriodicJob):

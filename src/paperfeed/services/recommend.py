@@ -8,20 +8,20 @@ ranking itself, on plain arrays, is `rank` in services/recommend_rank.py.
 Incremental by construction: the model is rebuilt at every request from the user's own
 few vectors (a k-means over tens of vectors, well under a millisecond), so a new vote
 counts at the next page load and nothing is ever trained over the corpus. The corpus side
-is the SearchEngine's VectorIndex, shared with search and refreshed incrementally by the
-indexer; scoring is one scan of it per centroid.
+is the SearchEngine's vector backend (index/backend.py), shared with search and refreshed
+by the indexer; the pool is one nearest-neighbour search of it per centroid.
 """
 
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
 import numpy as np
 import sqlalchemy as sa
 
+from paperfeed.index.backend import VectorBackend, VectorFilter
 from paperfeed.index.embedder import DIM
 from paperfeed.query import ParsedQuery, words_of
 from paperfeed.services.digest_compose import ForYou
@@ -43,7 +43,6 @@ from paperfeed.store.schema import (
     interest_seeds,
     not_interested,
     paper_categories,
-    paper_embeddings,
     papers,
     votes,
 )
@@ -101,14 +100,14 @@ class Recommender:
         index = self.search.loaded_vectors()
         with self.store.engine.connect() as conn:
             liked_ids, disliked_ids = _signals(conn, user_id)
-            vectors = stored_vectors(conn, index.model, liked_ids | disliked_ids)
+            vectors = index.vectors_of(liked_ids | disliked_ids)
             interests = [
                 _Interest(vectors[pid], authors, (arxiv_id, title))
                 for pid, (arxiv_id, title, authors) in _papers(
                     conn, [p for p in liked_ids if p in vectors]
                 ).items()
             ]
-            seeds, seed_paper_ids = self._seeds(conn, user_id, index.model)
+            seeds, seed_paper_ids = self._seeds(conn, user_id, index)
             allowed = _recent_ids(conn, since) if since is not None else None
         interests += seeds
         if not interests:
@@ -117,8 +116,8 @@ class Recommender:
         disliked = _matrix([vectors[p] for p in disliked_ids if p in vectors])
         excluded = liked_ids | disliked_ids | seed_paper_ids
         pool = self._pool(liked, interests, POOL_PER_PICK * limit + len(excluded), allowed)
+        pool_vectors = index.vectors_of(pool - excluded)
         with self.store.engine.connect() as conn:
-            pool_vectors = stored_vectors(conn, index.model, pool - excluded)
             pool_papers = _papers(conn, list(pool_vectors))
         pool_ids = sorted(pool_vectors)
         if not pool_ids:
@@ -155,7 +154,7 @@ class Recommender:
         pool: set[int] = set()
         with self.search.cpu:
             centroids = interest_centroids(liked, self.settings)
-            for found in index.search_many(centroids, depth, allowed=allowed):
+            for found in index.search_many(centroids, depth, VectorFilter(among=allowed)):
                 pool.update(pid for pid, _ in found)
         if not self.settings.author_weight:
             return pool
@@ -189,7 +188,7 @@ class Recommender:
         return vector
 
     def _seeds(
-        self, conn: sa.Connection, user_id: int, model: str
+        self, conn: sa.Connection, user_id: int, index: VectorBackend
     ) -> tuple[list[_Interest], set[int]]:
         """The user's interest seeds as vectors, and the ids of the papers named as
         seeds (to leave out of the list). A seed matching nothing embedded is skipped."""
@@ -208,7 +207,7 @@ class Recommender:
                 if paper_id is None:
                     continue
                 seed_papers.add(paper_id)
-                vector = stored_vectors(conn, model, {paper_id}).get(paper_id)
+                vector = index.vectors_of([paper_id]).get(paper_id)
                 if vector is not None:
                     _, title, authors = _papers(conn, [paper_id])[paper_id]
                     found.append(_Interest(vector, authors, (value, title)))
@@ -220,7 +219,7 @@ class Recommender:
                     if kind == "category"
                     else self._author_paper_ids(value)
                 )
-                vectors = list(stored_vectors(conn, model, set(ids)).values())
+                vectors = list(index.vectors_of(ids).values())
                 if vectors:
                     mean = unit_rows(np.mean(vectors, axis=0)).astype(np.float32)
                     authors = [value] if kind == "author" else []
@@ -249,24 +248,6 @@ def _signals(conn: sa.Connection, user_id: int) -> tuple[set[int], set[int]]:
         ).scalars()
     )
     return liked - disliked, disliked
-
-
-def stored_vectors(
-    conn: sa.Connection, model: str, paper_ids: Iterable[int]
-) -> dict[int, np.ndarray]:
-    """The stored vectors of these papers (those embedded), by paper id."""
-    ids = sorted(paper_ids)
-    found: dict[int, np.ndarray] = {}
-    for start in range(0, len(ids), 5_000):  # bounded IN lists
-        rows = conn.execute(
-            sa.select(paper_embeddings.c.paper_id, paper_embeddings.c.vector).where(
-                paper_embeddings.c.model == model,
-                paper_embeddings.c.paper_id.in_(ids[start : start + 5_000]),
-            )
-        )
-        for paper_id, blob in rows:
-            found[paper_id] = np.frombuffer(blob, dtype=np.float32)
-    return found
 
 
 def _papers(conn: sa.Connection, paper_ids: list[int]) -> dict[int, tuple[str, str, list[str]]]:

@@ -18,9 +18,9 @@ from datetime import date
 import numpy as np
 import sqlalchemy as sa
 
+from paperfeed.index.backend import stored_vectors
 from paperfeed.index.embedder import DIM
 from paperfeed.services.evaluate import ndcg_at, recall_at
-from paperfeed.services.recommend import stored_vectors
 from paperfeed.services.recommend_rank import RankSettings, rank, shared_authors
 from paperfeed.store import Store
 from paperfeed.store.schema import daily_entries, imported_submitters, papers

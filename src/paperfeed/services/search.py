@@ -43,9 +43,11 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
+from paperfeed.config import HNSW_EF_SEARCH, Settings
+from paperfeed.index.backend import EVERYTHING, VectorBackend, VectorFilter
 from paperfeed.index.embedder import Embedder, paper_text
 from paperfeed.index.lexical import KeywordIndex
-from paperfeed.index.vectors import Coverage, VectorIndex
+from paperfeed.index.vectors import Coverage, open_vector_backend
 from paperfeed.query import STOPWORDS, ParsedQuery, QueryError, parse_query, words_of
 from paperfeed.services.paper_views import PaperView, papers_by_id
 from paperfeed.store import Store
@@ -177,10 +179,19 @@ class SearchEngine:
     """Holds the indexes for one store; one per process, shared by requests."""
 
     def __init__(
-        self, store: Store, data_dir: Path | None, embedder: Embedder | None = None
+        self,
+        store: Store,
+        data_dir: Path | None,
+        embedder: Embedder | None = None,
+        vectors: str | None = None,
+        hnsw_ef_search: int = HNSW_EF_SEARCH,
     ) -> None:
-        """`data_dir` None: the keyword index is held in memory (see KeywordIndex)."""
+        """`data_dir` None: the keyword index is held in memory (see KeywordIndex).
+        `vectors`: the vector backend (PAPERFEED_VECTORS; None: open_vector_backend's
+        default), `hnsw_ef_search` its HNSW setting when it is pgvector."""
         self.store = store
+        self.vector_backend = vectors
+        self.hnsw_ef_search = hnsw_ef_search
         # Fusion settings; benchmarks/search_quality.py varies them.
         self.rrf_k = RRF_K
         self.short_query_semantic_rrf_k = SHORT_QUERY_SEMANTIC_RRF_K
@@ -197,7 +208,7 @@ class SearchEngine:
         # request threads fight over two cores.
         self.cpu = threading.BoundedSemaphore(os.cpu_count() or 2)
         self._embedder = embedder
-        self.vectors: VectorIndex | None = None
+        self.vectors: VectorBackend | None = None
 
     @property
     def embedder(self) -> Embedder:
@@ -212,15 +223,18 @@ class SearchEngine:
                 pass
         self.refresh_vectors()
 
-    def refresh_vectors(self) -> VectorIndex:
-        """Load vectors added since the last call (all of them the first time)."""
+    def refresh_vectors(self) -> VectorBackend:
+        """Take in vectors added since the last call (all of them the first time)."""
         if self.vectors is None:
-            self.vectors = VectorIndex(self.embedder.model_id)
-        self.vectors.refresh(self.store)
+            self.vectors = open_vector_backend(
+                self.store, self.embedder.model_id, self.vector_backend, self.hnsw_ef_search
+            )
+        self.vectors.refresh()
         return self.vectors
 
-    def loaded_vectors(self) -> VectorIndex:
-        """The vectors in memory, loaded on first use (refresh_vectors adds new ones)."""
+    def loaded_vectors(self) -> VectorBackend:
+        """The vector backend, opened and refreshed on first use (refresh_vectors takes
+        in new vectors)."""
         return self.vectors if self.vectors is not None else self.refresh_vectors()
 
     def _has_code_ids(self) -> set[int]:
@@ -273,55 +287,60 @@ class SearchEngine:
     def _semantic(
         self,
         query: ParsedQuery,
-        vectors: VectorIndex,
+        vectors: VectorBackend,
         depth: int,
         among: Sequence[int] | None = None,
     ) -> list[int]:
         """The semantic list, restricted to papers that pass the query's constraints.
 
-        A narrow constraint (an author, a short period: few matching papers) is applied
-        first, so only its papers are scored. A broad one (a big category) is applied
-        after: the nearest OVERFETCH papers are scored and those that pass are kept,
-        which avoids listing a large share of the corpus for every query."""
+        Categories and dates are the vector backend's own filter (rows narrowed in
+        memory; a WHERE clause for pgvector). Authors and exclusions only the keyword
+        index can judge: when few papers pass them all (an author), only those are
+        scored; when many do (-survey), the nearest OVERFETCH papers are scored and
+        those that pass are kept, which avoids listing a large share of the corpus."""
         with self.cpu:
             return self._semantic_list(query, vectors, depth, among)
 
     def _semantic_list(
         self,
         query: ParsedQuery,
-        vectors: VectorIndex,
+        vectors: VectorBackend,
         depth: int,
         among: Sequence[int] | None,
     ) -> list[int]:
         vector = self.embedder.embed_query(query.semantic_text)
-        constraints = ParsedQuery(
+        # Categories and dates: the backend's own filter (pgvector: in the SQL).
+        where = VectorFilter(
+            categories=tuple(query.categories), since=query.since, until=query.until
+        )
+        # What only the keyword index can judge: authors and exclusions.
+        rest = ParsedQuery(
             text="",
             excluded_words=query.excluded_words,
             excluded_phrases=query.excluded_phrases,
             authors=query.authors,
-            categories=query.categories,
-            since=query.since,
-            until=query.until,
-        )
-        constrained = bool(
-            constraints.has_filters or constraints.excluded_words or constraints.excluded_phrases
         )
         code = np.array(sorted(self._has_code_ids()), dtype=np.int64) if query.has_code else None
+
+        def nearest(count: int, among: np.ndarray | None) -> list[int]:
+            if code is not None:
+                among = code if among is None else np.intersect1d(among, code)
+            return [pid for pid, _ in vectors.search(vector, count, replace(where, among=among))]
+
         if among is not None:  # a given set of papers: score only those that pass
-            allowed = np.array(sorted(self.keyword.keep_matching(constraints, among)), np.int64)
-            if code is not None:
-                allowed = np.intersect1d(allowed, code)
-            return [pid for pid, _ in vectors.search(vector, depth, allowed=allowed)]
-        if not constrained:
-            return [pid for pid, _ in vectors.search(vector, depth, allowed=code)]
+            return nearest(
+                depth, np.array(sorted(self.keyword.keep_matching(rest, among)), np.int64)
+            )
+        if not (rest.authors or rest.excluded_words or rest.excluded_phrases):
+            return nearest(depth, None)
+        constraints = replace(
+            rest, categories=query.categories, since=query.since, until=query.until
+        )
         if self.keyword.count(constraints) <= self.narrow_filter:
-            allowed = self.keyword.matching_ids(constraints)
-            if code is not None:
-                allowed = np.intersect1d(allowed, code)
-            return [pid for pid, _ in vectors.search(vector, depth, allowed=allowed)]
-        nearest = [pid for pid, _ in vectors.search(vector, OVERFETCH, allowed=code)]
-        passing = self.keyword.keep_matching(constraints, nearest)
-        return [pid for pid in nearest if pid in passing][:depth]
+            return nearest(depth, self.keyword.matching_ids(constraints))
+        found = nearest(OVERFETCH, None)
+        passing = self.keyword.keep_matching(rest, found)
+        return [pid for pid in found if pid in passing][:depth]
 
     def search(
         self,
@@ -474,7 +493,7 @@ class SearchEngine:
             ).first()
         if row is None:
             return []
-        vector = self.loaded_vectors().vector_of(row.id)
+        vector = self.loaded_vectors().vectors_of([row.id]).get(row.id)
         if vector is None:
             vector = self.embedder.embed([paper_text(row.title, row.abstract)])[0]
         return self.by_vector(vector, limit, exclude=row.id)
@@ -490,7 +509,9 @@ class SearchEngine:
     ) -> list[SearchHit]:
         limit = max(1, min(limit, MAX_LIMIT))
         with self.cpu:
-            found = self.loaded_vectors().search(vector, limit, exclude=exclude)
+            found = self.loaded_vectors().search(
+                vector, limit, EVERYTHING if exclude is None else VectorFilter(exclude=exclude)
+            )
         with self.store.engine.connect() as conn:
             views = papers_by_id(conn, [pid for pid, _ in found])
         return [
@@ -498,3 +519,24 @@ class SearchEngine:
             for rank, (pid, score) in enumerate(found, 1)
             if pid in views
         ]
+
+
+def engine_from_settings(
+    store: Store,
+    settings: Settings,
+    device: str = "cpu",
+    bulk: bool = False,
+    folder: str | None = None,
+) -> SearchEngine:
+    """The engine the CLI and each `serve` worker use. `bulk`: the embedder tuned for
+    many papers rather than queries. `folder`: a subfolder of the data dir for the keyword
+    index, when it must not be the one `serve` uses (a tantivy index takes one writer)."""
+    embedder = Embedder(max_tokens=settings.embed_max_tokens, device=device, bulk=bulk)
+    data_dir = settings.resolved_data_dir
+    return SearchEngine(
+        store,
+        data_dir / folder if folder else data_dir,
+        embedder=embedder,
+        vectors=settings.vectors,
+        hnsw_ef_search=settings.hnsw_ef_search,
+    )

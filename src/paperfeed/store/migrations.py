@@ -14,6 +14,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from paperfeed.records import identity_key, utcnow
+from paperfeed.store import pgvector
 from paperfeed.store.schema import (
     daily_entries,
     imported_submitters,
@@ -144,6 +145,17 @@ def _add_ai_summaries(conn: sa.Connection) -> None:
         _add_column(conn, metadata.tables["paper_links"], name)
 
 
+def _copy_vectors_to_pgvector(conn: sa.Connection) -> None:
+    """PostgreSQL with pgvector: the vectors copied into paper_vectors, searchable by its
+    HNSW index (store/pgvector.py). SQLite, or a server without the extension or the
+    right to create it: nothing, and vectors stay in memory (one log line says why)."""
+    if conn.dialect.name != "postgresql":
+        return
+    problem = pgvector.enable(conn)
+    if problem is not None:
+        log.warning("migration 9: vectors stay in memory, pgvector cannot be used: %s", problem)
+
+
 MIGRATIONS: list[tuple[int, str, Step | None]] = [
     (1, "initial schema: papers, categories, users, daily entries, votes, comments, links", None),
     (2, "paper embeddings", _create_tables("paper_embeddings")),
@@ -173,6 +185,7 @@ MIGRATIONS: list[tuple[int, str, Step | None]] = [
     ),
     (7, "the update job: job leases and update runs", _create_tables("job_leases", "update_runs")),
     (8, "Hugging Face's AI summary and keywords of a paper", _add_ai_summaries),
+    (9, "vectors in pgvector (PostgreSQL with the extension)", _copy_vectors_to_pgvector),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

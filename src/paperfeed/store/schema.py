@@ -346,3 +346,44 @@ update_runs = sa.Table(
     sa.Column("finished_at", sa.DateTime),
     sa.Index("ix_update_runs_source_status", "source", "status", "id"),
 )
+
+# --- Vector search with pgvector (issue 15; version 9) ---
+# Not in `metadata`: its column type needs PostgreSQL's `vector` extension, which SQLite
+# lacks and a server may not offer. index/pgvector.py creates it when it can (migration 9,
+# `paperfeed index --vectors pgvector`, or the first start with PAPERFEED_VECTORS unset).
+pgvector_metadata = sa.MetaData()
+
+
+class HalfVector(sa.types.UserDefinedType):
+    """pgvector's `halfvec(n)`: n float16 values (half the disk and cache of `vector`)."""
+
+    cache_ok = True
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+
+    def get_col_spec(self, **kw: object) -> str:
+        return f"halfvec({self.dim})"
+
+
+# A searchable copy of paper_embeddings (which stays the float32 record), with the
+# paper's day (YYYYMMDD, 0 when undated) and categories beside each vector, so that
+# filtered searches never join papers while walking the HNSW graph.
+paper_vectors = sa.Table(
+    "paper_vectors",
+    pgvector_metadata,
+    sa.Column(
+        "paper_id",
+        sa.Integer,
+        sa.ForeignKey(papers.c.id, ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("model", sa.Text, primary_key=True),
+    sa.Column("embedding", HalfVector(384), nullable=False),  # index/embedder.py's DIM
+    sa.Column("day", sa.Integer, nullable=False),
+    sa.Column("categories", sa.ARRAY(sa.Text), nullable=False),
+    sa.Column("embedded_at", sa.DateTime, nullable=False),
+    sa.Index("ix_paper_vectors_model", "model", "embedded_at"),
+    sa.Index("ix_paper_vectors_day", "day"),
+    sa.Index("ix_paper_vectors_categories", "categories", postgresql_using="gin"),
+)

@@ -26,13 +26,12 @@ from multiprocessing.process import BaseProcess
 import uvicorn
 
 from paperfeed.config import Settings
-from paperfeed.index.embedder import Embedder
 from paperfeed.logs import configure_logging
 from paperfeed.services.digest_schedule import DigestScheduler
 from paperfeed.services.indexer import BackgroundIndexer
 from paperfeed.services.jobs import PeriodicJob
 from paperfeed.services.recommend import Recommender, digest_section
-from paperfeed.services.search import SearchEngine
+from paperfeed.services.search import engine_from_settings
 from paperfeed.services.update import periodic_update
 from paperfeed.store import Store
 from paperfeed.web.app import create_app, server_config
@@ -51,13 +50,6 @@ class ServeOptions:
     send_digests: bool = False
 
 
-def search_engine_for(store: Store, settings: Settings) -> SearchEngine:
-    """The engine a server answers with: the keyword index under the data dir, the
-    embedder tuned for queries."""
-    embedder = Embedder(max_tokens=settings.embed_max_tokens)
-    return SearchEngine(store, settings.resolved_data_dir, embedder=embedder)
-
-
 def run_worker(
     settings: Settings,
     options: ServeOptions,
@@ -67,7 +59,7 @@ def run_worker(
     """One server process, until it is told to stop. `writer`: this one writes the
     keyword index and runs the periodic jobs (see the module's doc)."""
     store = Store(settings.database_url, settings.replica_urls)
-    engine = search_engine_for(store, settings)
+    engine = engine_from_settings(store, settings)
     jobs: list[PeriodicJob] = [BackgroundIndexer(engine, settings.index_every_s, writes=writer)]
     scheduler = None
     if writer:
@@ -100,7 +92,7 @@ def serve_workers(settings: Settings, options: ServeOptions, workers: int) -> No
     # Open the store and the keyword index once here, so that migrations and the index's
     # first files are made before any worker (and the followers find an index to open).
     with Store(settings.database_url) as store:
-        search_engine_for(store, settings).keyword.reload()
+        engine_from_settings(store, settings).keyword.reload()
     sock = socket.socket(socket.AF_INET6 if ":" in options.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((options.host, options.port))

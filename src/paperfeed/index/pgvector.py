@@ -1,0 +1,139 @@
+"""The pgvector backend: nearest papers asked of PostgreSQL, no vector held in the process.
+
+`paper_vectors` (store/pgvector.py) holds each vector as `halfvec(384)` beside the paper's
+day and categories, with an HNSW index over the inner product (the vectors are unit
+length, so it ranks as cosine does and skips the norms). A query is one SQL statement:
+`ORDER BY embedding <#> query LIMIT k`, filters in its WHERE clause. Filtered queries rely
+on pgvector's iterative index scans (`hnsw.iterative_scan = relaxed_order`): the graph walk
+goes on until enough rows pass the filter; "relaxed" lets rows come slightly out of order,
+so they are sorted again here. A filter so narrow that the walk gives up before finding
+`limit` rows (hnsw.max_scan_tuples, 20,000 by default) is answered by an exact scan of
+the rows it allows, which are few by then; so is an explicit list of paper ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+import numpy as np
+import sqlalchemy as sa
+
+from paperfeed.config import HNSW_EF_SEARCH
+from paperfeed.index.backend import EVERYTHING, VectorFilter, stored_vectors
+from paperfeed.index.embedder import DIM
+from paperfeed.store import Store
+from paperfeed.store.pgvector import copy_missing, halfvec_text
+from paperfeed.store.schema import paper_vectors
+
+# A refresh looks again this far behind the newest vector it saw: a writer's rows whose
+# commit landed after a later writer's are still caught up.
+REFRESH_SLACK = timedelta(minutes=10)
+_DISTANCE = f"embedding <#> CAST(:query AS halfvec({DIM}))"
+
+
+class PgVectorIndex:
+    """Nearest papers by the HNSW index of paper_vectors; see the module docstring."""
+
+    def __init__(self, store: Store, model: str, ef_search: int = HNSW_EF_SEARCH) -> None:
+        """`ef_search`: hnsw.ef_search (PAPERFEED_HNSW_EF_SEARCH). Larger is closer to exact
+        and slower; with iterative scans it is where the walk starts, not a cap on rows."""
+        self.store = store
+        self.model = model
+        self.ef_search = ef_search
+        self._count = 0
+        self._seen_through: datetime | None = None
+
+    def __len__(self) -> int:
+        return self._count
+
+    def refresh(self) -> int:
+        """Copy the recorded vectors the table lacks (a writer that did not know of it),
+        and count what it holds."""
+        since = self._seen_through - REFRESH_SLACK if self._seen_through else None
+        with self.store.engine.begin() as conn:
+            copied = copy_missing(conn, self.model, since=since)
+            self._count, self._seen_through = conn.execute(
+                sa.select(sa.func.count(), sa.func.max(paper_vectors.c.embedded_at)).where(
+                    paper_vectors.c.model == self.model
+                )
+            ).one()
+        return copied
+
+    def search(
+        self, vector: np.ndarray, limit: int, where: VectorFilter = EVERYTHING
+    ) -> list[tuple[int, float]]:
+        return self.search_many(vector[None, :], limit, where)[0]
+
+    def search_many(
+        self, queries: np.ndarray, limit: int, where: VectorFilter = EVERYTHING
+    ) -> list[list[tuple[int, float]]]:
+        if limit <= 0 or (where.among is not None and not len(where.among)):
+            return [[] for _ in queries]
+        conditions, params = self._conditions(where)
+        with self.store.engine.begin() as conn:
+            # SET LOCAL: the settings end with this transaction, not with the pooled
+            # connection, so no other query inherits them.
+            conn.execute(
+                sa.text(
+                    "SELECT set_config('hnsw.ef_search', :ef, true),"
+                    " set_config('hnsw.iterative_scan', 'relaxed_order', true)"
+                ),
+                {"ef": str(self.ef_search)},
+            )
+            return [
+                self._nearest(conn, query, limit, conditions, params, where) for query in queries
+            ]
+
+    def _nearest(
+        self,
+        conn: sa.Connection,
+        query: np.ndarray,
+        limit: int,
+        conditions: str,
+        params: dict,
+        where: VectorFilter,
+    ) -> list[tuple[int, float]]:
+        params = {**params, "query": halfvec_text(query), "limit": limit}
+        found: list[tuple[int, float]] = []
+        if where.among is None:  # the HNSW index
+            found = self._run(conn, _DISTANCE, conditions, params)
+        if len(found) < limit:  # an explicit list, or a filter the walk gave up on: exact
+            # `+ 0`: an ORDER BY that is not the indexed expression, so no graph walk.
+            found = self._run(conn, f"({_DISTANCE}) + 0", conditions, params)
+        return found
+
+    @staticmethod
+    def _run(conn: sa.Connection, order: str, conditions: str, params: dict) -> list:
+        rows = conn.execute(
+            sa.text(
+                f"SELECT paper_id, {_DISTANCE} AS distance FROM {paper_vectors.name}"
+                f" WHERE {conditions} ORDER BY {order} LIMIT :limit"
+            ),
+            params,
+        ).all()
+        # Relaxed order: sort again; ties by paper id, as the memory backend's are stable.
+        return sorted(((r.paper_id, -float(r.distance)) for r in rows), key=lambda h: (-h[1], h[0]))
+
+    def _conditions(self, where: VectorFilter) -> tuple[str, dict]:
+        """The WHERE clause of `where` (fixed text, values as parameters)."""
+        conditions = ["model = :model"]
+        params: dict = {"model": self.model}
+        if where.categories:
+            conditions.append("categories && CAST(:categories AS text[])")
+            params["categories"] = list(where.categories)
+        if where.has_days:
+            conditions.append("day BETWEEN :low AND :high")
+            params["low"], params["high"] = where.day_range
+        if where.among is not None:
+            conditions.append("paper_id = ANY(CAST(:among AS integer[]))")
+            params["among"] = [int(i) for i in where.among]
+        if where.exclude is not None:
+            conditions.append("paper_id <> :exclude")
+            params["exclude"] = int(where.exclude)
+        return " AND ".join(conditions), params
+
+    def vectors_of(self, paper_ids: Iterable[int]) -> dict[int, np.ndarray]:
+        """From the float32 record: the copy here is rounded to float16."""
+        with self.store.engine.connect() as conn:
+            return stored_vectors(conn, self.model, paper_ids)
