@@ -19,7 +19,8 @@ from paperfeed.services.cite import bibtex
 from paperfeed.services.community import comments_on
 from paperfeed.services.daily import MAX_PAGE, DailyItem, daily_items, period, period_of
 from paperfeed.services.paper_views import DayListing, PaperView, day_listing, get_paper
-from paperfeed.services.search import SORTS, SearchEngine
+from paperfeed.services.read_cache import ReadCache
+from paperfeed.services.search import SORTS, SearchEngine, SearchHit
 from paperfeed.services.trending import trending_papers
 from paperfeed.store import Store
 from paperfeed.web import schemas
@@ -50,6 +51,11 @@ DaySort = Literal["votes", "time"]
 # "cards": a denser grid without abstracts; kept in the links of the list pages.
 Layout = Literal["list", "cards"]
 ListPage = Annotated[int, Query(ge=1, le=1000, description="page of 100 papers")]
+# A paper's similar papers change only as new papers are embedded: one nearest-neighbour
+# search per paper and SIMILAR_TTL_S, not one per rendering (services/read_cache.py).
+SIMILAR_SHOWN = 5
+SIMILAR_TTL_S = 300.0
+SIMILAR_KEPT = 20_000
 Name = Annotated[str, Path(min_length=1, max_length=200)]
 trending_doc = (trending_service.__doc__ or "").strip()
 
@@ -75,6 +81,7 @@ def create_pages_router(
 ) -> APIRouter:
     router = APIRouter(tags=["pages"])
     pages = twin_pages
+    similar_papers: ReadCache[list[SearchHit]] = ReadCache(SIMILAR_TTL_S, SIMILAR_KEPT)
 
     def listing_page(
         request: Request,
@@ -250,7 +257,13 @@ def create_pages_router(
         with store.read() as conn:
             found = paper_or_404(conn, arxiv_id)
             discussion = comments_on(conn, found.id)
-        similar = search.similar(found.arxiv_id, limit=5) if search is not None else []
+        similar = (
+            similar_papers.get(
+                found.arxiv_id, lambda: search.similar(found.arxiv_id, limit=SIMILAR_SHOWN)
+            )
+            if search is not None
+            else []
+        )
         user = security.user(request)
         collections = my_collections(store, user.id) if user else []
         return Page(
