@@ -18,7 +18,13 @@ from paperfeed.services import trending as trending_service
 from paperfeed.services.cite import bibtex
 from paperfeed.services.community import comments_on
 from paperfeed.services.daily import MAX_PAGE, DailyItem, daily_items, period, period_of
-from paperfeed.services.paper_views import DayListing, PaperView, day_listing, get_paper
+from paperfeed.services.paper_views import (
+    DayListing,
+    PaperView,
+    day_listing,
+    fresh_counts,
+    get_paper,
+)
 from paperfeed.services.read_cache import ReadCache
 from paperfeed.services.search import SORTS, SearchEngine, SearchHit
 from paperfeed.services.trending import trending_papers
@@ -56,6 +62,10 @@ ListPage = Annotated[int, Query(ge=1, le=1000, description="page of 100 papers")
 SIMILAR_SHOWN = 5
 SIMILAR_TTL_S = 300.0
 SIMILAR_KEPT = 20_000
+# A day's list is the same for every reader but for its counts, read fresh for each page
+# (paper_views.fresh_counts): kept as long as the anonymous page cache keeps pages.
+LISTING_TTL_S = 30.0
+LISTINGS_KEPT = 500
 Name = Annotated[str, Path(min_length=1, max_length=200)]
 trending_doc = (trending_service.__doc__ or "").strip()
 
@@ -82,6 +92,13 @@ def create_pages_router(
     router = APIRouter(tags=["pages"])
     pages = twin_pages
     similar_papers: ReadCache[list[SearchHit]] = ReadCache(SIMILAR_TTL_S, SIMILAR_KEPT)
+    listings: ReadCache[DayListing] = ReadCache(LISTING_TTL_S, LISTINGS_KEPT)
+
+    def day_of(conn: Connection, day: date | None, sort: DaySort) -> DayListing:
+        listing = fresh_counts(conn, listings.get(day, lambda: day_listing(conn, day)))
+        if sort == "time":
+            listing.papers.sort(key=lambda p: p.published_at or datetime.min, reverse=True)
+        return listing
 
     def listing_page(
         request: Request,
@@ -136,7 +153,7 @@ def create_pages_router(
                     raise HTTPException(400, str(exc)) from exc
                 listing = DayListing(None, "community", _with_submitters(items), None, None)
             else:
-                listing = _day(conn, None, sort)
+                listing = day_of(conn, None, sort)
         return listing_page(request, listing, sort, layout, week, month, page)
 
     @router.get("/papers/date", include_in_schema=False)
@@ -154,7 +171,7 @@ def create_pages_router(
         except ValueError as exc:
             raise HTTPException(400, f"not a date (YYYY-MM-DD): {day!r}") from exc
         with store.read() as conn:
-            listing = _day(conn, parsed, sort)
+            listing = day_of(conn, parsed, sort)
         return listing_page(request, listing, sort, layout)
 
     @pages(router, templates, "/trending", schemas.TrendingPage)
@@ -326,10 +343,3 @@ def create_pages_router(
         return featured_by(request, f"Papers from {name}", items, layout, page)
 
     return router
-
-
-def _day(conn: Connection, day: date | None, sort: DaySort) -> DayListing:
-    listing = day_listing(conn, day)
-    if sort == "time":
-        listing.papers.sort(key=lambda p: p.published_at or datetime.min, reverse=True)
-    return listing
