@@ -48,17 +48,24 @@ class PgVectorIndex:
         return self._count
 
     def refresh(self) -> int:
-        """Copy the recorded vectors the table lacks (a writer that did not know of it),
-        and count what it holds."""
-        since = self._seen_through - REFRESH_SLACK if self._seen_through else None
+        """Copy the recorded vectors the table lacks from a writer that did not know of
+        it (those embedded since the newest vector seen here, less REFRESH_SLACK: an
+        index range, not a comparison of the whole tables), and count what it holds."""
         with self.store.engine.begin() as conn:
-            copied = copy_missing(conn, self.model, since=since)
-            self._count, self._seen_through = conn.execute(
-                sa.select(sa.func.count(), sa.func.max(paper_vectors.c.embedded_at)).where(
-                    paper_vectors.c.model == self.model
-                )
-            ).one()
+            seen = self._seen_through or self._newest(conn)
+            copied = copy_missing(conn, self.model, since=seen - REFRESH_SLACK) if seen else 0
+            self._count = conn.execute(
+                sa.select(sa.func.count()).where(paper_vectors.c.model == self.model)
+            ).scalar_one()
+            self._seen_through = self._newest(conn)
         return copied
+
+    def _newest(self, conn: sa.Connection) -> datetime | None:
+        return conn.execute(
+            sa.select(sa.func.max(paper_vectors.c.embedded_at)).where(
+                paper_vectors.c.model == self.model
+            )
+        ).scalar()
 
     def search(
         self, vector: np.ndarray, limit: int, where: VectorFilter = EVERYTHING

@@ -208,6 +208,16 @@ def _empty() -> _Loaded:
     return _Loaded(none, np.zeros((0, DIM), np.float32), None, none, none, none)
 
 
+def _scores(vectors: np.ndarray, rows: np.ndarray | None, queries: np.ndarray) -> np.ndarray:
+    """Cosines of `rows` (None: all) with the query (a vector, or one per column). When
+    the rows are a large share, one pass over the whole matrix beats copying them out."""
+    if rows is None:
+        return vectors @ queries
+    if len(rows) * 4 > len(vectors):
+        return (vectors @ queries)[rows]
+    return vectors[rows] @ queries
+
+
 class VectorIndex:
     """All vectors of one model, in memory; `refresh` loads what was added since.
 
@@ -308,7 +318,7 @@ class VectorIndex:
         data = self._data
         rows = self._allowed_rows(data, where)  # None: every row
         if data.codes is None:
-            scores = data.vectors @ vector if rows is None else data.vectors[rows] @ vector
+            scores = _scores(data.vectors, rows, vector)
         else:
             query_code = np.packbits(vector > 0).view(np.uint64)
             candidate_codes = data.codes if rows is None else data.codes[:, rows]
@@ -334,10 +344,9 @@ class VectorIndex:
         if data.codes is not None or len(queries) == 1 or where.exclude is not None:
             return [self.search(q, limit, where) for q in queries]
         rows = self._allowed_rows(data, where)
-        candidates = data.vectors if rows is None else data.vectors[rows]
+        scores = _scores(data.vectors, rows, np.ascontiguousarray(queries.T, dtype=np.float32))
         if rows is None:
             rows = np.arange(len(data.ids))
-        scores = candidates @ np.ascontiguousarray(queries.T, dtype=np.float32)
         return [self._top(data.ids, rows, np.ascontiguousarray(col), limit) for col in scores.T]
 
     def vectors_of(self, paper_ids: Iterable[int]) -> dict[int, np.ndarray]:
@@ -368,7 +377,8 @@ class VectorIndex:
             wanted = [
                 self._category_codes[c] for c in where.categories if c in self._category_codes
             ]
-            in_any = np.isin(data.ids, data.tagged[np.isin(data.tags, wanted)])
+            in_any = np.zeros(len(data.ids), dtype=bool)
+            in_any[self._rows_of(data, data.tagged[np.isin(data.tags, wanted)])] = True
             mask = in_any if mask is None else mask & in_any
         if mask is None:
             return rows

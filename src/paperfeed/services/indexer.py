@@ -73,7 +73,7 @@ def switch_vectors(store: Store, backend: str) -> bool:
     with store.engine.begin() as conn:
         if backend == "memory":
             return pgvector.disable(conn)
-        problem = pgvector.enable(conn)
+        problem = pgvector.enable(conn, catch_up=True)
     if problem is not None:
         raise PaperfeedError(f"--vectors pgvector: {problem}")
     return True
