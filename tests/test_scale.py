@@ -131,6 +131,20 @@ def replicated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
         primary.stop()
 
 
+def _scalar(url: str, sql: str) -> object:
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as conn:
+        value = conn.execute(sa.text(sql)).scalar()
+    engine.dispose()
+    return value
+
+
+def _caught_up(primary_url: str, replica_url: str) -> bool:
+    """Whether the replica has replayed everything the primary had written when asked."""
+    written = _scalar(primary_url, "SELECT pg_current_wal_lsn()::text")
+    return bool(_scalar(replica_url, f"SELECT pg_last_wal_replay_lsn() >= '{written}'::pg_lsn"))
+
+
 def _replay(replica_url: str, action: str) -> None:
     """Pause or resume the replica's replay (a Store would try to migrate it)."""
     engine = sa.create_engine(replica_url.replace("postgresql://", "postgresql+psycopg://"))
@@ -142,6 +156,8 @@ def _replay(replica_url: str, action: str) -> None:
 def test_a_visit_with_two_workers_and_a_lagging_replica(replicated) -> None:
     primary_url, replica_url, folder = replicated
     with serving(primary_url, folder / "data", replica_url) as site:
+        # What the workers' start wrote (the pgvector table) first reaches the replica.
+        _wait_for(lambda: _caught_up(primary_url, replica_url), 60, "replica caught up")
         _replay(replica_url, "pause")
         try:
             # Written while the replica stands still: only the primary has them.

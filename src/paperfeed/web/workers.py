@@ -31,7 +31,7 @@ from paperfeed.services.digest_schedule import DigestScheduler
 from paperfeed.services.indexer import BackgroundIndexer
 from paperfeed.services.jobs import PeriodicJob
 from paperfeed.services.recommend import Recommender, digest_section
-from paperfeed.services.search import engine_from_settings
+from paperfeed.services.search import SearchEngine, engine_from_settings
 from paperfeed.services.update import periodic_update
 from paperfeed.store import Store
 from paperfeed.web.app import create_app, server_config
@@ -92,7 +92,7 @@ def serve_workers(settings: Settings, options: ServeOptions, workers: int) -> No
     # Open the store and the keyword index once here, so that migrations and the index's
     # first files are made before any worker (and the followers find an index to open).
     with Store(settings.database_url) as store:
-        engine_from_settings(store, settings).keyword.reload()
+        SearchEngine(store, settings.resolved_data_dir).keyword.reload()  # no model loaded
     sock = socket.socket(socket.AF_INET6 if ":" in options.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((options.host, options.port))
