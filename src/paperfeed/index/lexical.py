@@ -157,6 +157,11 @@ class KeywordIndex:
         tmp.write_text(json.dumps(state))
         tmp.replace(self.state_file)
 
+    def reload(self) -> None:
+        """See the latest commit, made by this process or by another that writes the
+        same folder."""
+        self.index.reload()
+
     def catch_up(self, store: Store) -> None:
         """Sync when the store has papers the index lacks."""
         if self.pending(store):

@@ -78,7 +78,8 @@ class PgVectorIndex:
         if limit <= 0 or (where.among is not None and not len(where.among)):
             return [[] for _ in queries]
         conditions, params = self._conditions(where)
-        with self.store.engine.begin() as conn:
+        # A replica where the request allows it (store/db.py): the heaviest read of a search.
+        with self.store.read() as conn, conn.begin():
             # SET LOCAL: the settings end with this transaction, not with the pooled
             # connection, so no other query inherits them.
             conn.execute(

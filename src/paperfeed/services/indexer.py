@@ -74,6 +74,13 @@ def _update_indexes(
     return keyword_done, embedded
 
 
+def follow_indexes(engine: SearchEngine) -> None:
+    """For a worker that shares the keyword index folder with the one that writes it
+    (`serve --workers`): open the index's latest commit and load the new vectors."""
+    engine.keyword.reload()
+    engine.refresh_vectors()
+
+
 def switch_vectors(store: Store, backend: str) -> bool:
     """`paperfeed index --vectors`: "pgvector" makes the pgvector copy of the vectors (or
     catches it up), "memory" drops it (the vectors stay in paper_embeddings). Returns
@@ -93,14 +100,26 @@ class BackgroundIndexer(PeriodicJob):
     serve`). Also how a worker learns of papers another process committed: each round
     syncs the keyword index by `papers.ingested_at` and loads new vectors. Every 15 s by
     default (PAPERFEED_INDEX_EVERY): with the page cache's 30 s, other workers show a new
-    paper within a minute."""
+    paper within a minute. `writes` False: a follower (follow_indexes), for the workers
+    of `serve --workers` beside the one that writes the index (a tantivy index takes one
+    writer) and embeds."""
 
-    def __init__(self, engine: SearchEngine, interval_s: float, today: date | None = None) -> None:
+    def __init__(
+        self,
+        engine: SearchEngine,
+        interval_s: float,
+        today: date | None = None,
+        writes: bool = True,
+    ) -> None:
         self.engine = engine
         self.today = today  # the rising topics' clock (PAPERFEED_TODAY)
+        self.writes = writes
         super().__init__("indexer", interval_s, self._round)
 
     def _round(self, stop: threading.Event) -> None:
+        if not self.writes:
+            follow_indexes(self.engine)
+            return
         keyword, embedded = update_indexes(self.engine, stop=stop, today=self.today)
         if keyword or embedded:
             log.info("indexed %d papers for keywords, embedded %d", keyword, embedded)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -309,3 +309,31 @@ def upvotes_by_paper(conn: sa.Connection) -> dict[int, int]:
     for paper_id, count in [*imported, *local]:
         found[paper_id] = found.get(paper_id, 0) + (count or 0)
     return {paper_id: count for paper_id, count in found.items() if count}
+
+
+# The counts a listing shows, which change with every vote and comment (fresh_counts).
+COUNTED = ("upvotes", "imported_comments", "local_comments")
+_COUNTS = LISTING.with_only_columns(
+    papers.c.id,
+    *(c for c in LISTING.selected_columns if c.key in COUNTED),
+)
+
+
+def fresh_counts(conn: sa.Connection, listing: DayListing) -> DayListing:
+    """A kept listing (services/read_cache.py) with its vote and comment counts read now,
+    so that a reader sees their own vote in the count at once; a community list is sorted
+    by them again, as day_listing sorts it. The kept views are copied, never changed."""
+    ids = [p.id for p in listing.papers]
+    counts = (
+        {row["id"]: row for row in conn.execute(_COUNTS.where(papers.c.id.in_(ids))).mappings()}
+        if ids
+        else {}
+    )
+    shown = [
+        replace(p, **{k: counts[p.id][k] for k in COUNTED}) if p.id in counts else p
+        for p in listing.papers
+    ]
+    if listing.kind == "community":
+        shown.sort(key=lambda p: p.arxiv_id, reverse=True)
+        shown.sort(key=lambda p: p.upvotes, reverse=True)
+    return replace(listing, papers=shown)

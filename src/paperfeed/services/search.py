@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from paperfeed.config import HNSW_EF_SEARCH
+from paperfeed.config import HNSW_EF_SEARCH, Settings
 from paperfeed.index.backend import EVERYTHING, VectorBackend, VectorFilter
 from paperfeed.index.embedder import Embedder, paper_text
 from paperfeed.index.lexical import KeywordIndex
@@ -238,7 +238,7 @@ class SearchEngine:
         return self.vectors if self.vectors is not None else self.refresh_vectors()
 
     def _has_code_ids(self) -> set[int]:
-        with self.store.engine.connect() as conn:
+        with self.store.read() as conn:
             return set(
                 conn.execute(
                     sa.select(paper_links.c.paper_id).where(paper_links.c.github_repo.is_not(None))
@@ -366,7 +366,7 @@ class SearchEngine:
         if limit <= 0:  # past the deepest result served: an empty page
             return results
         if query.arxiv_id:
-            with self.store.engine.connect() as conn:
+            with self.store.read() as conn:
                 paper_id = conn.execute(
                     sa.select(papers.c.id).where(papers.c.arxiv_id == query.arxiv_id)
                 ).scalar()
@@ -443,7 +443,7 @@ class SearchEngine:
     ) -> SearchResults:
         results.total = min(len(ranked), MAX_RESULTS_DEPTH)
         page = ranked[offset : offset + limit]
-        with self.store.engine.connect() as conn:
+        with self.store.read() as conn:
             views = papers_by_id(conn, [pid for pid, _ in page])
         terms = results.query.terms
         for paper_id, score in page:
@@ -464,7 +464,7 @@ class SearchEngine:
     def _sorted(self, ranked: list[tuple[int, float]], sort: str) -> list[tuple[int, float]]:
         """`ranked` newest first (sort "date") or most upvoted first ("votes"); ties keep
         their relevance order."""
-        with self.store.engine.connect() as conn:
+        with self.store.read() as conn:
             views = papers_by_id(conn, [pid for pid, _ in ranked])
 
         def key(item: tuple[int, float]) -> tuple:
@@ -501,7 +501,7 @@ class SearchEngine:
 
     def similar(self, arxiv_id: str, limit: int = 10) -> list[SearchHit]:
         """Nearest papers by embedding; a paper without a vector yet is embedded now."""
-        with self.store.engine.connect() as conn:
+        with self.store.read() as conn:
             row = conn.execute(
                 sa.select(papers.c.id, papers.c.title, papers.c.abstract).where(
                     papers.c.arxiv_id == arxiv_id
@@ -528,10 +528,31 @@ class SearchEngine:
             found = self.loaded_vectors().search(
                 vector, limit, EVERYTHING if exclude is None else VectorFilter(exclude=exclude)
             )
-        with self.store.engine.connect() as conn:
+        with self.store.read() as conn:
             views = papers_by_id(conn, [pid for pid, _ in found])
         return [
             SearchHit(paper=views[pid], score=score, semantic_rank=rank)
             for rank, (pid, score) in enumerate(found, 1)
             if pid in views
         ]
+
+
+def engine_from_settings(
+    store: Store,
+    settings: Settings,
+    device: str = "cpu",
+    bulk: bool = False,
+    folder: str | None = None,
+) -> SearchEngine:
+    """The engine the CLI and each `serve` worker use. `bulk`: the embedder tuned for
+    many papers rather than queries. `folder`: a subfolder of the data dir for the keyword
+    index, when it must not be the one `serve` uses (a tantivy index takes one writer)."""
+    embedder = Embedder(max_tokens=settings.embed_max_tokens, device=device, bulk=bulk)
+    data_dir = settings.resolved_data_dir
+    return SearchEngine(
+        store,
+        data_dir / folder if folder else data_dir,
+        embedder=embedder,
+        vectors=settings.vectors,
+        hnsw_ef_search=settings.hnsw_ef_search,
+    )

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import random
 import sqlite3
 import time
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -12,8 +16,27 @@ import sqlalchemy as sa
 from paperfeed.errors import PaperfeedError
 from paperfeed.store.migrations import migrate
 
+log = logging.getLogger("paperfeed.store")
+
 # The web server answers from a pool of 40 threads; each needs a connection at once.
 POOL_SIZE, POOL_OVERFLOW = 10, 40
+# A replica that does not answer within this many seconds is passed over for the primary.
+REPLICA_CONNECT_TIMEOUT_S = 3
+
+# Whether Store.read() may answer from a replica here: set by replica_reads() around the
+# work of one request that needs no read of its own writes (web/routing.py decides which).
+_REPLICA_ALLOWED: ContextVar[bool] = ContextVar("paperfeed_replica_allowed", default=False)
+
+
+@contextmanager
+def replica_reads() -> Iterator[None]:
+    """Within this block (and the threads it hands work to with the context copied, as
+    Starlette does), Store.read() may read from a replica, which may lag the primary."""
+    token = _REPLICA_ALLOWED.set(True)
+    try:
+        yield
+    finally:
+        _REPLICA_ALLOWED.reset(token)
 
 
 def _sqlalchemy_url(url: str) -> sa.URL:
@@ -79,10 +102,29 @@ def insert_unless_present(conn: sa.Connection, statement: sa.Insert) -> bool:
     return True
 
 
-class Store:
-    """A database: the engine plus what the rest of paperfeed needs to know about it."""
+def _replica_engine(url: str) -> sa.Engine:
+    """A replica is read, never migrated (it replays the primary's schema)."""
+    sa_url = _sqlalchemy_url(url)
+    if sa_url.drivername == "sqlite":
+        raise PaperfeedError("a read replica must be PostgreSQL (SQLite has none)")
+    return sa.create_engine(
+        sa_url,
+        pool_pre_ping=True,
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_OVERFLOW,
+        connect_args={"connect_timeout": REPLICA_CONNECT_TIMEOUT_S},
+    )
 
-    def __init__(self, url: str) -> None:
+
+def _display(url: sa.URL) -> str:
+    return url.render_as_string(hide_password=True)
+
+
+class Store:
+    """A database: the engine plus what the rest of paperfeed needs to know about it.
+    `replica_urls`: PostgreSQL streaming replicas of it, read by `read()` where allowed."""
+
+    def __init__(self, url: str, replica_urls: Sequence[str] = ()) -> None:
         self.url = url
         sa_url = _sqlalchemy_url(url)
         if sa_url.drivername == "sqlite":
@@ -106,6 +148,20 @@ class Store:
             self.engine.dispose()
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise PaperfeedError(f"cannot open database {self.display_url}: {reason}") from exc
+        self.replicas = [_replica_engine(u) for u in replica_urls]
+
+    def read(self) -> sa.Connection:
+        """A connection for reads that may lag a little: a replica's, chosen at random,
+        inside replica_reads(); the primary's otherwise, and when the replica chosen does
+        not answer. Writes go through `engine` or `write()`, always the primary."""
+        if self.replicas and _REPLICA_ALLOWED.get():
+            replica = random.choice(self.replicas)
+            try:
+                return replica.connect()
+            except sa.exc.OperationalError as exc:
+                reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+                log.warning("replica %s passed over: %s", _display(replica.url), reason)
+        return self.engine.connect()
 
     def write(self) -> AbstractContextManager[sa.Connection]:
         """A transaction that reads before it writes. On SQLite it takes the write lock
@@ -120,10 +176,12 @@ class Store:
     @property
     def display_url(self) -> str:
         """The URL with any password hidden, for messages."""
-        return _sqlalchemy_url(self.url).render_as_string(hide_password=True)
+        return _display(_sqlalchemy_url(self.url))
 
     def close(self) -> None:
         self.engine.dispose()
+        for replica in self.replicas:
+            replica.dispose()
 
     def __enter__(self) -> Store:
         return self

@@ -47,6 +47,7 @@ from paperfeed.web.observability import (
 from paperfeed.web.outbox import create_outbox_router
 from paperfeed.web.page_cache import PageCache
 from paperfeed.web.pages import create_pages_router
+from paperfeed.web.routing import ReplicaRouting
 from paperfeed.web.security import BrowserSecurityMiddleware, Security
 from paperfeed.web.subscriptions import create_subscriptions_router
 from paperfeed.web.templating import make_templates
@@ -122,6 +123,8 @@ def create_app(
     # and inside compression, so that it keeps one plain copy whatever a client accepts.
     if page_cache_ttl_s > 0:
         app.add_middleware(PageCache, ttl_s=page_cache_ttl_s)
+    if store.replicas:  # outside the cache: a reader who just wrote skips both
+        app.add_middleware(ReplicaRouting)
     app.add_middleware(GZipMiddleware, minimum_size=1000)
     app.add_middleware(HeadAsGet)
     app.add_middleware(BrowserSecurityMiddleware)

@@ -145,7 +145,7 @@ def create_community_router(
     def collection_page(request: Request, collection_id: int, suffix: str) -> Response:
         viewer = security.user(request)
         try:
-            with store.engine.connect() as conn:
+            with store.read() as conn:
                 shown = collection_service.get_collection(
                     conn, collection_id, viewer.id if viewer else None
                 )
@@ -278,7 +278,7 @@ def create_community_router(
 
     def user_page(request: Request, name: str, as_json: bool) -> Response:
         viewer = security.user(request)
-        with store.engine.connect() as conn:
+        with store.read() as conn:
             shown = user_by_name(conn, name)
             if shown is None:
                 raise HTTPException(404, "no such user")

@@ -96,13 +96,13 @@ def create_feeds_router(store: Store, search: SearchEngine | None, base_url: str
 
     @router.get("/daily.atom")
     def daily(request: Request) -> Response:
-        with store.engine.connect() as conn:
+        with store.read() as conn:
             listing = day_listing(conn)
         return answer(request, f"paperfeed: papers of {listing.day}", listing.papers[:FEED_SIZE])
 
     @router.get("/trending.atom")
     def trending_feed(request: Request) -> Response:
-        with store.engine.connect() as conn:
+        with store.read() as conn:
             found = [paper for paper, _ in trending_papers(conn, FEED_SIZE)]
         return answer(request, "paperfeed: trending papers", found)
 
@@ -113,7 +113,7 @@ def create_feeds_router(store: Store, search: SearchEngine | None, base_url: str
 
     @router.get("/category/{category}.atom", responses=errors(404))
     def category_feed(request: Request, category: Category) -> Response:
-        with store.engine.connect() as conn:
+        with store.read() as conn:
             found = papers_in_category(conn, category, FEED_SIZE)
         return answer(request, f"paperfeed: {category}", found)
 
@@ -121,7 +121,7 @@ def create_feeds_router(store: Store, search: SearchEngine | None, base_url: str
     def collection_feed(request: Request, collection_id: RowId) -> Response:
         """A public collection's papers, latest added first (private ones: 404)."""
         try:
-            with store.engine.connect() as conn:
+            with store.read() as conn:
                 shown = get_collection(conn, collection_id, viewer_id=None)
         except ActionError as exc:
             raise HTTPException(exc.status, str(exc)) from exc

@@ -113,7 +113,7 @@ def create_router(store: Store, search: SearchEngine | None) -> APIRouter:
         of one submitter; default: the latest day. Sort: publishedAt, trending, upvotes."""
         try:
             span = period(date, week, month)
-            with store.engine.connect() as conn:
+            with store.read() as conn:
                 items = daily_items(conn, span, submitter, sort, offset=p * limit, limit=limit)
         except QueryError as exc:
             raise HTTPException(400, str(exc)) from exc
@@ -140,7 +140,7 @@ def create_router(store: Store, search: SearchEngine | None) -> APIRouter:
     @router.get("/papers")
     def list_papers(p: ApiPage = 0, limit: int = PageSize) -> list[dict[str, Any]]:
         """The newest papers (by announcement, then publication)."""
-        with store.engine.connect() as conn:
+        with store.read() as conn:
             found = latest_papers(conn, offset=p * limit, limit=limit)
         return [
             {"paper": paper_json(paper), "title": paper.title, "summary": paper.abstract}
@@ -150,7 +150,7 @@ def create_router(store: Store, search: SearchEngine | None) -> APIRouter:
     @router.get("/papers/{arxiv_id:path}", responses=errors(404))
     def paper_info(arxiv_id: str) -> dict[str, Any]:
         """One paper (as HfApi.paper_info); 404 for an unknown id."""
-        with store.engine.connect() as conn:
+        with store.read() as conn:
             found = get_paper(conn, arxiv_id)
         if found is None:
             raise HTTPException(404, f"paper {arxiv_id[:40]!r} not found")

