@@ -55,7 +55,7 @@ from tests.update_world import (
 READERS = ["ada@example.org", "bo@example.org", "cy@example.org"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def embedder(load_embedder) -> Embedder:
     return load_embedder()
 
@@ -446,6 +446,7 @@ def test_two_updates_at_once_one_does_the_work(db_url, tmp_path, world):
         assert conn.execute(sa.select(sa.func.count()).select_from(update_runs)).scalar() == 2
 
 
+@pytest.mark.slow  # six server processes over three days: a minute or more
 def test_two_servers_update_themselves_on_postgresql(
     fresh_postgres_url, tmp_path, world, smtp_server
 ):
@@ -521,6 +522,9 @@ class two_servers:
                     smtp_url,
                     PAPERFEED_TODAY=day.isoformat(),
                     PAPERFEED_DATA_DIR=str(tmp_path / f"worker{n}"),
+                    # The worker that did not update learns of the papers at its next
+                    # index round: every second here, not every 15 s.
+                    PAPERFEED_INDEX_EVERY="1s",
                 ),
                 "serve",
                 "--port",
