@@ -522,9 +522,6 @@ class two_servers:
                     smtp_url,
                     PAPERFEED_TODAY=day.isoformat(),
                     PAPERFEED_DATA_DIR=str(tmp_path / f"worker{n}"),
-                    # The worker that did not update learns of the papers at its next
-                    # index round: every second here, not every 15 s.
-                    PAPERFEED_INDEX_EVERY="1s",
                 ),
                 "serve",
                 "--port",
