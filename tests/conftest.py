@@ -1,5 +1,9 @@
 """Real fixtures: a SQLite file, a PostgreSQL server, a loopback HTTP server, an SMTP
-server, the CLI, the browser. Helpers they share with the tests are in tests/helpers.py."""
+server, the CLI, the browser. Helpers they share with the tests are in tests/helpers.py.
+
+Run in parallel (pytest-xdist: `scripts/test` does), each worker is its own pytest session
+with its own PostgreSQL server, temporary folders and embedding model; tests/parallel.py
+says which tests share a worker."""
 
 from __future__ import annotations
 
@@ -15,6 +19,13 @@ from paperfeed.index.embedder import DEFAULT_MAX_TOKENS, Embedder
 from paperfeed.store import Store
 from tests.helpers import SHARED_DATA, Cli, Mailbox, is_address_in_use, refused_port
 from tests.loopback import LoopbackServer
+from tests.parallel import (  # noqa: F401 (pytest hooks)
+    pytest_collection_modifyitems,
+    pytest_configure,
+    pytest_configure_node,
+    pytest_unconfigure,
+    pytest_xdist_make_scheduler,
+)
 from tests.pg_server import PostgresServer, free_port
 from tests.sites import Site, hostile_site
 

@@ -132,7 +132,9 @@ def serve_app(app: Any, trusted_proxies: tuple[str, ...] = ()) -> Iterator[httpx
     finally:
         uvicorn_logger.removeHandler(log)
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+        # Generous: on two busy cores (parallel workers) a page can take seconds; a test
+        # about time passes its own timeout.
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
             yield client
     finally:
         server.should_exit = True

@@ -37,8 +37,7 @@ def _install_dir_for(user: str, install: Path) -> Path:
     package = install.parent
     stamp = (install / "bin" / "postgres").stat()
     copy = Path(tempfile.gettempdir()) / f"paperfeed-pg-{stamp.st_size}-{int(stamp.st_mtime)}"
-    # Reuse a copy only if we made it (a planted one in a shared /tmp is never run).
-    if not (copy / "done").exists() or copy.stat().st_uid != os.geteuid():
+    if not _made_by_us(copy):
         partial = Path(tempfile.mkdtemp(prefix="paperfeed-pg-copy-"))
         shutil.copytree(install, partial / package.name / install.name, symlinks=True)
         libs = package.with_name(package.name + ".libs")
@@ -46,11 +45,21 @@ def _install_dir_for(user: str, install: Path) -> Path:
             shutil.copytree(libs, partial / libs.name, symlinks=True)
         (partial / "done").touch()
         subprocess.run(["chmod", "-R", "a+rX", str(partial)], check=True)
-        shutil.rmtree(copy, ignore_errors=True)
-        with contextlib.suppress(OSError):  # another test session copied it first
+        # Only whole copies are ever renamed into place, so one of ours is never removed
+        # (another test worker may be running from it); one planted by another user is.
+        if copy.exists() and copy.stat().st_uid != os.geteuid():
+            shutil.rmtree(copy, ignore_errors=True)
+        with contextlib.suppress(OSError):  # another test worker's copy got there first
             partial.rename(copy)
         shutil.rmtree(partial, ignore_errors=True)
+        if not _made_by_us(copy):
+            raise RuntimeError(f"cannot put a copy of PostgreSQL's programs at {copy}")
     return copy / package.name / install.name
+
+
+def _made_by_us(copy: Path) -> bool:
+    """A whole copy that this user made (a planted one in a shared /tmp is never run)."""
+    return (copy / "done").exists() and copy.stat().st_uid == os.geteuid()
 
 
 def free_port() -> int:

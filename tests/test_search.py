@@ -70,7 +70,7 @@ def corpus_lines():
     return lines
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def embedder(load_embedder):
     return load_embedder(128)
 
@@ -95,11 +95,11 @@ def engine(fresh_db, tmp_path, embedder):
 
 
 @pytest.fixture(scope="module")
-def read_only_engine(module_db_url, tmp_path_factory, embedder):
+def read_only_engine(module_db_url, tmp_path_factory, load_embedder):
     """`engine`'s corpus built once per module and database engine, for tests that only
     search it."""
     with Store(module_db_url) as store:
-        yield build_engine(store, tmp_path_factory.mktemp("search"), embedder)
+        yield build_engine(store, tmp_path_factory.mktemp("search"), load_embedder(128))
 
 
 def ids(results):

@@ -8,7 +8,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import sqlalchemy as sa
 
-from paperfeed.index.embedder import Embedder
 from paperfeed.index.vectors import coverage_in_store, embed_pending, readers_first, stale_papers
 from paperfeed.query import Filters, compose, split_filters
 from paperfeed.services.ingest import run_ingest
@@ -36,9 +35,9 @@ PAPERS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def embedder():
-    return Embedder(max_tokens=128)
+@pytest.fixture
+def embedder(load_embedder):
+    return load_embedder(128)
 
 
 def load(store, tmp_path):

@@ -55,7 +55,7 @@ from tests.update_world import (
 READERS = ["ada@example.org", "bo@example.org", "cy@example.org"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def embedder(load_embedder) -> Embedder:
     return load_embedder()
 
@@ -446,6 +446,7 @@ def test_two_updates_at_once_one_does_the_work(db_url, tmp_path, world):
         assert conn.execute(sa.select(sa.func.count()).select_from(update_runs)).scalar() == 2
 
 
+@pytest.mark.slow  # six server processes over three days: a minute or more
 def test_two_servers_update_themselves_on_postgresql(
     fresh_postgres_url, tmp_path, world, smtp_server
 ):
