@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from paperfeed.index.vectors import count_stale, embed_pending
 from paperfeed.services.jobs import PeriodicJob
+from paperfeed.services.paper_map import place_new_papers
 from paperfeed.services.search import SearchEngine
 
 log = logging.getLogger("paperfeed.indexer")
@@ -53,6 +54,7 @@ def _update_indexes(
             if stop is not None and stop.is_set():
                 break
     engine.refresh_vectors()
+    place_new_papers(engine)  # on the map, beside their neighbours (once a layout exists)
     return keyword_done, embedded
 
 

@@ -173,6 +173,11 @@ MIGRATIONS: list[tuple[int, str, Step | None]] = [
     ),
     (7, "the update job: job leases and update runs", _create_tables("job_leases", "update_runs")),
     (8, "Hugging Face's AI summary and keywords of a paper", _add_ai_summaries),
+    (
+        12,
+        "a map of papers: points and labelled regions",
+        _create_tables("map_points", "map_regions"),
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

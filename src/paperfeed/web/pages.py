@@ -18,6 +18,7 @@ from paperfeed.services import trending as trending_service
 from paperfeed.services.cite import bibtex
 from paperfeed.services.community import comments_on
 from paperfeed.services.daily import MAX_PAGE, DailyItem, daily_items, period, period_of
+from paperfeed.services.paper_map import neighbourhood
 from paperfeed.services.paper_views import DayListing, PaperView, day_listing, get_paper
 from paperfeed.services.search import SORTS, SearchEngine
 from paperfeed.services.trending import trending_papers
@@ -250,6 +251,7 @@ def create_pages_router(
         with store.engine.connect() as conn:
             found = paper_or_404(conn, arxiv_id)
             discussion = comments_on(conn, found.id)
+            map_hood = neighbourhood(conn, found.id)
         similar = search.similar(found.arxiv_id, limit=5) if search is not None else []
         user = security.user(request)
         collections = my_collections(store, user.id) if user else []
@@ -265,6 +267,7 @@ def create_pages_router(
                 "similar": similar,
                 "bibtex": bibtex(found),
                 "comments": discussion,
+                "map_hood": map_hood,
                 "voted": security.voted_among(request, [found.arxiv_id]),
                 "collections": collections,
                 "saved_in": [
