@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -83,17 +84,19 @@ def pca_layout(vectors: np.ndarray) -> np.ndarray:
 METHODS = {"openTSNE (PCA 50)": layout_2d, "UMAP": umap_layout, "PCA 2D": pca_layout}
 
 
-def compare_methods(real: np.ndarray, larger: np.ndarray) -> list[dict]:
+def compare_methods(real: np.ndarray, larger: np.ndarray | None) -> list[dict]:
     rows = []
     for name, method in METHODS.items():
-        row: dict = {"method": name}
-        for label, vectors in (("sample", real), ("larger", larger)):
+        row: dict = {"method": name, "sample": len(real)}
+        started = time.perf_counter()
+        xy = method(real)
+        row["sample_seconds"] = round(time.perf_counter() - started, 1)
+        row["knn10_preserved"] = round(knn_preservation(real, xy), 3)
+        if larger is not None:
             started = time.perf_counter()
-            xy = method(vectors)
-            row[f"{label}_seconds"] = round(time.perf_counter() - started, 1)
-            if label == "sample":
-                row["knn10_preserved"] = round(knn_preservation(vectors, xy), 3)
-        row["sample"], row["larger"] = len(real), len(larger)
+            method(larger)
+            row["larger"] = len(larger)
+            row["larger_seconds"] = round(time.perf_counter() - started, 1)
         print(row, flush=True)
         rows.append(row)
     return rows
@@ -179,40 +182,48 @@ def in_chromium(store: Store, loads: int = 3) -> dict:
     return {k: round(v) if isinstance(v, float) else v for k, v in out.items()}
 
 
+PARTS = ("layout", "browser", "methods")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/pf-map"))
     parser.add_argument("--sample", type=int, default=2000)
-    parser.add_argument("--skip-methods", action="store_true")
+    parser.add_argument("--larger", type=int, default=20_000, help="0: time the sample only")
+    parser.add_argument(
+        "--part", choices=PARTS, action="append", help="run only these (default: all)"
+    )
     args = parser.parse_args()
+    parts = args.part or PARTS
     args.work_dir.mkdir(parents=True, exist_ok=True)
     embedder = Embedder()
+    # Parts run apart (each takes minutes on a loaded machine) add to the same result.
+    result = json.loads(RESULT.read_text()) if RESULT.exists() and args.part else {}
     with Store(f"sqlite:///{args.work_dir / 'bench.db'}") as store:
         load_store(store, embedder)
-        ids, vectors = embedded_vectors(store, embedder.model_id)
-        methods = (
-            [] if args.skip_methods else compare_methods(vectors[: args.sample], vectors[:20_000])
-        )
-        layout = full_layout(store, embedder.model_id)
-        print("layout", layout, flush=True)
-        placed = placing(store, embedder, args.work_dir)
-        print("placing", placed, flush=True)
-        browser = in_chromium(store)
-        print("chromium", browser, flush=True)
-    write_result(
-        RESULT,
-        {
-            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": machine(),
-            "command": "python benchmarks/map.py",
-            "load_average": round(os.getloadavg()[0], 1),
-            "papers": len(ids),
-            "methods": methods,
-            "layout": layout,
-            "placing": placed,
-            "chromium": browser,
-        },
+        if "layout" in parts:
+            result["layout"] = full_layout(store, embedder.model_id)
+            print("layout", result["layout"], flush=True)
+            result["placing"] = placing(store, embedder, args.work_dir)
+            print("placing", result["placing"], flush=True)
+        if "browser" in parts:
+            result["chromium"] = in_chromium(store)
+            print("chromium", result["chromium"], flush=True)
+        if "methods" in parts:
+            _, vectors = embedded_vectors(store, embedder.model_id)
+            larger = vectors[: args.larger] if args.larger else None
+            result["methods"] = compare_methods(vectors[: args.sample], larger)
+        with store.engine.connect() as conn:
+            result["papers"] = conn.execute(
+                sa.select(sa.func.count()).select_from(map_points)
+            ).scalar()
+    result.update(
+        measured_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        machine=machine(),
+        command="python benchmarks/map.py",
+        load_average=round(os.getloadavg()[0], 1),
     )
+    write_result(RESULT, result)
 
 
 if __name__ == "__main__":

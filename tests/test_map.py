@@ -4,9 +4,6 @@ placed beside its neighbours, /map and /map.json, a paper's neighbourhood, the C
 
 from __future__ import annotations
 
-import gzip
-import itertools
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +14,6 @@ import sqlalchemy as sa
 from paperfeed.index.embedder import Embedder
 from paperfeed.query import words_of
 from paperfeed.services.indexer import update_indexes
-from paperfeed.services.ingest import run_ingest
 from paperfeed.services.paper_map import (
     MAP_SIZE,
     build_map,
@@ -25,55 +21,24 @@ from paperfeed.services.paper_map import (
     region_count,
 )
 from paperfeed.services.search import SearchEngine
-from paperfeed.sources.jsonl import JsonlSource
 from paperfeed.store import Store
-from paperfeed.store.schema import map_points, map_regions, paper_embeddings, papers
+from paperfeed.store.schema import map_points, map_regions, papers
 from tests.helpers import Cli, site_in_process
+from tests.map_slice import TOKENS, first_records, ingest, store_vectors, vectors_of
 
 SLICE = 160
-TOKENS = 128
 
 
 @pytest.fixture(scope="module")
 def records(shared_data: Path) -> list[dict]:
     """The slice, and one more paper (the last) that arrives after the layout."""
-    with gzip.open(shared_data / "arxiv-cs-daily" / "arxiv_cs_daily.jsonl.gz", "rt") as lines:
-        return [json.loads(line) for line in itertools.islice(lines, SLICE + 1)]
+    return first_records(shared_data, SLICE + 1)
 
 
 @pytest.fixture(scope="module")
 def slice_vectors(records: list[dict], load_embedder) -> dict[str, np.ndarray]:
     """Each paper's vector, computed once for both engines."""
-    embedder: Embedder = load_embedder(TOKENS)
-    from paperfeed.index.embedder import paper_text
-
-    vectors = embedder.embed([paper_text(r["title"], r["abstract"]) for r in records])
-    return {r["arxiv_id"]: v for r, v in zip(records, vectors, strict=True)}
-
-
-def _ingest(store: Store, folder: Path, rows: list[dict], name: str) -> None:
-    path = folder / f"{name}.jsonl"
-    path.write_text("\n".join(json.dumps(r) for r in rows))
-    run_ingest(store, JsonlSource(path), show_progress=False)
-
-
-def _store_vectors(store: Store, vectors: dict[str, np.ndarray], model: str) -> None:
-    """The precomputed vectors, as embed_pending would have written them."""
-    with store.engine.begin() as conn:
-        ids = dict(conn.execute(sa.select(papers.c.arxiv_id, papers.c.id)).all())
-        have = set(conn.execute(sa.select(paper_embeddings.c.paper_id)).scalars())
-        rows = [
-            {
-                "paper_id": ids[a],
-                "model": model,
-                "vector": v.tobytes(),
-                "embedded_at": sa.func.now(),
-            }
-            for a, v in vectors.items()
-            if a in ids and ids[a] not in have
-        ]
-        for row in rows:
-            conn.execute(paper_embeddings.insert().values(**row))
+    return vectors_of(records, load_embedder(TOKENS))
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +49,8 @@ def laid_out(
     folder = tmp_path_factory.mktemp("map")
     embedder = load_embedder(TOKENS)
     with Store(module_db_url) as store:
-        _ingest(store, folder, records[:SLICE], "slice")
-        _store_vectors(store, slice_vectors, embedder.model_id)
+        ingest(store, folder, records[:SLICE], "slice")
+        store_vectors(store, slice_vectors, embedder.model_id)
         engine = SearchEngine(store, folder / "data", embedder=embedder)
         update_indexes(engine)
         build_map(store, embedder.model_id)
@@ -224,8 +189,8 @@ def test_a_new_paper_is_placed_beside_its_neighbours(laid_out, records, slice_ve
     store, engine = laid_out.store, laid_out
     before = _points(store)
     new = records[SLICE]
-    _ingest(store, tmp_path, [new], "new")
-    _store_vectors(store, slice_vectors, engine.embedder.model_id)
+    ingest(store, tmp_path, [new], "new")
+    store_vectors(store, slice_vectors, engine.embedder.model_id)
     update_indexes(engine)  # the indexing job places it
     after = _points(store)
     with store.engine.connect() as conn:
@@ -249,8 +214,8 @@ def test_cli_lays_out_the_map_with_a_progress_bar(sqlite_url, records, slice_vec
     cli.env["PAPERFEED_EMBED_MAX_TOKENS"] = str(TOKENS)
     model = Embedder(max_tokens=TOKENS).model_id
     with Store(sqlite_url) as store:
-        _ingest(store, tmp_path, records[:120], "cli")
-        _store_vectors(store, slice_vectors, model)
+        ingest(store, tmp_path, records[:120], "cli")
+        store_vectors(store, slice_vectors, model)
     result = cli("index", "--map")
     assert result.exit_code == 0, result.output
     assert "map: 120 papers in 2 regions" in result.output

@@ -97,9 +97,11 @@
     ctx.lineJoin = "round";
     const placed = [];
     for (const region of regions) {
-      const x = region.x * scale + tx, y = region.y * scale + ty;
       const w = ctx.measureText(region.label).width + 8, h = 18;
+      let x = region.x * scale + tx;
+      const y = region.y * scale + ty;
       if (x < 0 || y < 0 || x > cssWidth || y > cssHeight) continue;
+      x = Math.min(Math.max(x, w / 2), cssWidth - w / 2); // whole, not cut at an edge
       const box = [x - w / 2, y - h / 2, x + w / 2, y + h / 2];
       if (placed.some((b) => box[0] < b[2] && b[0] < box[2] && box[1] < b[3] && b[1] < box[3])) continue;
       placed.push(box);
@@ -238,7 +240,7 @@
     regions = data.regions;
     cell = Math.max(width, height) / GRID || 1;
     addPoints(data.points);
-    fallback.hidden = true;
+    fallback.remove();
     view.append(canvas, tip, controls);
     resize();
     fit();
