@@ -104,6 +104,7 @@ def layout_2d(vectors: np.ndarray, progress: Progress = _quiet, seed: int = 7) -
         callbacks=optimizing,
         callbacks_every_iters=25,
     )
+    progress("layout", 0.25)
     embedding = embedding.optimize(n_iter=EARLY_ITERATIONS, exaggeration=12, momentum=0.5)
     done = EARLY_ITERATIONS
     embedding = embedding.optimize(n_iter=FREE_ITERATIONS, momentum=0.8)
