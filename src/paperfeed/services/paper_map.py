@@ -4,8 +4,7 @@ The layout (`paperfeed index --map`, `build_map`) reduces the embeddings with PC
 dimensions, then lays them out with openTSNE (Barnes-Hut-free FFT gradients, cosine
 neighbours), chosen over UMAP by measurement (docs/map.md, benchmarks/map.py). k-means
 on the 2D points makes the regions; each region is labelled with the title words most
-distinctive of it (a word's share of the region's titles times its inverse document
-frequency over all titles). Coordinates are scaled to 0..MAP_SIZE on the longer side.
+distinctive of it (how much more often a word is in the region's titles than in all). Coordinates are scaled to 0..MAP_SIZE on the longer side.
 
 Between layouts, `place_new_papers` (run by the indexing job) puts each newly embedded
 paper at the similarity-weighted mean position of its nearest already placed papers in
@@ -141,9 +140,11 @@ def _title_words(title: str) -> set[str]:
 
 
 def region_labels(titles: list[str], regions: np.ndarray, count: int) -> list[str]:
-    """Each region's LABEL_WORDS most distinctive title words: share of the region's
-    titles holding the word times log(all titles / titles holding it), so a word common
-    everywhere ("learning") loses to one common only here."""
+    """Each region's LABEL_WORDS most distinctive title words, by how much the word's
+    share of the region's titles exceeds its share of all titles: share_here x
+    log(share_here / share_everywhere). A word common everywhere ("models") scores about
+    nothing even where it is frequent; one frequent only here scores high. A word must be
+    in 1% of the region's titles (and in 2 at least) to name it, so that chance does not."""
     words = [_title_words(t) for t in titles]
     everywhere = Counter(w for ws in words for w in ws)
     total = len(titles)
@@ -151,15 +152,13 @@ def region_labels(titles: list[str], regions: np.ndarray, count: int) -> list[st
     for region in range(count):
         members = [words[i] for i in np.flatnonzero(regions == region)]
         here = Counter(w for ws in members for w in ws)
-        # A word must be in 2 titles here (or all of a tiny region's) to name it.
-        floor = min(2, len(members))
-        scored = sorted(
-            (
-                (-(n / len(members)) * math.log(total / everywhere[w]), w)
-                for w, n in here.items()
-                if n >= floor
-            ),
-        )
+        floor = min(max(2, math.ceil(len(members) / 100)), len(members))
+        scored = []
+        for word, n in here.items():
+            if n >= floor:
+                share = n / len(members)
+                scored.append((-share * math.log(share / (everywhere[word] / total)), word))
+        scored.sort()
         labels.append(" · ".join(w for _, w in scored[:LABEL_WORDS]) or f"region {region + 1}")
     return labels
 

@@ -95,8 +95,11 @@
     ctx.textAlign = "center";
     ctx.textBaseline = "middle";
     ctx.lineJoin = "round";
+    // About one label per 20,000 square pixels of map at full view, more as one zooms in.
+    const most = Math.max(3, Math.floor(((cssWidth * cssHeight) / 20000) * (scale / fitScale)));
     const placed = [];
     for (const region of regions) {
+      if (placed.length >= most) break;
       const w = ctx.measureText(region.label).width + 8, h = 18;
       let x = region.x * scale + tx;
       const y = region.y * scale + ty;
