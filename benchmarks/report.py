@@ -215,8 +215,10 @@ def map_table(result: dict) -> list[str]:
     for r in result.get("methods", []):
         lines.append(
             f"| {r['method']} | {r['sample']:,} real | {r['sample_seconds']:.1f} | "
-            f"{r['knn10_preserved']:.2f} |"
+            f"{r['knn10_preserved']:.3f} |"
         )
+        if "larger" in r:
+            lines.append(f"| {r['method']} | {r['larger']:,} | {r['larger_seconds']:.1f} | |")
     layout, placing, chromium = result["layout"], result["placing"], result["chromium"]
     lines += [
         f"| the job (`build_map`, openTSNE) | {layout['points']:,} | {layout['seconds']:.0f} | |",
