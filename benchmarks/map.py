@@ -46,7 +46,6 @@ from paperfeed.services.paper_map import (  # noqa: E402
     layout_2d,
     place_new_papers,
 )
-from paperfeed.services.search import SearchEngine  # noqa: E402
 from paperfeed.sources.jsonl import JsonlSource  # noqa: E402
 from paperfeed.store import Store  # noqa: E402
 from paperfeed.store.schema import map_points, papers  # noqa: E402
@@ -127,17 +126,15 @@ def full_layout(store: Store, model: str) -> dict:
     return {**summary.to_json(), "phases_s": phases}
 
 
-def placing(store: Store, embedder: Embedder, folder: Path, count: int = 500) -> dict:
+def placing(store: Store, model: str, count: int = 500) -> dict:
     """Take `count` papers off the map, then time putting them back beside neighbours."""
-    engine = SearchEngine(store, folder / "index", embedder=embedder)
-    engine.refresh_vectors()
     with store.engine.begin() as conn:
         taken = conn.execute(
             sa.select(map_points.c.paper_id).order_by(map_points.c.paper_id.desc()).limit(count)
         ).scalars()
         conn.execute(map_points.delete().where(map_points.c.paper_id.in_(list(taken))))
     started = time.perf_counter()
-    placed = place_new_papers(engine)
+    placed = place_new_papers(store, model)
     return {"papers": placed, "seconds": round(time.perf_counter() - started, 2)}
 
 
@@ -182,7 +179,7 @@ def in_chromium(store: Store, loads: int = 3) -> dict:
     return {k: round(v) if isinstance(v, float) else v for k, v in out.items()}
 
 
-PARTS = ("layout", "browser", "methods")
+PARTS = ("layout", "placing", "browser", "methods")
 
 
 def main() -> None:
@@ -204,7 +201,8 @@ def main() -> None:
         if "layout" in parts:
             result["layout"] = full_layout(store, embedder.model_id)
             print("layout", result["layout"], flush=True)
-            result["placing"] = placing(store, embedder, args.work_dir)
+        if "placing" in parts:
+            result["placing"] = placing(store, embedder.model_id)
             print("placing", result["placing"], flush=True)
         if "browser" in parts:
             result["chromium"] = in_chromium(store)

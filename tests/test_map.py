@@ -200,11 +200,14 @@ def test_a_new_paper_is_placed_beside_its_neighbours(laid_out, records, slice_ve
     assert {k: v for k, v in after.items() if k != new_id} == before  # nothing else moved
     x, y, region, placed_by = after[new_id]
     assert placed_by == "neighbours"
-    nearest = engine.loaded_vectors().search(slice_vectors[new["arxiv_id"]], 11, exclude=new_id)
-    spots = np.array([before[pid][:2] for pid, _ in nearest[:10]])
+    ids, vectors = embedded_vectors(store, engine.embedder.model_id)
+    others = ids != new_id
+    cosine = vectors[others] @ slice_vectors[new["arxiv_id"]]
+    nearest = ids[others][np.argsort(-cosine)[:10]]
+    spots = np.array([before[int(pid)][:2] for pid in nearest])
     assert spots[:, 0].min() <= x <= spots[:, 0].max()
     assert spots[:, 1].min() <= y <= spots[:, 1].max()
-    assert region in {before[pid][2] for pid, _ in nearest[:10]}
+    assert region in {before[int(pid)][2] for pid in nearest}
     update_indexes(engine)
     assert _points(store) == after  # placed once
 

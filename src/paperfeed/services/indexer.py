@@ -54,7 +54,8 @@ def _update_indexes(
             if stop is not None and stop.is_set():
                 break
     engine.refresh_vectors()
-    place_new_papers(engine)  # on the map, beside their neighbours (once a layout exists)
+    # On the map, beside their neighbours (once a layout exists).
+    place_new_papers(store, engine.embedder.model_id)
     return keyword_done, embedded
 
 

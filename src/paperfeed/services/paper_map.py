@@ -25,7 +25,6 @@ import sqlalchemy as sa
 from paperfeed.index.embedder import DIM
 from paperfeed.query import STOPWORDS, words_of
 from paperfeed.records import utcnow
-from paperfeed.services.search import SearchEngine
 from paperfeed.store import Store
 from paperfeed.store.schema import map_points, map_regions, paper_embeddings, papers
 
@@ -243,42 +242,60 @@ def _insert_points(
         conn.execute(map_points.insert(), rows)
 
 
-def place_new_papers(engine: SearchEngine) -> int:
-    """Place every embedded paper that has no point yet, once a layout exists: at the
-    similarity-weighted mean position of its PLACE_NEIGHBOURS nearest placed papers (in
-    embedding space), in the region most of their weight is in. Returns how many."""
-    store = engine.store
+def place_new_papers(store: Store, model: str) -> int:
+    """Place every paper `model` embedded that has no point yet, once a layout exists: at
+    the similarity-weighted mean position of its PLACE_NEIGHBOURS nearest placed papers
+    (cosine of the stored vectors, read through embedded_vectors, whatever backend serves
+    search), in the region most of their weight is in. Returns how many."""
     with store.engine.connect() as conn:
+        has_map = conn.execute(sa.select(sa.exists(sa.select(map_points.c.paper_id)))).scalar()
+        if not has_map:
+            return 0  # no layout yet: `paperfeed index --map` makes the first one
+        waiting = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(paper_embeddings)
+            .where(paper_embeddings.c.model == model)
+            .where(
+                ~sa.exists(
+                    sa.select(map_points.c.paper_id).where(
+                        map_points.c.paper_id == paper_embeddings.c.paper_id
+                    )
+                )
+            )
+        ).scalar_one()
+        if not waiting:
+            return 0
         placed = conn.execute(
-            sa.select(map_points.c.paper_id, map_points.c.x, map_points.c.y, map_points.c.region)
+            sa.select(
+                map_points.c.paper_id, map_points.c.x, map_points.c.y, map_points.c.region
+            ).order_by(map_points.c.paper_id)
         ).all()
-    if not placed:
-        return 0  # no layout yet: `paperfeed index --map` makes the first one
-    vectors = engine.loaded_vectors()
-    placed_ids = np.fromiter((r.paper_id for r in placed), dtype=np.int64, count=len(placed))
-    new_ids = np.setdiff1d(vectors.ids, placed_ids)
-    if not len(new_ids):
-        return 0
-    where = {r.paper_id: (r.x, r.y, r.region) for r in placed}
-    queries = np.stack([vectors.vector_of(int(pid)) for pid in new_ids])
-    found = vectors.search_many(queries, PLACE_NEIGHBOURS, allowed=np.sort(placed_ids))
+    ids, vectors = embedded_vectors(store, model)
+    placed_ids = np.array([r.paper_id for r in placed], dtype=np.int64)
+    is_placed = np.isin(ids, placed_ids)
+    new_ids, new_vectors = ids[~is_placed], vectors[~is_placed]
+    # Rows of the placed papers' vectors, aligned with `placed` (both in paper id order).
+    placed_vectors = vectors[is_placed]
+    spots = np.array([(r.x, r.y) for r in placed])[np.isin(placed_ids, ids[is_placed])]
+    spot_regions = np.array([r.region for r in placed])[np.isin(placed_ids, ids[is_placed])]
     xy = np.zeros((len(new_ids), 2))
-    regions = []
-    for row, neighbours in enumerate(found):
-        weights = np.array([max(score, 0.0) + 1e-6 for _, score in neighbours])
-        spots = np.array([where[pid][:2] for pid, _ in neighbours])
-        xy[row] = weights @ spots / weights.sum()
-        votes: Counter[int] = Counter()
-        for (pid, _), weight in zip(neighbours, weights, strict=True):
-            votes[where[pid][2]] += float(weight)
-        regions.append(votes.most_common(1)[0][0])
+    regions = np.zeros(len(new_ids), dtype=np.int64)
+    k = min(PLACE_NEIGHBOURS, len(placed_vectors))
+    for start in range(0, len(new_ids), 256):  # 256 x 100k scores at a time: ~100 MB
+        scores = new_vectors[start : start + 256] @ placed_vectors.T
+        nearest = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        for row, columns in enumerate(nearest, start=start):
+            weights = np.maximum(scores[row - start, columns], 0.0) + 1e-6
+            xy[row] = weights @ spots[columns] / weights.sum()
+            votes: Counter[int] = Counter()
+            for region, weight in zip(spot_regions[columns], weights, strict=True):
+                votes[int(region)] += float(weight)
+            regions[row] = votes.most_common(1)[0][0]
     with store.write() as conn:
         # Another worker may have placed some meanwhile: those keep their point.
         taken = np.fromiter(conn.execute(sa.select(map_points.c.paper_id)).scalars(), np.int64)
         keep = ~np.isin(new_ids, taken)
-        _insert_points(
-            conn, new_ids[keep], xy[keep], np.array(regions)[keep], "neighbours", utcnow()
-        )
+        _insert_points(conn, new_ids[keep], xy[keep], regions[keep], "neighbours", utcnow())
     return int(keep.sum())
 
 
