@@ -218,6 +218,35 @@ def update_table(result: dict) -> list[str]:
     return lines
 
 
+def map_table(result: dict) -> list[str]:
+    lines = [
+        f"**Map of papers**, {_where(result)}, load average {result['load_average']:.1f}:",
+        "",
+        "| layout method | papers | seconds | kNN@10 kept |",
+        "|---|---|---|---|",
+    ]
+    for r in result.get("methods", []):
+        lines.append(
+            f"| {r['method']} | {r['sample']:,} real | {r['sample_seconds']:.1f} | "
+            f"{r['knn10_preserved']:.3f} |"
+        )
+        if "larger" in r:
+            lines.append(f"| {r['method']} | {r['larger']:,} | {r['larger_seconds']:.1f} | |")
+    layout, placing, chromium = result["layout"], result["placing"], result["chromium"]
+    lines += [
+        f"| the job (`build_map`, openTSNE) | {layout['points']:,} | {layout['seconds']:.0f} | |",
+        "",
+        f"New papers placed beside their neighbours: {placing['papers']} in "
+        f"{placing['seconds']:.2f} s. `/map` in Chromium (1280 px, median of 3 loads): "
+        f"{chromium['total_bytes'] / 1e6:.2f} MB transferred ({chromium['json_requests']} "
+        f"pages of points, {chromium['json_decoded_bytes'] / 1e6:.1f} MB before gzip), "
+        f"first points drawn at {chromium['first_render_ms']:,} ms, all "
+        f"{chromium['points']:,} at {chromium['complete_ms']:,} ms. Goal: usable at 100k "
+        "papers (docs/map.md).",
+    ]
+    return lines
+
+
 def report() -> str:
     parts = []
     if ingest := _load("ingest.json"):
@@ -237,6 +266,8 @@ def report() -> str:
         parts.append(recommend_table(recommend))
     if update := _load("update.json"):
         parts.append(update_table(update))
+    if paper_map := _load("map.json"):
+        parts.append(map_table(paper_map))
     return "\n\n".join("\n".join(p) for p in parts)
 
 

@@ -41,6 +41,7 @@ from paperfeed.services.ingest import IngestSummary, run_ingest
 from paperfeed.services.jobs import LeaseBusy
 from paperfeed.services.library import library_items
 from paperfeed.services.library_import import import_references
+from paperfeed.services.paper_map import build_map
 from paperfeed.services.portability import export_data
 from paperfeed.services.portability_import import import_data
 from paperfeed.services.recommend import Recommender, digest_section
@@ -769,13 +770,22 @@ def build_indexes(ctx: Context, store: Store, device: str, progress: bool) -> Se
     help="Switch the vector backend: pgvector copies the vectors into PostgreSQL "
     "(HNSW index); memory drops that copy. Set PAPERFEED_VECTORS to match.",
 )
+@click.option(
+    "--map",
+    "relayout",
+    is_flag=True,
+    help="Then lay out the map of papers (/map) again from all embeddings (minutes at 100k).",
+)
 @click.pass_obj
-def index_command(ctx: Context, device: str, progress: bool, vectors: str | None) -> None:
+def index_command(
+    ctx: Context, device: str, progress: bool, vectors: str | None, relayout: bool
+) -> None:
     """Build or update the search indexes: keywords (fast) and embeddings (slow on a CPU).
 
     Incremental: only papers added or changed since the last run are indexed. Keyword
     search works as soon as this starts; semantic search covers papers as they are
-    embedded. Interrupt it at any time: finished batches are kept.
+    embedded. Interrupt it at any time: finished batches are kept. New papers join the
+    map beside their neighbours; --map recomputes the whole layout and its regions.
     """
     with _user_errors(), ctx.open_store() as store:
         if vectors is not None:
@@ -783,7 +793,28 @@ def index_command(ctx: Context, device: str, progress: bool, vectors: str | None
             ctx.settings = ctx.settings.with_overrides(vectors=vectors)
             done = "copied into pgvector" if vectors == "pgvector" else "pgvector copy dropped"
             click.echo(f"vectors: {done if changed else 'no pgvector copy'}", err=True)
-        build_indexes(ctx, store, device, progress)
+        engine = build_indexes(ctx, store, device, progress)
+        if relayout:
+            lay_out_map(store, engine.embedder.model_id, progress)
+
+
+def lay_out_map(store: Store, model: str, progress: bool) -> None:
+    """The full map layout (services/paper_map.build_map), with a progress bar."""
+    with tqdm(
+        total=100, desc="map", unit="%", file=sys.stderr, disable=None if progress else True
+    ) as bar:
+
+        def on_progress(stage: str, fraction: float) -> None:
+            bar.set_description(f"map: {stage}")
+            bar.n = round(100 * fraction)
+            bar.refresh()
+
+        summary = build_map(store, model, on_progress)
+    click.echo(
+        f"map: {summary.points:,} papers in {summary.regions} "
+        f"region{'' if summary.regions == 1 else 's'} ({summary.seconds:.0f} s)",
+        err=True,
+    )
 
 
 def _print_hits(hits: list[SearchHit]) -> None:

@@ -13,6 +13,7 @@ from datetime import date
 from paperfeed.errors import PaperfeedError
 from paperfeed.index.vectors import count_stale, embed_pending
 from paperfeed.services.jobs import PeriodicJob
+from paperfeed.services.paper_map import place_new_papers
 from paperfeed.services.rising import refresh_rising
 from paperfeed.services.search import SearchEngine
 from paperfeed.services.tldr import summarize_pending
@@ -71,6 +72,8 @@ def _update_indexes(
             if stop is not None and stop.is_set():
                 break
     engine.refresh_vectors()
+    # On the map, beside their neighbours (once a layout exists).
+    place_new_papers(store, engine.embedder.model_id)
     return keyword_done, embedded
 
 

@@ -195,6 +195,11 @@ MIGRATIONS: list[tuple[int, str, Step | None]] = [
     (9, "vectors in pgvector (PostgreSQL with the extension)", _copy_vectors_to_pgvector),
     (10, "one-line summaries (TL;DR) of papers", _create_tables("paper_tldrs")),
     (11, "rising topics: phrases and their runs", _create_tables("rising_phrases", "rising_runs")),
+    (
+        12,
+        "a map of papers: points and labelled regions",
+        _create_tables("map_points", "map_regions"),
+    ),
     (13, "authors: matched author names, follows, feed tokens, claims", _add_authors),
     (
         14,

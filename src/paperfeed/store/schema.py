@@ -564,3 +564,34 @@ author_claims = sa.Table(
     sa.Index("ix_author_claims_paper", "paper_id"),
     sa.Index("ix_author_claims_key", "author_key", "status"),
 )
+
+
+# --- A map of papers (version 12) ---
+
+# Where each embedded paper sits on the 2D map: placed by the full layout
+# (`paperfeed index --map`, placed_by 'layout') or, between layouts, at the mean position
+# of its nearest placed neighbours in embedding space ('neighbours').
+map_points = sa.Table(
+    "map_points",
+    metadata,
+    sa.Column("paper_id", sa.ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("x", sa.Float, nullable=False),
+    sa.Column("y", sa.Float, nullable=False),
+    sa.Column("region", sa.Integer, nullable=False),
+    sa.Column("placed_by", sa.Text, nullable=False),
+    sa.Column("placed_at", sa.DateTime, nullable=False),
+    sa.Index("ix_map_points_xy", "x", "y"),
+)
+
+# The labelled groups of the layout: a label from the group's distinctive title words,
+# its centroid on the map and how many papers it held when laid out.
+map_regions = sa.Table(
+    "map_regions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("label", sa.Text, nullable=False),
+    sa.Column("x", sa.Float, nullable=False),
+    sa.Column("y", sa.Float, nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("laid_out_at", sa.DateTime, nullable=False),
+)

@@ -38,6 +38,7 @@ from paperfeed.web.for_you import create_for_you_router
 from paperfeed.web.head import HeadAsGet
 from paperfeed.web.hf_api import create_router
 from paperfeed.web.library import UploadLimit, create_library_router
+from paperfeed.web.map import create_map_router
 from paperfeed.web.observability import (
     Metrics,
     ObservabilityMiddleware,
@@ -151,6 +152,7 @@ def create_app(
     app.include_router(create_authors_router(store, security, templates, settings.base_url))
     app.include_router(create_pages_router(store, search, security, templates))
     app.include_router(create_trends_router(store, search, templates, settings.today))
+    app.include_router(create_map_router(store, search, templates))
 
     def error_page(
         request: Request, status: int, detail: str, headers: dict[str, str] | None = None

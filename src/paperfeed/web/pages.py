@@ -19,6 +19,7 @@ from paperfeed.services.cite import bibtex
 from paperfeed.services.claims import approved_on_paper
 from paperfeed.services.community import comments_on
 from paperfeed.services.daily import MAX_PAGE, DailyItem, daily_items, period, period_of
+from paperfeed.services.paper_map import neighbourhood
 from paperfeed.services.paper_views import (
     DayListing,
     PaperView,
@@ -276,6 +277,7 @@ def create_pages_router(
             found = paper_or_404(conn, arxiv_id)
             discussion = comments_on(conn, found.id)
             claimed_by = approved_on_paper(conn, found.id)  # author name -> username
+            map_hood = neighbourhood(conn, found.id)
         similar = (
             similar_papers.get(
                 found.arxiv_id, lambda: search.similar(found.arxiv_id, limit=SIMILAR_SHOWN)
@@ -299,6 +301,7 @@ def create_pages_router(
                 "similar": similar,
                 "bibtex": bibtex(found),
                 "comments": discussion,
+                "map_hood": map_hood,
                 "voted": security.voted_among(request, [found.arxiv_id]),
                 "collections": collections,
                 "saved_in": [

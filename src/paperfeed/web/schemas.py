@@ -256,3 +256,34 @@ class Claim(BaseModel):
 
 class ClaimQueue(BaseModel):
     claims: list[Claim]
+
+
+class MapRegion(BaseModel):
+    id: int
+    label: str
+    x: float
+    y: float
+    size: int  # papers in it when laid out
+
+
+class MapPoints(BaseModel):
+    """One page of points as columns: the i-th point is arxiv_id[i] at (x[i], y[i])."""
+
+    arxiv_id: list[str]
+    x: list[float]
+    y: list[float]
+    region: list[int]
+
+
+class MapPage(BaseModel):
+    total_points: int
+    page: int
+    pages: int
+    page_size: int
+    width: float
+    height: float
+    regions: list[MapRegion]
+    today: list[str]  # arXiv ids of the latest day's papers
+    query: str
+    matches: list[str]  # arXiv ids of the query's best matches, best first
+    points: MapPoints
