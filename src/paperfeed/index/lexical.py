@@ -266,12 +266,20 @@ class KeywordIndex:
         """author:NAME through the one matcher (Y. LeCun, LeCun Yann and Yann LeCun find
         each other); a single word (author:wei) is any author with that word in the name."""
         name = parse_name(" ".join(words))
+        as_written = self._parse(_phrase(words), {"authors": 1.0})
         if name is None or name.key == name.family:  # no given name: a word of any name
-            return self._parse(_phrase(words), {"authors": 1.0})
+            return as_written
+        # The name as written matches too: a name found among the query's words
+        # (names_in) arrives lower-cased and cut at hyphens and apostrophes, where the
+        # matcher reads case ("Van Gool", "Xue Bin Peng") and joins hyphenated family
+        # names ("Cohen-Or"), so its key alone would miss them.
         return tantivy.Query.boolean_query(
             [
-                (tantivy.Occur.Should, tantivy.Query.term_query(self.schema, "author_keys", t))
-                for t in name.query_terms()
+                *(
+                    (tantivy.Occur.Should, tantivy.Query.term_query(self.schema, "author_keys", t))
+                    for t in name.query_terms()
+                ),
+                (tantivy.Occur.Should, as_written),
             ]
         )
 
