@@ -157,7 +157,16 @@ def test_a_visit_with_two_workers_and_a_lagging_replica(replicated) -> None:
     primary_url, replica_url, folder = replicated
     with serving(primary_url, folder / "data", replica_url) as site:
         # What the workers' start wrote (the pgvector table) first reaches the replica.
-        _wait_for(lambda: _caught_up(primary_url, replica_url), 60, "replica caught up")
+        # The writer makes that table on its first indexer round, which may come after the
+        # replica first caught up: wait for the table itself on the replica.
+        _wait_for(
+            lambda: (
+                _caught_up(primary_url, replica_url)
+                and bool(_scalar(replica_url, "SELECT to_regclass('paper_vectors') IS NOT NULL"))
+            ),
+            60,
+            "replica caught up, pgvector table included",
+        )
         _replay(replica_url, "pause")
         try:
             # Written while the replica stands still: only the primary has them.
