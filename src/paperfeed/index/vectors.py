@@ -252,18 +252,7 @@ class VectorIndex:
         return len(self._data.ids)
 
     def refresh(self) -> int:
-        query = (
-            sa.select(
-                paper_embeddings.c.paper_id,
-                paper_embeddings.c.vector,
-                paper_embeddings.c.embedded_at,
-                papers.c.categories,
-                papers.c.announced_date,
-                papers.c.published_at,
-            )
-            .join(papers, papers.c.id == paper_embeddings.c.paper_id)
-            .where(paper_embeddings.c.model == self.model)
-        )
+        query = pgvector.embedded_papers().where(paper_embeddings.c.model == self.model)
         if self._loaded_through is not None:
             query = query.where(paper_embeddings.c.embedded_at >= self._loaded_through)
         loaded = 0

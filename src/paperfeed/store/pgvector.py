@@ -53,6 +53,19 @@ class Row:
     embedded_at: datetime
 
 
+def embedded_papers() -> sa.Select:
+    """Each stored vector with what a vector filter reads of its paper (categories and
+    day): what the in-memory index loads and what the pgvector copy is made from."""
+    return sa.select(
+        paper_embeddings.c.paper_id,
+        paper_embeddings.c.vector,
+        paper_embeddings.c.embedded_at,
+        papers.c.categories,
+        papers.c.announced_date,
+        papers.c.published_at,
+    ).join(papers, papers.c.id == paper_embeddings.c.paper_id)
+
+
 def is_enabled(conn: sa.Connection) -> bool:
     """Whether this store keeps the pgvector copy (so writers must write it too)."""
     return conn.dialect.name == "postgresql" and sa.inspect(conn).has_table(paper_vectors.name)
@@ -182,15 +195,7 @@ def copy_missing(
     copied = 0
     for name in models:
         query = (
-            sa.select(
-                paper_embeddings.c.paper_id,
-                paper_embeddings.c.vector,
-                paper_embeddings.c.embedded_at,
-                papers.c.categories,
-                papers.c.announced_date,
-                papers.c.published_at,
-            )
-            .join(papers, papers.c.id == paper_embeddings.c.paper_id)
+            embedded_papers()
             .where(paper_embeddings.c.model == name, ~up_to_date)
             .order_by(paper_embeddings.c.paper_id)
             .limit(COPY_BATCH)
