@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -43,6 +44,10 @@ class Cli:
             "PAPERFEED_HTTP_MAX_RETRIES": "2",
             "PAPERFEED_HTTP_BACKOFF": "0.01",
         }
+        if not db_url.startswith("sqlite"):
+            # A server store keeps its index in the user's data dir by default: never the
+            # tester's own (a demo's index there would answer this test's searches).
+            self.env["PAPERFEED_DATA_DIR"] = tempfile.mkdtemp(prefix="paperfeed-cli-")
 
     def __call__(self, *args: str) -> Result:
         return CliRunner().invoke(
