@@ -29,6 +29,22 @@ from tests.parallel import (  # noqa: F401 (pytest hooks)
 from tests.pg_server import PostgresServer, free_port
 from tests.sites import Site, hostile_site
 
+# `-m "not slow"` is the quick loop: what runs in this process on SQLite. A test is slow
+# when it needs one of these (found from its fixtures), or is marked so in its module (a
+# fuzzer, paperfeed processes, many concurrent clients, a map layout).
+SLOW_FIXTURES = {
+    "postgres_url": "PostgreSQL",
+    "chromium": "Chromium",
+    "shared_data": "the shared data",
+}
+ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow(needs="PostgreSQL"))]
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    for fixture, what in SLOW_FIXTURES.items():
+        if fixture in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow(needs=what))
+
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
@@ -48,7 +64,8 @@ def postgres_url() -> Iterator[str]:
 def _create_database(server_url: str, template: str | None = None) -> str:
     """A new database on the server at `server_url` (a copy of `template` if given); its URL."""
     name = f"t_{uuid.uuid4().hex[:12]}"
-    copy = f' TEMPLATE "{template}"' if template else ""
+    # FILE_COPY: with fsync off, copying the template's files beats writing them to the WAL.
+    copy = f' TEMPLATE "{template}" STRATEGY FILE_COPY' if template else ""
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"{copy}')
     return f"{server_url.rpartition('/')[0]}/{name}"
@@ -92,7 +109,7 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'paperfeed.db'}"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=ENGINES)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The store's URL, once per engine: tests that take it run on both. On PostgreSQL the
     database is already at the current schema; on SQLite the file does not exist yet."""
@@ -101,7 +118,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("fresh_postgres_url")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=ENGINES)
 def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A URL with no schema at all, once per engine: for tests that migrate from nothing."""
     if request.param == "sqlite":
@@ -109,7 +126,7 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("empty_postgres_url")
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=ENGINES)
 def module_db_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:

@@ -79,7 +79,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     weight: dict[str, int] = {}
     for item in items:
         unit = groups[item.nodeid] or item.nodeid
-        weight[unit] = weight.get(unit, 0) + (SLOW_WEIGHT if item.get_closest_marker("slow") else 1)
+        weight[unit] = weight.get(unit, 0) + (SLOW_WEIGHT if _heavy(item) else 1)
     # Stable: the order within a unit (pytest's, which reuses fixtures) is kept.
     items.sort(key=lambda item: -weight[groups[item.nodeid] or item.nodeid])
     written = {nodeid: group for nodeid, group in groups.items() if group}
@@ -87,6 +87,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     partial = target.with_suffix(".partial")
     partial.write_text(json.dumps(written))
     partial.rename(target)  # the scheduler never reads half a file
+
+
+def _heavy(item: pytest.Item) -> bool:
+    """Marked slow for its own sake (not only for needing PostgreSQL or the browser, which
+    makes a test slow to the quick loop but no longer than others)."""
+    return any("needs" not in mark.kwargs for mark in item.iter_markers("slow"))
 
 
 def _group_of(item: pytest.Item) -> str | None:

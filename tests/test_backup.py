@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
+import pytest
 import sqlalchemy as sa
 
 from paperfeed.records import utcnow
@@ -43,6 +44,7 @@ def add_users(store: Store, count: int) -> list[int]:
         return list(conn.execute(sa.select(users.c.id).order_by(users.c.id)).scalars())
 
 
+@pytest.mark.slow  # twenty clients at once
 def test_backup_while_twenty_clients_write_then_restore(tmp_path):
     live_url = f"sqlite:///{tmp_path / 'live.db'}"
     backup_file = tmp_path / "backups" / "paperfeed.db"

@@ -77,6 +77,7 @@ def test_voting_toggles_once_per_user(site):
     assert site.get("/users/ada.json").json()["voted"] == ["2611.00002"]
 
 
+@pytest.mark.slow  # two hundred clients at once
 def test_two_hundred_concurrent_voters_on_one_paper(papers_in):
     """Each voter's own session and CSRF token; every request at once; the count equals
     the number of voters."""

@@ -401,6 +401,7 @@ def digest_send_args(db_url: str) -> list[str]:
     ]
 
 
+@pytest.mark.slow  # paperfeed processes, killed and run again
 def test_a_killed_send_and_its_rerun_send_each_digest_exactly_once(db_url, tmp_path, smtp_server):
     """SIGKILL a real `paperfeed digest send` while the (slow) server holds a message."""
     emails = [f"reader{n:02d}@example.org" for n in range(12)]

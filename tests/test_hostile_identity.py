@@ -83,6 +83,7 @@ def test_non_ascii_addresses_fold_the_same_in_accounts_and_subscriptions(fresh_d
         assert subscription_rows.delete_subscription(conn, "\u00c9MILE@EXAMPLE.ORG")
 
 
+@pytest.mark.slow  # many clients at once
 def test_concurrent_sign_ups_differing_only_in_case_make_one_account(fresh_db):
     """Eight sign-ups at once: four names that differ only in case, then four addresses
     that do. The unique keys let exactly one of each through, on both engines."""

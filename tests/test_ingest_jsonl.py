@@ -2,16 +2,18 @@
 
 import gzip
 import json
+import threading
 from datetime import date
 
 import pytest
 import sqlalchemy as sa
 
 from paperfeed.errors import SourceError
+from paperfeed.records import utcnow
 from paperfeed.services.ingest import run_ingest
 from paperfeed.sources.jsonl import JsonlSource
-from paperfeed.store import checkpoints
-from paperfeed.store.schema import ingest_checkpoints, papers
+from paperfeed.store import Store, checkpoints
+from paperfeed.store.schema import ingest_checkpoints, job_leases, papers
 from tests.feeds import listing_line, paper
 
 
@@ -166,3 +168,44 @@ def test_interrupted_run_keeps_committed_batches_and_resumes(fresh_db, tmp_path,
         assert (
             conn.execute(sa.select(sa.func.count()).select_from(ingest_checkpoints)).scalar() == 0
         )
+
+
+def test_a_commit_by_another_writer_between_a_batchs_reads_and_writes_waits(db_url, tmp_path):
+    """A batch reads what is stored, then writes. Another writer (the update job's lease
+    renewal, a vote) committing in between must wait for the batch, not fail it: on
+    SQLite a read transaction that then writes fails at once ('database is locked') when
+    someone else committed since it read. The other write is made, from a thread, just
+    before the batch's first insert."""
+    listing = write_lines(
+        tmp_path / "listing.jsonl", [listing_line(paper(n), "2026-11-03") for n in range(1, 4)]
+    )
+    other: list[threading.Thread] = []
+
+    def renew_a_lease() -> None:
+        with Store(db_url) as elsewhere, elsewhere.write() as conn:
+            conn.execute(
+                job_leases.insert().values(
+                    name="elsewhere",
+                    holder="another process",
+                    acquired_at=utcnow(),
+                    heartbeat=utcnow(),
+                    expires_at=utcnow(),
+                )
+            )
+
+    def before_insert(conn, cursor, statement, *_):
+        if statement.startswith("INSERT INTO papers") and not other:
+            other.append(threading.Thread(target=renew_a_lease))
+            other[0].start()
+            other[0].join(1)  # done at once where the batch holds no write lock yet
+
+    with Store(db_url) as store:
+        sa.event.listen(store.engine, "before_cursor_execute", before_insert)
+        summary = run_ingest(store, JsonlSource(listing), show_progress=False)
+        other[0].join(30)
+        assert (summary.added, summary.rejected) == (3, 0)
+        with store.engine.connect() as conn:
+            assert conn.execute(sa.select(job_leases.c.holder)).scalars().all() == [
+                "another process"
+            ]
+        assert count_papers(store) == 3

@@ -59,6 +59,8 @@ from tests.helpers import FAST_HTTP
 from tests.loopback import LoopbackServer, Reply
 from tests.test_cite import view
 
+pytestmark = pytest.mark.slow  # a fuzzer: hypothesis draws hundreds of inputs per rule
+
 PROPERTIES = settings(
     max_examples=150,
     deadline=timedelta(seconds=5),  # generous: the machine is shared; typical is ~1 ms

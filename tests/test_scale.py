@@ -24,6 +24,8 @@ from tests.feeds import listing_line, paper
 from tests.forms import csrf_token, sign_up
 from tests.pg_server import PostgresServer, free_port
 
+pytestmark = pytest.mark.slow  # paperfeed processes: several workers, a replica
+
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_START_S = 90
 # The promise of docs/scaling.md: a paper another process ingests shows within a minute.

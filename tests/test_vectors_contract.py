@@ -35,7 +35,13 @@ from paperfeed.store import Store, pgvector
 from paperfeed.store.migrations import migrate
 from paperfeed.store.schema import paper_embeddings, paper_vectors, papers, schema_migrations
 
-BACKENDS = ["memory-sqlite", "memory-postgresql", "pgvector"]
+BACKENDS = [
+    "memory-sqlite",
+    *(
+        pytest.param(k, marks=pytest.mark.slow(needs="PostgreSQL"))
+        for k in ("memory-postgresql", "pgvector")
+    ),
+]
 TOPICS = [
     "diffusion models for image generation",
     "reinforcement learning from human feedback",

@@ -93,7 +93,7 @@ def load_corpus(store: Store, folder: Path) -> int:
 
 
 def _write(store: Store, batch: list[PaperRecord]) -> int:
-    with store.engine.begin() as conn:
+    with store.write() as conn:
         upsert_papers(conn, batch, "jsonl")
     written, batch[:] = len(batch), []
     return written

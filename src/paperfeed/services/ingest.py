@@ -61,7 +61,9 @@ class _Batch:
         self.records: list[PaperRecord | DailyRecord] = []
 
     def commit(self, cursor: str | None, finished: bool = False) -> None:
-        with self.store.engine.begin() as conn:
+        # write(): the batch reads what is stored before it writes; another writer's
+        # commit in between (a lease renewal, a vote) must queue, not fail the ingest.
+        with self.store.write() as conn:
             papers = [r for r in self.records if isinstance(r, PaperRecord)]
             daily = [r for r in self.records if isinstance(r, DailyRecord)]
             statuses: list[str] = []
