@@ -5,6 +5,7 @@ writes papers."""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -19,7 +20,9 @@ import pytest
 import sqlalchemy as sa
 
 from paperfeed.store import Store
-from paperfeed.store.schema import papers
+from paperfeed.store.db import replica_reads
+from paperfeed.store.migrations import LATEST_VERSION
+from paperfeed.store.schema import papers, reading_states
 from tests.feeds import listing_line, paper
 from tests.forms import csrf_token, sign_up
 from tests.pg_server import PostgresServer, free_port
@@ -237,3 +240,34 @@ def test_a_worker_started_while_another_process_writes_sees_the_new_papers(
             return True
 
         _wait_for(all_workers_find_them, NEW_PAPERS_WITHIN_S, "both workers show new papers")
+
+
+def test_a_replica_behind_the_schema_is_passed_over_until_it_catches_up(replicated, caplog):
+    """A rolling upgrade migrates the primary first; a replica that has not replayed the
+    new migration lacks its tables. Reads go to the primary until it has (as if the
+    newest migration were new: dropped on both, then made again on the primary alone)."""
+    primary_url, replica_url, _ = replicated
+    engine = sa.create_engine(primary_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE paper_notes, reading_states"))
+        conn.execute(sa.text(f"DELETE FROM schema_migrations WHERE version = {LATEST_VERSION}"))
+    engine.dispose()
+    _wait_for(lambda: _caught_up(primary_url, replica_url), 60, "the replica replays the drop")
+    _replay(replica_url, "pause")
+
+    def read_from(store: Store) -> tuple[bool, int]:
+        """Whether the read went to the replica; the reading states it found there."""
+        with replica_reads(), store.read() as conn:
+            standby = conn.execute(sa.text("SELECT pg_is_in_recovery()")).scalar_one()
+            states = conn.execute(sa.select(sa.func.count()).select_from(reading_states))
+            return standby, states.scalar_one()
+
+    try:
+        with Store(primary_url, [replica_url]) as store:  # migrates the primary again
+            caplog.set_level(logging.WARNING, logger="paperfeed.store")
+            assert read_from(store) == (False, 0)
+            assert f"needs {LATEST_VERSION}" in caplog.text
+            _replay(replica_url, "resume")
+            _wait_for(lambda: read_from(store)[0], 60, "reads from the caught-up replica")
+    finally:
+        _replay(replica_url, "resume")

@@ -14,7 +14,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from paperfeed.errors import PaperfeedError
-from paperfeed.store.migrations import migrate
+from paperfeed.store.migrations import LATEST_VERSION, current_version, migrate
 
 log = logging.getLogger("paperfeed.store")
 
@@ -22,6 +22,9 @@ log = logging.getLogger("paperfeed.store")
 POOL_SIZE, POOL_OVERFLOW = 10, 40
 # A replica that does not answer within this many seconds is passed over for the primary.
 REPLICA_CONNECT_TIMEOUT_S = 3
+# How long a replica's schema version is trusted before it is asked again: a replica that
+# has not replayed the newest migration lacks its tables, and is passed over until it has.
+REPLICA_SCHEMA_CHECK_S = 10.0
 
 # Whether Store.read() may answer from a replica here: set by replica_reads() around the
 # work of one request that needs no read of its own writes (web/routing.py decides which).
@@ -149,19 +152,44 @@ class Store:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise PaperfeedError(f"cannot open database {self.display_url}: {reason}") from exc
         self.replicas = [_replica_engine(u) for u in replica_urls]
+        # Per replica: when its schema version was last read, and whether it was current.
+        self._replica_schema: dict[sa.URL, tuple[float, bool]] = {}
 
     def read(self) -> sa.Connection:
         """A connection for reads that may lag a little: a replica's, chosen at random,
         inside replica_reads(); the primary's otherwise, and when the replica chosen does
-        not answer. Writes go through `engine` or `write()`, always the primary."""
+        not answer or has not yet replayed the newest migration. Writes go through `engine` or `write()`, always the primary."""
         if self.replicas and _REPLICA_ALLOWED.get():
             replica = random.choice(self.replicas)
             try:
-                return replica.connect()
+                conn = replica.connect()
             except sa.exc.OperationalError as exc:
                 reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
                 log.warning("replica %s passed over: %s", _display(replica.url), reason)
+            else:
+                if self._has_our_schema(replica, conn):
+                    return conn
+                conn.close()
         return self.engine.connect()
+
+    def _has_our_schema(self, replica: sa.Engine, conn: sa.Connection) -> bool:
+        """Whether the replica has replayed every migration this paperfeed knows, asked at
+        most every REPLICA_SCHEMA_CHECK_S (a rolling upgrade migrates the primary first)."""
+        checked_at, current = self._replica_schema.get(replica.url, (float("-inf"), False))
+        if time.monotonic() - checked_at < REPLICA_SCHEMA_CHECK_S:
+            return current
+        version = current_version(conn)
+        conn.rollback()  # end the check's transaction: the caller may begin its own
+        was_current, current = current, version >= LATEST_VERSION
+        if not current and (was_current or checked_at == float("-inf")):
+            log.warning(
+                "replica %s passed over: its schema is at version %d, this paperfeed needs %d",
+                _display(replica.url),
+                version,
+                LATEST_VERSION,
+            )
+        self._replica_schema[replica.url] = (time.monotonic(), current)
+        return current
 
     def write(self) -> AbstractContextManager[sa.Connection]:
         """A transaction that reads before it writes. On SQLite it takes the write lock
