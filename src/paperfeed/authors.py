@@ -50,6 +50,8 @@ _NOT_LETTER = re.compile(r"[\W_]")  # letters and digits stay (a digit is rare, 
 
 def fold(text: str) -> str:
     """Accents, case and compatibility forms folded: "Sørensen" -> "sorensen"."""
+    if text.isascii():  # most names: nothing to decompose (ingest folds every author)
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.translate(_LETTERS))
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
@@ -109,8 +111,9 @@ def parse_name(name: str) -> AuthorName | None:
     written = _SPLIT.split(natural_order(name))
     # Given names split at hyphens (J.-P.), the family name joined.
     written = [p for w in written[:-1] for p in _HYPHEN.split(w)] + written[-1:]
-    written = [w for w in written if _NOT_LETTER.sub("", fold(w))]
-    words = [_NOT_LETTER.sub("", fold(w)) for w in written]
+    folded = [(w, _NOT_LETTER.sub("", fold(w))) for w in written]
+    written = [w for w, f in folded if f]
+    words = [f for _, f in folded if f]
     while len(words) > 1 and words[-1] in _SUFFIXES:
         words.pop()
     if not words:
