@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from urllib.parse import urlencode
 
 import httpx
 
@@ -48,3 +49,10 @@ def session_client(store: Store, site: httpx.Client, user_id: int) -> tuple[http
     client = another_client(site)
     client.cookies.update({"pf_session": token, "pf_csrf": nonce})
     return client, csrf
+
+
+def sent_to_log_in(answer: httpx.Response, page: str) -> bool:
+    """A signed-out browser asking for a page of an account is sent to log in, and back."""
+    return answer.status_code == 303 and answer.headers["location"] == (
+        f"/login?{urlencode({'next': page})}"
+    )

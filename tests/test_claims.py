@@ -11,7 +11,7 @@ from paperfeed.services.accounts import create_user
 from paperfeed.services.ingest import run_ingest
 from paperfeed.sources.jsonl import JsonlSource
 from tests.feeds import listing_line, paper
-from tests.forms import session_client
+from tests.forms import sent_to_log_in, session_client
 from tests.helpers import site_in_process
 
 PAPERS = [
@@ -106,7 +106,7 @@ def test_claims_need_a_session_csrf_and_an_admin(site):
     assert clients["yann"][0].get("/admin/claims").status_code == 403
     assert clients["yann"][0].get("/admin/claims.json").status_code == 403
     assert act("yann", f"/admin/claims/{claim}/approve").status_code == 403
-    assert anon.get("/admin/claims").status_code == 401
+    assert sent_to_log_in(anon.get("/admin/claims"), "/admin/claims")
     # No CSRF token, or signed out.
     admin, _ = clients["admin"]
     assert admin.post(f"/admin/claims/{claim}/approve", headers=JSON).status_code == 403

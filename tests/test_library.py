@@ -22,7 +22,7 @@ from paperfeed.store.db import _sqlalchemy_url
 from paperfeed.store.migrations import MIGRATIONS, current_version
 from paperfeed.store.schema import metadata, schema_migrations
 from tests.feeds import hf_api_entry, paper
-from tests.forms import session_client
+from tests.forms import sent_to_log_in, session_client
 from tests.helpers import site_in_process
 
 DAY = "2026-11-04"
@@ -187,7 +187,7 @@ def test_library_lists_shelves_and_searches_inside(site):
     html = client.get("/library", params={"q": "speech"}).text
     assert item(html, IDS[3]) and "<em>decoder</em>" in html and not item(html, IDS[0])
     assert "Nothing in your library matches" in client.get("/library?q=zebra").text
-    assert anon.get("/library").status_code == 401
+    assert sent_to_log_in(anon.get("/library?shelf=later"), "/library?shelf=later")
     assert anon.get("/library.json").status_code == 401
     assert client.get("/library.json", params={"shelf": "bogus"}).status_code == 400
     assert client.get("/library.json", params={"q": "x" * 2_001}).status_code == 400

@@ -27,7 +27,7 @@ from paperfeed.store.schema import (
     users,
 )
 from tests.feeds import listing_line, paper
-from tests.forms import csrf_token, sign_up
+from tests.forms import csrf_token, sent_to_log_in, sign_up
 from tests.helpers import site_in_process
 
 NAME, EMAIL, PASSWORD = "qz-visitor", "qz-visitor@example.org", "correct horse"
@@ -139,7 +139,7 @@ def test_the_download_holds_every_item_made_in_the_visit(visit):
     # Only the reader's own: the neighbour's reply is not in it.
     assert "I agree" not in answer.text
     signed_out = site_client_without_cookies(client)
-    assert signed_out.get("/account/data").status_code == 401
+    assert sent_to_log_in(signed_out.get("/account/data"), "/account/data")
 
 
 def site_client_without_cookies(client):
@@ -196,7 +196,7 @@ def test_deletion_keeps_comments_as_deleted_user_and_nothing_else(visit):
         assert authenticate(conn, NAME, PASSWORD) is None
     page = client.get(f"/papers/{PAPERS[1]}").text
     assert DELETED_USERNAME in page and MARKERS["comment"] in page and "I agree" in page
-    assert client.get("/library").status_code == 401
+    assert sent_to_log_in(client.get("/library"), "/library")
     # The name is free again, and the placeholder cannot be signed into.
     sign_up(client, NAME, PASSWORD)
     with store.engine.connect() as conn:

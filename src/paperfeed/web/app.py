@@ -6,11 +6,12 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import uvicorn
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
@@ -157,10 +158,14 @@ def create_app(
     def error_page(
         request: Request, status: int, detail: str, headers: dict[str, str] | None = None
     ) -> Response:
-        """JSON for data routes and scripts, the error page for browsers."""
+        """JSON for data routes and scripts, the error page for browsers; a signed-out
+        browser asking for a page of an account goes to log in, and comes back after."""
         path = request.url.path
         if path.endswith(".json") or path.startswith("/api/") or wants_json(request):
             return JSONResponse({"error": detail}, status_code=status, headers=headers)
+        if status == 401 and request.method in ("GET", "HEAD"):
+            back = f"{path}?{request.url.query}" if request.url.query else path
+            return RedirectResponse(f"/login?{urlencode({'next': back})}", status_code=303)
         return templates.TemplateResponse(
             request,
             "error.html",
