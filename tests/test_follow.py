@@ -23,7 +23,7 @@ from paperfeed.services.search import SearchEngine
 from paperfeed.services.subscriptions import Prefs, add_subscriber
 from paperfeed.sources.jsonl import JsonlSource
 from paperfeed.store.schema import feed_tokens, follows, subscriptions
-from tests.forms import session_client
+from tests.forms import sent_to_log_in, session_client
 from tests.helpers import site_in_process
 
 STORED = 150  # the first papers of arxiv-cs-daily: what the site has before
@@ -149,7 +149,7 @@ def test_follow_needs_a_session_csrf_and_a_real_name(fresh_db, tmp_path, corpus)
             reply = client.post("/follows", data={"csrf_token": csrf, "kind": kind, "value": value})
             assert reply.status_code == 400, (kind, value, reply.status_code)
         assert client.get("/account/follows").status_code == 200
-        assert anon.get("/account/follows").status_code == 401
+        assert sent_to_log_in(anon.get("/account/follows"), "/account/follows")
         for token in ["x" * 16, "../../etc/passwd", "a" * 65, "%00" * 8]:
             assert anon.get(f"/feeds/me/{token}.atom").status_code in (400, 404)
     with fresh_db.engine.connect() as conn:
