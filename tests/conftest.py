@@ -17,7 +17,7 @@ import pytest
 
 from paperfeed.index.embedder import DEFAULT_MAX_TOKENS, Embedder
 from paperfeed.store import Store
-from tests.helpers import SHARED_DATA, Cli, Mailbox, is_address_in_use, refused_port
+from tests.helpers import SHARED_DATA, Cli, Mailbox, is_address_in_use, needs, refused_port
 from tests.loopback import LoopbackServer
 from tests.parallel import (  # noqa: F401 (pytest hooks)
     pytest_collection_modifyitems,
@@ -37,13 +37,13 @@ SLOW_FIXTURES = {
     "chromium": "Chromium",
     "shared_data": "the shared data",
 }
-ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow(needs="PostgreSQL"))]
+ENGINES = ["sqlite", pytest.param("postgresql", marks=needs("PostgreSQL"))]
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
     for fixture, what in SLOW_FIXTURES.items():
         if fixture in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.slow(needs=what))
+            item.add_marker(needs(what))
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import uvicorn
 from click.testing import CliRunner, Result
 from starlette.testclient import TestClient
@@ -31,6 +32,13 @@ FAST_HTTP = HttpSettings(
     min_interval_s=0, timeout_s=2, max_retries=2, backoff_base_s=0.01, max_retry_after_s=5
 )
 SERVER_START_TIMEOUT_S = 10
+
+
+def needs(what: str) -> pytest.MarkDecorator:
+    """The mark of a test left out of the quick loop because it needs `what` (PostgreSQL,
+    Chromium, the shared data). Unlike a bare `slow`, it does not make the test count as
+    long when tests/parallel.py orders the work."""
+    return pytest.mark.slow(needs=what)
 
 
 class Cli:

@@ -90,8 +90,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _heavy(item: pytest.Item) -> bool:
-    """Marked slow for its own sake (not only for needing PostgreSQL or the browser, which
-    makes a test slow to the quick loop but no longer than others)."""
+    """Marked slow for its own sake, not only by tests/helpers.needs (needing PostgreSQL
+    or the browser makes a test slow to the quick loop but no longer than others)."""
     return any("needs" not in mark.kwargs for mark in item.iter_markers("slow"))
 
 

@@ -28,7 +28,7 @@ from paperfeed.store.schema import digest_outbox, update_runs
 from paperfeed.store.subscriptions import insert_subscription
 from paperfeed.web.app import create_app
 from tests.feeds import listing_line, paper
-from tests.helpers import Cli, live_site, serve_app
+from tests.helpers import Cli, live_site, needs, serve_app
 from tests.pg_server import PostgresServer, free_port
 
 
@@ -225,7 +225,7 @@ def wait_for_status(site: httpx.Client, path: str, status: int, timeout_s: float
         time.sleep(0.2)
 
 
-@pytest.mark.slow(needs="PostgreSQL")
+@needs("PostgreSQL")
 def test_readyz_follows_postgres_going_down_and_up(tmp_path, caplog):
     """A dedicated PostgreSQL server, stopped and started again under a serving site."""
     server = PostgresServer()
@@ -265,7 +265,7 @@ def server_processes(server: PostgresServer) -> list[int]:
     return [postmaster, *children]
 
 
-@pytest.mark.slow(needs="PostgreSQL")
+@needs("PostgreSQL")
 def test_readyz_answers_in_time_while_postgres_hangs(tmp_path):
     """The server frozen (SIGSTOP): a probe gets 503 after the 2 s timeout, and probes
     share the one check that hangs; thawed (SIGCONT), 200 again."""

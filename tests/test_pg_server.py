@@ -10,10 +10,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.helpers import needs
 from tests.pg_server import PostgresServer, _install_dir
 
 
-@pytest.mark.slow(needs="PostgreSQL")
+@needs("PostgreSQL")
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as another user")
 def test_server_starts_from_an_install_the_postgres_user_cannot_reach(tmp_path: Path) -> None:
     locked = tmp_path / "root-home"

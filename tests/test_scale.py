@@ -136,12 +136,20 @@ def replicated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
         primary.stop()
 
 
-def _scalar(url: str, sql: str) -> object:
+@contextmanager
+def _connected(url: str) -> Iterator[sa.Connection]:
+    """A transaction on one server by its URL, outside any Store (a Store migrates)."""
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
-    with engine.connect() as conn:
-        value = conn.execute(sa.text(sql)).scalar()
-    engine.dispose()
-    return value
+    try:
+        with engine.begin() as conn:
+            yield conn
+    finally:
+        engine.dispose()
+
+
+def _scalar(url: str, sql: str) -> object:
+    with _connected(url) as conn:
+        return conn.execute(sa.text(sql)).scalar()
 
 
 def _caught_up(primary_url: str, replica_url: str) -> bool:
@@ -151,11 +159,8 @@ def _caught_up(primary_url: str, replica_url: str) -> bool:
 
 
 def _replay(replica_url: str, action: str) -> None:
-    """Pause or resume the replica's replay (a Store would try to migrate it)."""
-    engine = sa.create_engine(replica_url.replace("postgresql://", "postgresql+psycopg://"))
-    with engine.connect() as conn:
-        conn.execute(sa.text(f"SELECT pg_wal_replay_{action}()"))
-    engine.dispose()
+    """Pause or resume the replica's replay."""
+    _scalar(replica_url, f"SELECT pg_wal_replay_{action}()")
 
 
 def test_a_visit_with_two_workers_and_a_lagging_replica(replicated) -> None:
@@ -247,11 +252,9 @@ def test_a_replica_behind_the_schema_is_passed_over_until_it_catches_up(replicat
     new migration lacks its tables. Reads go to the primary until it has (as if the
     newest migration were new: dropped on both, then made again on the primary alone)."""
     primary_url, replica_url, _ = replicated
-    engine = sa.create_engine(primary_url.replace("postgresql://", "postgresql+psycopg://"))
-    with engine.begin() as conn:
+    with _connected(primary_url) as conn:
         conn.execute(sa.text("DROP TABLE paper_notes, reading_states"))
         conn.execute(sa.text(f"DELETE FROM schema_migrations WHERE version = {LATEST_VERSION}"))
-    engine.dispose()
     _wait_for(lambda: _caught_up(primary_url, replica_url), 60, "the replica replays the drop")
     _replay(replica_url, "pause")
 

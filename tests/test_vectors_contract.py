@@ -34,13 +34,11 @@ from paperfeed.sources.jsonl import JsonlSource
 from paperfeed.store import Store, pgvector
 from paperfeed.store.migrations import migrate
 from paperfeed.store.schema import paper_embeddings, paper_vectors, papers, schema_migrations
+from tests.helpers import needs
 
 BACKENDS = [
     "memory-sqlite",
-    *(
-        pytest.param(k, marks=pytest.mark.slow(needs="PostgreSQL"))
-        for k in ("memory-postgresql", "pgvector")
-    ),
+    *(pytest.param(k, marks=needs("PostgreSQL")) for k in ("memory-postgresql", "pgvector")),
 ]
 TOPICS = [
     "diffusion models for image generation",

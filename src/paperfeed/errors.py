@@ -9,6 +9,13 @@ class SourceError(PaperfeedError):
     """A source could not be read at all (malformed file, wrong URL, server down)."""
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of what a database driver (or any error) says: its reason, without
+    the SQL and parameters SQLAlchemy adds after it."""
+    orig = getattr(exc, "orig", None) or exc
+    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+
+
 class RecordError(ValueError):
     """One record is malformed; it is rejected and the rest of the input goes in."""
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from paperfeed.errors import PaperfeedError, RecordError
+from paperfeed.errors import PaperfeedError, RecordError, first_line
 from paperfeed.records import identity_key, parse_arxiv_id
 from paperfeed.services.accounts import normalize_email
 from paperfeed.services.collections import MAX_DESCRIPTION, MAX_NAME
@@ -456,8 +456,7 @@ def import_data(store: Store, folder: Path) -> ImportSummary:
                 except (RecordError, PaperfeedError) as exc:
                     summary.rejections.append(Rejection(row.where, str(exc)))
                 except sa.exc.DBAPIError as exc:
-                    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
                     summary.rejections.append(
-                        Rejection(row.where, f"the store refused it: {reason}")
+                        Rejection(row.where, f"the store refused it: {first_line(exc)}")
                     )
     return summary

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from paperfeed.errors import PaperfeedError
+from paperfeed.errors import PaperfeedError, first_line
 from paperfeed.store.migrations import LATEST_VERSION, current_version, migrate
 
 log = logging.getLogger("paperfeed.store")
@@ -149,8 +149,9 @@ class Store:
             migrate(self.engine)
         except sa.exc.OperationalError as exc:
             self.engine.dispose()
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            raise PaperfeedError(f"cannot open database {self.display_url}: {reason}") from exc
+            raise PaperfeedError(
+                f"cannot open database {self.display_url}: {first_line(exc)}"
+            ) from exc
         self.replicas = [_replica_engine(u) for u in replica_urls]
         # Per replica: when its schema version was last read, and whether it was current.
         self._replica_schema: dict[sa.URL, tuple[float, bool]] = {}
@@ -158,14 +159,14 @@ class Store:
     def read(self) -> sa.Connection:
         """A connection for reads that may lag a little: a replica's, chosen at random,
         inside replica_reads(); the primary's otherwise, and when the replica chosen does
-        not answer or has not yet replayed the newest migration. Writes go through `engine` or `write()`, always the primary."""
+        not answer or has not yet replayed the newest migration. Writes go through
+        `engine` or `write()`, always the primary."""
         if self.replicas and _REPLICA_ALLOWED.get():
             replica = random.choice(self.replicas)
             try:
                 conn = replica.connect()
             except sa.exc.OperationalError as exc:
-                reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-                log.warning("replica %s passed over: %s", _display(replica.url), reason)
+                log.warning("replica %s passed over: %s", _display(replica.url), first_line(exc))
             else:
                 if self._has_our_schema(replica, conn):
                     return conn
@@ -175,20 +176,21 @@ class Store:
     def _has_our_schema(self, replica: sa.Engine, conn: sa.Connection) -> bool:
         """Whether the replica has replayed every migration this paperfeed knows, asked at
         most every REPLICA_SCHEMA_CHECK_S (a rolling upgrade migrates the primary first)."""
-        checked_at, current = self._replica_schema.get(replica.url, (float("-inf"), False))
-        if time.monotonic() - checked_at < REPLICA_SCHEMA_CHECK_S:
-            return current
+        now = time.monotonic()
+        last = self._replica_schema.get(replica.url)
+        if last is not None and now - last[0] < REPLICA_SCHEMA_CHECK_S:
+            return last[1]
         version = current_version(conn)
         conn.rollback()  # end the check's transaction: the caller may begin its own
-        was_current, current = current, version >= LATEST_VERSION
-        if not current and (was_current or checked_at == float("-inf")):
+        current = version >= LATEST_VERSION
+        if not current and (last is None or last[1]):  # said once, not every check
             log.warning(
                 "replica %s passed over: its schema is at version %d, this paperfeed needs %d",
                 _display(replica.url),
                 version,
                 LATEST_VERSION,
             )
-        self._replica_schema[replica.url] = (time.monotonic(), current)
+        self._replica_schema[replica.url] = (now, current)
         return current
 
     def write(self) -> AbstractContextManager[sa.Connection]:

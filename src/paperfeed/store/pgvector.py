@@ -22,6 +22,7 @@ from datetime import datetime
 import numpy as np
 import sqlalchemy as sa
 
+from paperfeed.errors import first_line
 from paperfeed.records import paper_day
 from paperfeed.store.schema import paper_embeddings, paper_vectors, papers, pgvector_metadata
 
@@ -75,11 +76,6 @@ def _version(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(".")[:2] if part.isdigit())
 
 
-def _first_line(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None) or exc
-    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-
-
 def _extension_problem(conn: sa.Connection) -> str | None:
     """Why the `vector` extension cannot be used here, creating it if it can; None: it can."""
     installed = conn.execute(
@@ -95,7 +91,7 @@ def _extension_problem(conn: sa.Connection) -> str | None:
             with conn.begin_nested():  # a refusal must not abort the caller's transaction
                 conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS vector"))
         except sa.exc.DBAPIError as exc:
-            return f"CREATE EXTENSION vector failed: {_first_line(exc)}"
+            return f"CREATE EXTENSION vector failed: {first_line(exc)}"
         installed = offered
     if _version(installed) < MIN_VERSION:
         return f"pgvector {installed} is older than 0.8 (iterative index scans)"
