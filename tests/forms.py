@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import secrets
 from urllib.parse import urlencode
 
 import httpx
 
-from paperfeed.services.accounts import start_session
+from paperfeed.services.accounts import create_user, start_session
 from paperfeed.store import Store
 from paperfeed.store.secrets import get_or_create_secret
 from paperfeed.web.security import csrf_token_for
@@ -56,3 +57,15 @@ def sent_to_log_in(answer: httpx.Response, page: str) -> bool:
     return answer.status_code == 303 and answer.headers["location"] == (
         f"/login?{urlencode({'next': page})}"
     )
+
+
+_readers = itertools.count()
+
+
+def new_reader(store: Store, site: httpx.Client) -> tuple[httpx.Client, str, int]:
+    """A new account, signed in on its own client of `site`: (client, CSRF token, user id)."""
+    name = f"reader{next(_readers)}"
+    with store.write() as conn:
+        user = create_user(conn, name, f"{name}@example.org", "correct horse")
+    client, csrf = session_client(store, site, user.id)
+    return client, csrf, user.id

@@ -25,7 +25,7 @@ from paperfeed.sources.jsonl import JsonlSource
 from paperfeed.store import Store
 from paperfeed.store.schema import papers
 from tests.feeds import listing_line, paper
-from tests.forms import session_client
+from tests.forms import new_reader, session_client
 from tests.helpers import site_in_process
 
 SCHEMA = json.loads(
@@ -39,7 +39,6 @@ INVENTED = [
     paper(5, title="Speech recognition with tiny transducers"),
 ]
 JOURNAL_DOI = "10.1234/JOURNAL.2026.003"
-_names = itertools.count()
 
 
 @pytest.fixture(scope="module")
@@ -59,12 +58,8 @@ def site(module_db_url, tmp_path_factory):
 
 
 def reader(site):
-    store, anon = site
-    name = f"reader{next(_names)}"
-    with store.write() as conn:
-        user = create_user(conn, name, f"{name}@example.org", "correct horse")
-    client, csrf = session_client(store, anon, user.id)
-    return client, csrf, user.id
+    """A new signed-in reader: (client, csrf token, user id)."""
+    return new_reader(*site)
 
 
 def upload(client, csrf, content: bytes | str, filename: str = "refs.bib", **fields):

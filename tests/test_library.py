@@ -3,7 +3,6 @@ browser without JavaScript drives them: plain form posts that redirect back."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 
@@ -12,7 +11,6 @@ import sqlalchemy as sa
 
 from paperfeed.records import utcnow
 from paperfeed.services import community
-from paperfeed.services.accounts import create_user
 from paperfeed.services.indexer import update_indexes
 from paperfeed.services.ingest import run_ingest
 from paperfeed.services.search import SearchEngine
@@ -22,7 +20,7 @@ from paperfeed.store.db import _sqlalchemy_url
 from paperfeed.store.migrations import MIGRATIONS, current_version
 from paperfeed.store.schema import metadata, schema_migrations
 from tests.feeds import hf_api_entry, paper
-from tests.forms import sent_to_log_in, session_client
+from tests.forms import new_reader, sent_to_log_in
 from tests.helpers import site_in_process
 
 DAY = "2026-11-04"
@@ -35,7 +33,6 @@ TITLES = [
     "Sparse mixtures of experts at scale",
 ]
 IDS = [f"2611.{n:05d}" for n in range(1, len(TITLES) + 1)]
-_names = itertools.count()
 
 
 @pytest.fixture(scope="module")
@@ -57,12 +54,7 @@ def site(module_db_url, tmp_path_factory, load_embedder):
 
 def reader(site):
     """A new signed-in reader: (client, csrf token, user id)."""
-    store, anon = site
-    name = f"reader{next(_names)}"
-    with store.write() as conn:
-        user = create_user(conn, name, f"{name}@example.org", "correct horse")
-    client, csrf = session_client(store, anon, user.id)
-    return client, csrf, user.id
+    return new_reader(*site)
 
 
 def form(client, csrf, path, **fields):
