@@ -1,12 +1,14 @@
 """The anonymous page cache: reused renderings, emptied by writes, never for sessions."""
 
 import httpx
+import pytest
 
 from paperfeed.services.ingest import run_ingest
 from paperfeed.sources.jsonl import JsonlSource
 from tests.feeds import listing_line, paper
 from tests.forms import csrf_token, sign_up
-from tests.helpers import live_site
+from paperfeed.config import Settings
+from tests.helpers import another_client, live_site, site_in_process
 
 
 def test_anonymous_pages_are_reused_until_a_write(sqlite_db, tmp_path):
@@ -40,6 +42,33 @@ def test_the_cache_can_be_turned_off(sqlite_db):
     with live_site(sqlite_db, page_cache_ttl_s=0) as reader:
         reader.get("/")
         assert "x-cache" not in reader.get("/").headers
+
+
+@pytest.mark.parametrize("seconds, shown_at_once", [("30", {1}), ("0", {1, 2})])
+def test_the_setting_keeps_pages_and_day_lists_that_long(
+    sqlite_db, tmp_path, monkeypatch, seconds, shown_at_once
+):
+    """PAPERFEED_PAGE_CACHE_SECONDS: a paper that another process ingests shows on the next
+    page at 0, and only once the kept page and day list expire otherwise."""
+    monkeypatch.setenv("PAPERFEED_PAGE_CACHE_SECONDS", seconds)
+
+    def ingest(n: int) -> None:
+        listing = tmp_path / f"{n}.jsonl"
+        listing.write_text(listing_line(paper(n), "2026-11-03"))
+        run_ingest(sqlite_db, JsonlSource(listing), show_progress=False)
+
+    def shown(client, path: str) -> set[int]:
+        return {int(p["arxiv_id"][-5:]) for p in client.get(path).json()["papers"]}
+
+    day = "/papers/date/2026-11-03.json"
+    ingest(1)
+    with site_in_process(sqlite_db, settings=Settings.from_env()) as reader:
+        assert shown(reader, day) == {1}
+        ingest(2)
+        assert shown(reader, day) == shown_at_once  # the page
+        with another_client(reader) as voter:
+            sign_up(voter, "ada")  # a POST empties the page cache; a session skips it
+            assert shown(voter, day) == shown_at_once  # the day list
 
 
 def test_readers_asking_at_once_all_get_the_page(sqlite_db, tmp_path):

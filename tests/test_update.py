@@ -526,6 +526,9 @@ class two_servers:
                     smtp_url,
                     PAPERFEED_TODAY=day.isoformat(),
                     PAPERFEED_DATA_DIR=str(tmp_path / f"worker{n}"),
+                    # Each worker's indexer and cache in seconds, not the defaults' 45 s.
+                    PAPERFEED_INDEX_EVERY="1s",
+                    PAPERFEED_PAGE_CACHE_SECONDS="1",
                 ),
                 "serve",
                 "--port",

@@ -222,6 +222,9 @@ class Settings:
     index_every_s: float = 15.0
     digest_every_s: float = 900.0
     update_every_s: float | None = None
+    # How long an anonymous page, and a day's list for anyone, is reused before it is
+    # read again (0: never): new papers show within this plus index_every_s.
+    page_cache_s: float = 30.0
     # Log lines on stderr: "text" or "json".
     log_format: str = "text"
     # The vector backend: "memory" (each process holds every vector) or "pgvector"
@@ -279,6 +282,7 @@ class Settings:
             index_every_s=_duration_env("PAPERFEED_INDEX_EVERY", base.index_every_s),
             digest_every_s=_duration_env("PAPERFEED_DIGEST_EVERY", base.digest_every_s),
             update_every_s=_duration_env("PAPERFEED_UPDATE_EVERY", base.update_every_s),
+            page_cache_s=_number_env("PAPERFEED_PAGE_CACHE_SECONDS", base.page_cache_s, 0, 3600),
             log_format=_choice_env("PAPERFEED_LOG_FORMAT", base.log_format, LOG_FORMATS),
             vectors=_choice_env("PAPERFEED_VECTORS", "", VECTOR_BACKENDS) or None,
             hnsw_ef_search=_int_env("PAPERFEED_HNSW_EF_SEARCH", base.hnsw_ef_search, 1, 1000),

@@ -84,12 +84,15 @@ def create_app(
     jobs: Sequence[PeriodicJob] = (),
     settings: Settings | None = None,
     rate_limits: RateLimits | None = None,
-    page_cache_ttl_s: float = 30.0,
+    page_cache_ttl_s: float | None = None,
 ) -> FastAPI:
     """The site on `store`. Search pages need `search`; `jobs` (the background indexer,
     the updater) run while the app serves; `settings` gives the base URL, arXiv and mail servers, and the
-    submission window. `page_cache_ttl_s`: how long anonymous pages are reused (0: off)."""
+    submission window. `page_cache_ttl_s`: how long anonymous pages and day lists are reused
+    (0: off; None: the settings' page_cache_s)."""
     settings = settings or Settings()
+    if page_cache_ttl_s is None:
+        page_cache_ttl_s = settings.page_cache_s
     arxiv = HttpClient(interactive(settings.http))
     submissions = Submissions(
         store,
@@ -151,7 +154,7 @@ def create_app(
 
     app.include_router(create_feeds_router(store, search, settings.base_url))
     app.include_router(create_authors_router(store, security, templates, settings.base_url))
-    app.include_router(create_pages_router(store, search, security, templates))
+    app.include_router(create_pages_router(store, search, security, templates, page_cache_ttl_s))
     app.include_router(create_trends_router(store, search, templates, settings.today))
     app.include_router(create_map_router(store, search, templates))
 

@@ -66,7 +66,6 @@ SIMILAR_TTL_S = 300.0
 SIMILAR_KEPT = 20_000
 # A day's list is the same for every reader but for its counts, read fresh for each page
 # (paper_views.fresh_counts): kept as long as the anonymous page cache keeps pages.
-LISTING_TTL_S = 30.0
 LISTINGS_KEPT = 500
 Name = Annotated[str, Path(min_length=1, max_length=200)]
 trending_doc = (trending_service.__doc__ or "").strip()
@@ -89,12 +88,16 @@ def _with_submitters(items: list[DailyItem]) -> list[PaperView]:
 
 
 def create_pages_router(
-    store: Store, search: SearchEngine | None, security: Security, templates: Jinja2Templates
+    store: Store,
+    search: SearchEngine | None,
+    security: Security,
+    templates: Jinja2Templates,
+    listing_ttl_s: float,
 ) -> APIRouter:
     router = APIRouter(tags=["pages"])
     pages = twin_pages
     similar_papers: ReadCache[list[SearchHit]] = ReadCache(SIMILAR_TTL_S, SIMILAR_KEPT)
-    listings: ReadCache[DayListing] = ReadCache(LISTING_TTL_S, LISTINGS_KEPT)
+    listings: ReadCache[DayListing] = ReadCache(listing_ttl_s, LISTINGS_KEPT)
 
     def day_of(conn: Connection, day: date | None, sort: DaySort) -> DayListing:
         listing = fresh_counts(conn, listings.get(day, lambda: day_listing(conn, day)))
