@@ -3,11 +3,11 @@
 import httpx
 import pytest
 
+from paperfeed.config import Settings
 from paperfeed.services.ingest import run_ingest
 from paperfeed.sources.jsonl import JsonlSource
 from tests.feeds import listing_line, paper
 from tests.forms import csrf_token, sign_up
-from paperfeed.config import Settings
 from tests.helpers import another_client, live_site, site_in_process
 
 
