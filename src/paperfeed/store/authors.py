@@ -8,26 +8,20 @@ from typing import Any
 import sqlalchemy as sa
 
 from paperfeed.authors import parse_name
+from paperfeed.store.bulk import insert_many
 from paperfeed.store.schema import paper_authors, papers
 
 BACKFILL_BATCH = 2_000
 
 
-def author_rows(paper_id: int, names: Iterable[str]) -> list[dict[str, Any]]:
-    """A paper's authors as rows; a name with no letters in it is left out."""
+def author_rows(paper_id: int, names: Iterable[str]) -> list[tuple[int, int, str, str, str | None]]:
+    """A paper's authors as rows of `paper_authors` (paper_id, position, name, key, first);
+    a name with no letters in it is left out."""
     rows = []
     for position, name in enumerate(names):
         found = parse_name(name)
         if found is not None:
-            rows.append(
-                {
-                    "paper_id": paper_id,
-                    "position": position,
-                    "name": name,
-                    "key": found.key,
-                    "first": found.first,
-                }
-            )
+            rows.append((paper_id, position, name, found.key, found.first))
     return rows
 
 
@@ -40,9 +34,9 @@ def write_paper_authors(conn: sa.Connection, rows: list[dict[str, Any]]) -> None
         conn.execute(
             paper_authors.delete().where(paper_authors.c.paper_id.in_(ids[start : start + 5_000]))
         )
-    values = [v for r in rows for v in author_rows(r["id"], r["authors"] or [])]
-    if values:
-        conn.execute(paper_authors.insert(), values)
+    insert_many(
+        conn, paper_authors, [v for r in rows for v in author_rows(r["id"], r["authors"] or [])]
+    )
 
 
 def backfill_paper_authors(conn: sa.Connection) -> None:

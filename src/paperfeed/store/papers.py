@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from paperfeed.records import PaperRecord, utcnow
 from paperfeed.store.authors import write_paper_authors
+from paperfeed.store.bulk import insert_many
 from paperfeed.store.schema import paper_categories, papers
 
 # Hugging Face copies arXiv metadata (no categories, no version); the snapshot files are
@@ -158,6 +159,4 @@ def _write_categories(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
     conn.execute(
         paper_categories.delete().where(paper_categories.c.paper_id.in_([r["id"] for r in rows]))
     )
-    pairs = [{"paper_id": r["id"], "category": c} for r in rows for c in r["categories"]]
-    if pairs:
-        conn.execute(paper_categories.insert(), pairs)
+    insert_many(conn, paper_categories, [(r["id"], c) for r in rows for c in r["categories"]])
