@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -48,14 +49,24 @@ class HttpClient:
         self._sleep = sleep
         self.max_body_bytes = max_body_bytes
         self._last_request: float | None = None
-        self._client = httpx.Client(
-            timeout=settings.timeout_s,
-            headers={"User-Agent": settings.user_agent},
-            follow_redirects=True,
-        )
+        # Made at the first request: its TLS context (the system's CA certificates) costs
+        # ~30 ms, and most holders (the site, for submissions) may never send one.
+        self._client: httpx.Client | None = None
+        self._making = threading.Lock()
+
+    def _session(self) -> httpx.Client:
+        with self._making:
+            if self._client is None:
+                self._client = httpx.Client(
+                    timeout=self.settings.timeout_s,
+                    headers={"User-Agent": self.settings.user_agent},
+                    follow_redirects=True,
+                )
+            return self._client
 
     def close(self) -> None:
-        self._client.close()
+        if self._client is not None:
+            self._client.close()
 
     def __enter__(self) -> HttpClient:
         return self
@@ -106,7 +117,7 @@ class HttpClient:
     def _fetch(self, url: str, params: dict[str, str] | None) -> httpx.Response:
         """One GET, its body read in chunks up to max_body_bytes (a SourceError past it:
         a server that sends without end is not waited out)."""
-        with self._client.stream("GET", url, params=params) as response:
+        with self._session().stream("GET", url, params=params) as response:
             body = bytearray()
             for chunk in response.iter_bytes():
                 body += chunk
