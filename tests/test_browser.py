@@ -17,7 +17,7 @@ from paperfeed.services.search import SearchEngine
 from paperfeed.sources.hf_daily import HfDailyFileSource
 from paperfeed.sources.jsonl import JsonlSource
 from tests.feeds import atom_feed, hf_api_entry, listing_line, paper
-from tests.helpers import ARTIFACTS, FAST_HTTP, live_site
+from tests.helpers import ARTIFACTS, FAST_HTTP, live_site, wait_until
 from tests.loopback import Reply
 
 HOSTILE = paper(
@@ -244,8 +244,10 @@ def test_a_daily_readers_morning(chromium, morning_site):
     page.get_by_label("Email").fill("ada@example.org")
     page.get_by_role("button", name="Create account").click()
     page.get_by_text("Check your inbox").wait_for()
-    page.goto(site + "/admin/outbox")
-    link = page.locator("article.mail a[href*='/signup/confirm']").first.get_attribute("href")
+    # The mail goes out after the answer (a background task): the outbox shows it soon.
+    confirm = page.locator("article.mail a[href*='/signup/confirm']")
+    wait_until(lambda: page.goto(site + "/admin/outbox") and confirm.count(), 30, "the mail")
+    link = confirm.first.get_attribute("href")
     assert link
     shoot("outbox")
     page.goto(site + link[link.index("/signup/confirm") :])
