@@ -203,6 +203,9 @@ def test_a_daily_readers_morning(chromium, morning_site):
             page.screenshot(path=shots / f"{name}-{size_name}.png", full_page=True)
             # The first screen too: what a reader sees before scrolling, readable at once.
             page.screenshot(path=shots / f"{name}-{size_name}-top.png")
+            # Nothing runs off the side (a long outbox path did at phone width).
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= size["width"], (name, size_name, width)
         page.set_viewport_size(SIZES["desktop"])
 
     # The week, its neighbours, the month, a date picked.
