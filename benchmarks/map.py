@@ -50,7 +50,7 @@ from paperfeed.sources.jsonl import JsonlSource  # noqa: E402
 from paperfeed.store import Store  # noqa: E402
 from paperfeed.store.schema import map_points, papers  # noqa: E402
 from paperfeed.web.app import create_app  # noqa: E402
-from tests.helpers import serve_app  # noqa: E402
+from tests.helpers import UNCACHED, serve_app  # noqa: E402
 
 RESULT = ROOT / "benchmarks" / "results" / "map.json"
 
@@ -141,7 +141,7 @@ def placing(store: Store, model: str, count: int = 500) -> dict:
 def in_chromium(store: Store, loads: int = 3) -> dict:
     from playwright.sync_api import sync_playwright
 
-    app = create_app(store, page_cache_ttl_s=0)
+    app = create_app(store, settings=UNCACHED)
     samples = []
     with serve_app(app) as site, sync_playwright() as pw:
         browser = pw.chromium.launch(

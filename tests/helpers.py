@@ -21,7 +21,7 @@ from click.testing import CliRunner, Result
 from starlette.testclient import TestClient
 
 from paperfeed.cli import cli
-from paperfeed.config import HttpSettings
+from paperfeed.config import HttpSettings, Settings
 from paperfeed.store import Store
 from paperfeed.web.app import create_app, server_config
 
@@ -32,6 +32,8 @@ FAST_HTTP = HttpSettings(
     min_interval_s=0, timeout_s=2, max_retries=2, backoff_base_s=0.01, max_retry_after_s=5
 )
 SERVER_START_TIMEOUT_S = 10
+# A site that renders every page afresh: tests that change data between requests.
+UNCACHED = Settings(page_cache_s=0)
 
 
 def needs(what: str) -> pytest.MarkDecorator:

@@ -80,8 +80,8 @@ def hostile_site(store: Store, folder: Path, embedder: Embedder) -> Iterator[Sit
     # Submissions ask an arXiv that refuses connections at once: a quick, clear 502.
     with refused_port() as arxiv_port:
         arxiv_api_url = f"http://127.0.0.1:{arxiv_port}/api/query"
-        settings = Settings(arxiv_api_url=arxiv_api_url, http=FAST_HTTP)
-        with live_site(store, search=search, settings=settings, page_cache_ttl_s=0) as anon:
+        settings = Settings(arxiv_api_url=arxiv_api_url, http=FAST_HTTP, page_cache_s=0)
+        with live_site(store, search=search, settings=settings) as anon:
             client, csrf = session_client(store, anon, reader.id)
             with client:
                 yield Site(store, search, anon, client, csrf, collection_id, comment_id, seed_id)

@@ -15,7 +15,7 @@ from paperfeed.services.ingest import run_ingest
 from paperfeed.services.search import SearchEngine
 from paperfeed.sources.hf_daily import HfDailyFileSource
 from tests.feeds import hf_api_entry, paper
-from tests.helpers import ARTIFACTS, live_site
+from tests.helpers import ARTIFACTS, UNCACHED, live_site
 
 DAY = "2026-11-04"
 TITLES = [
@@ -43,7 +43,7 @@ def site(sqlite_db, tmp_path):
     update_indexes(engine)
     with sqlite_db.write() as conn:
         create_user(conn, "ada", "ada@example.org", "correct horse battery")
-    with live_site(sqlite_db, search=engine, page_cache_ttl_s=0) as client:
+    with live_site(sqlite_db, search=engine, settings=UNCACHED) as client:
         yield str(client.base_url).rstrip("/")
 
 

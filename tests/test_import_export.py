@@ -26,7 +26,7 @@ from paperfeed.store import Store
 from paperfeed.store.schema import papers
 from tests.feeds import listing_line, paper
 from tests.forms import new_reader, session_client
-from tests.helpers import site_in_process
+from tests.helpers import UNCACHED, site_in_process
 
 SCHEMA = json.loads(
     (Path(__file__).parent / "fixtures" / "csl-data-subset.schema.json").read_text()
@@ -52,8 +52,8 @@ def site(module_db_url, tmp_path_factory):
             conn.execute(
                 papers.update().where(papers.c.arxiv_id == "2611.00003").values(doi=JOURNAL_DOI)
             )
-        settings = Settings(import_max_bytes=200_000)
-        with site_in_process(store, settings=settings, page_cache_ttl_s=0) as client:
+        settings = Settings(import_max_bytes=200_000, page_cache_s=0)
+        with site_in_process(store, settings=settings) as client:
             yield store, client
 
 
@@ -240,7 +240,7 @@ def test_a_zotero_bibtex_export_of_50_imports_the_30_arxiv_papers(shared_data, d
         run_ingest(store, JsonlSource(tmp_path / "slice.jsonl"), show_progress=False)
         with store.write() as conn:
             user = create_user(conn, "zotero", "zotero@example.org", "correct horse")
-        with site_in_process(store, page_cache_ttl_s=0) as anon:
+        with site_in_process(store, settings=UNCACHED) as anon:
             client, csrf = session_client(store, anon, user.id)
             report = upload(client, csrf, text, "My Library.bib").json()
             assert sorted(report["added"]) == sorted(r["arxiv_id"] for r in real)

@@ -21,7 +21,7 @@ from paperfeed.store.migrations import MIGRATIONS, current_version
 from paperfeed.store.schema import metadata, schema_migrations
 from tests.feeds import hf_api_entry, paper
 from tests.forms import new_reader, sent_to_log_in
-from tests.helpers import site_in_process
+from tests.helpers import UNCACHED, site_in_process
 
 DAY = "2026-11-04"
 TITLES = [
@@ -48,7 +48,7 @@ def site(module_db_url, tmp_path_factory, load_embedder):
         run_ingest(store, HfDailyFileSource(daily), show_progress=False)
         search = SearchEngine(store, folder / "data", embedder=load_embedder())
         update_indexes(search)
-        with site_in_process(store, search=search, page_cache_ttl_s=0) as client:
+        with site_in_process(store, search=search, settings=UNCACHED) as client:
             yield store, client
 
 

@@ -23,7 +23,7 @@ from paperfeed.services.paper_map import (
 from paperfeed.services.search import SearchEngine
 from paperfeed.store import Store
 from paperfeed.store.schema import map_points, map_regions, papers
-from tests.helpers import Cli, site_in_process
+from tests.helpers import UNCACHED, Cli, site_in_process
 from tests.map_slice import TOKENS, first_records, ingest, store_vectors, vectors_of
 
 SLICE = 160
@@ -116,7 +116,7 @@ def test_regions_are_labelled_with_their_own_title_words(laid_out):
 
 @pytest.fixture(scope="module")
 def site(laid_out):
-    with site_in_process(laid_out.store, search=laid_out, page_cache_ttl_s=0) as client:
+    with site_in_process(laid_out.store, search=laid_out, settings=UNCACHED) as client:
         yield client
 
 
@@ -236,7 +236,7 @@ def test_cli_lays_out_the_map_with_a_progress_bar(sqlite_url, records, slice_vec
 
 
 def test_no_map_yet(fresh_db):
-    with site_in_process(fresh_db, page_cache_ttl_s=0) as client:
+    with site_in_process(fresh_db, settings=UNCACHED) as client:
         assert "No map yet" in client.get("/map").text
         data = client.get("/map.json").json()
         assert data["total_points"] == 0 and data["regions"] == []

@@ -8,7 +8,7 @@ from paperfeed.services.ingest import run_ingest
 from paperfeed.sources.jsonl import JsonlSource
 from tests.feeds import listing_line, paper
 from tests.forms import csrf_token, sign_up
-from tests.helpers import another_client, live_site, site_in_process
+from tests.helpers import UNCACHED, another_client, live_site, site_in_process
 
 
 def test_anonymous_pages_are_reused_until_a_write(sqlite_db, tmp_path):
@@ -39,7 +39,7 @@ def test_anonymous_pages_are_reused_until_a_write(sqlite_db, tmp_path):
 
 
 def test_the_cache_can_be_turned_off(sqlite_db):
-    with live_site(sqlite_db, page_cache_ttl_s=0) as reader:
+    with live_site(sqlite_db, settings=UNCACHED) as reader:
         reader.get("/")
         assert "x-cache" not in reader.get("/").headers
 

@@ -305,7 +305,7 @@ def test_serve_indexes_in_the_background(sqlite_db, tmp_path, embedder):
     import time
 
     from paperfeed.services.indexer import BackgroundIndexer
-    from tests.helpers import live_site
+    from tests.helpers import UNCACHED, live_site
 
     path = tmp_path / "topics.jsonl"
     path.write_text("\n".join(corpus_lines()))
@@ -313,7 +313,7 @@ def test_serve_indexes_in_the_background(sqlite_db, tmp_path, embedder):
     search = SearchEngine(sqlite_db, tmp_path / "data", embedder=embedder)
     indexer = BackgroundIndexer(search, interval_s=0.2)
     # No page cache: a search answered before the first round would be reused for 30 s.
-    with live_site(sqlite_db, search=search, jobs=[indexer], page_cache_ttl_s=0) as site:
+    with live_site(sqlite_db, search=search, jobs=[indexer], settings=UNCACHED) as site:
         deadline = time.monotonic() + 60
         data = {}
         while time.monotonic() < deadline:

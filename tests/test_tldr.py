@@ -37,7 +37,7 @@ from paperfeed.store.migrations import LATEST_VERSION, current_version
 from paperfeed.store.papers import upsert_papers
 from paperfeed.store.schema import paper_tldrs, schema_migrations
 from tests.feeds import hf_api_entry, listing_line, paper
-from tests.helpers import SHARED_DATA, Cli, site_in_process
+from tests.helpers import SHARED_DATA, UNCACHED, Cli, site_in_process
 
 # --- The splitter ---
 
@@ -207,7 +207,7 @@ def tldr_site(module_db_url, tmp_path_factory, load_embedder):
         run_ingest(store, HfDailyFileSource(daily), show_progress=False)
         search = SearchEngine(store, folder / "data", embedder=load_embedder())
         update_indexes(search)  # the indexing job summarizes what it finds
-        with site_in_process(store, search=search, page_cache_ttl_s=0) as client:
+        with site_in_process(store, search=search, settings=UNCACHED) as client:
             yield client
 
 

@@ -35,7 +35,7 @@ from paperfeed.sources.jsonl import JsonlSource
 from paperfeed.store import Store
 from paperfeed.store.schema import rising_runs
 from tests.feeds import hf_api_entry, listing_line, paper
-from tests.helpers import Cli, site_in_process
+from tests.helpers import UNCACHED, Cli, site_in_process
 
 SLICE = 3_000  # the first listing records: 2025-03-18 to early April (ISO weeks 12-14)
 # Words whose English stem is "diffus" (tantivy's en_stem), as the slice spells them.
@@ -99,7 +99,7 @@ def test_months_hold_what_the_weeks_hold(real):
 
 def test_the_json_twin_has_one_series_per_query_and_a_point_per_period(real):
     engine, _ = real
-    with site_in_process(engine.store, search=engine, page_cache_ttl_s=0) as site:
+    with site_in_process(engine.store, search=engine, settings=UNCACHED) as site:
         answer = site.get("/trends.json?q=diffusion")
         assert answer.status_code == 200
         body = answer.json()
@@ -120,7 +120,7 @@ def test_the_json_twin_has_one_series_per_query_and_a_point_per_period(real):
 
 def test_the_csv_twin_holds_the_same_numbers(real):
     engine, _ = real
-    with site_in_process(engine.store, search=engine, page_cache_ttl_s=0) as site:
+    with site_in_process(engine.store, search=engine, settings=UNCACHED) as site:
         query = "?q=diffusion&q=-survey+cat:cs.CL&by=week&since=2025-03-17&until=2025-04-06"
         body = site.get("/trends.json" + query).json()
         answer = site.get("/trends.csv" + query)
@@ -136,7 +136,7 @@ def test_the_csv_twin_holds_the_same_numbers(real):
 
 def test_the_chart_is_an_svg_from_the_site(real):
     engine, _ = real
-    with site_in_process(engine.store, search=engine, page_cache_ttl_s=0) as site:
+    with site_in_process(engine.store, search=engine, settings=UNCACHED) as site:
         for size in ("wide", "narrow"):
             answer = site.get(f"/trends.svg?q=diffusion&q=transformer&size={size}")
             assert answer.status_code == 200
@@ -164,7 +164,7 @@ def test_bounds_are_refused_with_a_400(real, query, message):
     engine, _ = real
     paths = ["/trends.json", "/trends.svg", "/trends"]
     paths += ["/trends.csv"] if "view=" not in query else []  # the CSV holds every view
-    with site_in_process(engine.store, search=engine, page_cache_ttl_s=0) as site:
+    with site_in_process(engine.store, search=engine, settings=UNCACHED) as site:
         for path in paths:
             answer = site.get(f"{path}?{query}")
             assert answer.status_code == 400, (path, answer.status_code)
@@ -282,7 +282,7 @@ def test_the_indexing_job_computes_rising_topics_once_per_change(db_url, tmp_pat
         assert first.clock == CLOCK + timedelta(days=10)
         assert refresh_rising(store, CLOCK + timedelta(days=10)) is False  # nothing changed
         assert refresh_rising(store) is True  # the clock moved back to the newest paper
-        with site_in_process(store, search=engine, page_cache_ttl_s=0) as site:
+        with site_in_process(store, search=engine, settings=UNCACHED) as site:
             body = site.get("/trends.json").json()
             page = site.get("/trends")
     assert body["series"] == [] and body["rising_window"]["clock"] == CLOCK.isoformat()

@@ -40,7 +40,7 @@ from paperfeed.store.schema import (
     users,
 )
 from tests.fake_services import urls
-from tests.helpers import site_in_process, wait_until
+from tests.helpers import UNCACHED, site_in_process, wait_until
 from tests.pg_server import free_port
 from tests.update_world import (
     CATEGORIES,
@@ -249,7 +249,7 @@ def check_site(db_url: str, tmp_path: Path, embedder: Embedder, index: int) -> N
         engine = SearchEngine(store, tmp_path / "site-data", embedder=embedder)
         _, embedded_here = update_indexes(engine)
         assert embedded_here == 0  # the job embedded every paper
-        with site_in_process(store, search=engine, page_cache_ttl_s=0) as site:
+        with site_in_process(store, search=engine, settings=UNCACHED) as site:
             home = site.get("/").text
             feed = site.get("/feeds/daily.atom").text
             api = site.get("/api/daily_papers", params={"date": day.isoformat()}).json()

@@ -28,7 +28,7 @@ from paperfeed.store.schema import (
 )
 from tests.feeds import listing_line, paper
 from tests.forms import csrf_token, sent_to_log_in, sign_up
-from tests.helpers import site_in_process
+from tests.helpers import UNCACHED, site_in_process
 
 NAME, EMAIL, PASSWORD = "qz-visitor", "qz-visitor@example.org", "correct horse"
 # Text only this visit writes: after deletion it must be nowhere in the store.
@@ -51,7 +51,7 @@ def visit(db_url, tmp_path):
     listing.write_text("\n".join(listing_line(paper(n), "2026-11-03") for n in range(1, 6)))
     with Store(db_url) as store:
         run_ingest(store, JsonlSource(listing), show_progress=False)
-        with site_in_process(store, page_cache_ttl_s=0) as client:
+        with site_in_process(store, settings=UNCACHED) as client:
             sign_up(client, NAME, PASSWORD)
 
             def act(path: str, **fields: str) -> None:

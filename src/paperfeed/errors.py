@@ -13,7 +13,8 @@ def first_line(exc: BaseException) -> str:
     """The first line of what a database driver (or any error) says: its reason, without
     the SQL and parameters SQLAlchemy adds after it."""
     orig = getattr(exc, "orig", None) or exc
-    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    said = str(orig).strip()
+    return said.splitlines()[0] if said else type(orig).__name__
 
 
 class RecordError(ValueError):

@@ -84,15 +84,12 @@ def create_app(
     jobs: Sequence[PeriodicJob] = (),
     settings: Settings | None = None,
     rate_limits: RateLimits | None = None,
-    page_cache_ttl_s: float | None = None,
 ) -> FastAPI:
     """The site on `store`. Search pages need `search`; `jobs` (the background indexer,
     the updater) run while the app serves; `settings` gives the base URL, arXiv and mail servers, and the
-    submission window. `page_cache_ttl_s`: how long anonymous pages and day lists are reused
-    (0: off; None: the settings' page_cache_s)."""
+    submission window, and how long anonymous pages and day lists are kept (page_cache_s,
+    0: not at all)."""
     settings = settings or Settings()
-    if page_cache_ttl_s is None:
-        page_cache_ttl_s = settings.page_cache_s
     arxiv = HttpClient(interactive(settings.http))
     submissions = Submissions(
         store,
@@ -126,8 +123,8 @@ def create_app(
     app.openapi = describe_api(app)  # type: ignore[method-assign]
     # Order: the cache sits inside, so that each new browser still gets its CSRF cookie,
     # and inside compression, so that it keeps one plain copy whatever a client accepts.
-    if page_cache_ttl_s > 0:
-        app.add_middleware(PageCache, ttl_s=page_cache_ttl_s)
+    if settings.page_cache_s > 0:
+        app.add_middleware(PageCache, ttl_s=settings.page_cache_s)
     if store.replicas:  # outside the cache: a reader who just wrote skips both
         app.add_middleware(ReplicaRouting)
     app.add_middleware(GZipMiddleware, minimum_size=1000)
@@ -154,7 +151,9 @@ def create_app(
 
     app.include_router(create_feeds_router(store, search, settings.base_url))
     app.include_router(create_authors_router(store, security, templates, settings.base_url))
-    app.include_router(create_pages_router(store, search, security, templates, page_cache_ttl_s))
+    app.include_router(
+        create_pages_router(store, search, security, templates, settings.page_cache_s)
+    )
     app.include_router(create_trends_router(store, search, templates, settings.today))
     app.include_router(create_map_router(store, search, templates))
 
