@@ -55,6 +55,8 @@ def test_no_setting_is_read_outside_config():
         ("PAPERFEED_INDEX_EVERY", "soon", "not a duration"),
         ("PAPERFEED_DIGEST_EVERY", "0s", "duration out of range"),
         ("PAPERFEED_UPDATE_EVERY", "1w", "not a duration"),
+        ("PAPERFEED_PAGE_CACHE_SECONDS", "-1", "is not between 0 and 3600"),
+        ("PAPERFEED_PAGE_CACHE_SECONDS", "inf", "is not between 0 and 3600"),
         ("PAPERFEED_LOG_FORMAT", "xml", "is not one of text, json"),
         ("PAPERFEED_METRICS_ALLOW", "localhost", "is not an IP address"),
     ],
