@@ -27,6 +27,7 @@ from tests.parallel import (  # noqa: F401 (pytest hooks)
     pytest_xdist_make_scheduler,
 )
 from tests.pg_server import PostgresServer, free_port
+from tests.run_embeddings import RunEmbedder
 from tests.sites import Site, hostile_site
 
 # `-m "not slow"` is the quick loop: what runs in this process on SQLite. A test is slow
@@ -168,14 +169,18 @@ def dead_port() -> Iterator[int]:
 
 
 @pytest.fixture(scope="session")
-def load_embedder() -> Callable[..., Embedder]:
+def load_embedder(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Embedder]:
     """The embedding model, loaded once per session for each max_tokens asked for (a load
-    takes about a second; test modules share it)."""
+    takes about a second; test modules share it). What it embeds is kept for the whole run,
+    shared by the workers (tests/run_embeddings.py)."""
+    run_folder = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        run_folder = run_folder.parent  # each worker's folder is inside the run's
     loaded: dict[int, Embedder] = {}
 
     def load(max_tokens: int = DEFAULT_MAX_TOKENS) -> Embedder:
         if max_tokens not in loaded:
-            loaded[max_tokens] = Embedder(max_tokens=max_tokens)
+            loaded[max_tokens] = RunEmbedder(run_folder / "embeddings.db", max_tokens)
         return loaded[max_tokens]
 
     return load

@@ -2,7 +2,6 @@
 
 from datetime import timedelta
 
-import httpx
 import pytest
 
 from paperfeed.services.accounts import (
@@ -18,7 +17,7 @@ from paperfeed.services.tokens import TokenError, sign, verify
 from paperfeed.store.schema import sessions, users
 from paperfeed.web.accounts import RateLimits, local_path
 from tests.forms import csrf_token, post_form, sign_up
-from tests.helpers import live_site
+from tests.helpers import live_site, loopback_client
 
 
 def test_passwords_are_argon2_hashes_and_sessions_are_stored_hashed(fresh_db):
@@ -131,7 +130,7 @@ def test_posts_without_the_right_csrf_token_are_refused(fresh_db):
         )
         assert cross_site.status_code == 403
         # Another browser's token does not work with this browser's cookie.
-        with httpx.Client(base_url=str(client.base_url)) as other:
+        with loopback_client(str(client.base_url)) as other:
             assert other.post("/signup", data={**form, "csrf_token": token}).status_code == 403
         assert client.post("/signup", data={**form, "csrf_token": token}).status_code == 303
 

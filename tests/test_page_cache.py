@@ -1,6 +1,5 @@
 """The anonymous page cache: reused renderings, emptied by writes, never for sessions."""
 
-import httpx
 import pytest
 
 from paperfeed.config import Settings
@@ -8,7 +7,7 @@ from paperfeed.services.ingest import run_ingest
 from paperfeed.sources.jsonl import JsonlSource
 from tests.feeds import listing_line, paper
 from tests.forms import csrf_token, sign_up
-from tests.helpers import UNCACHED, another_client, live_site, site_in_process
+from tests.helpers import UNCACHED, another_client, live_site, loopback_client, site_in_process
 
 
 def test_anonymous_pages_are_reused_until_a_write(sqlite_db, tmp_path):
@@ -20,14 +19,14 @@ def test_anonymous_pages_are_reused_until_a_write(sqlite_db, tmp_path):
         again = reader.get("/papers/2611.00001.json")
         assert (first.headers["x-cache"], again.headers["x-cache"]) == ("miss", "hit")
         assert again.json() == first.json()
-        with httpx.Client(base_url=str(reader.base_url)) as newcomer:
+        with loopback_client(str(reader.base_url)) as newcomer:
             # A cached page still gives a new browser its own CSRF cookie.
             fresh = newcomer.get("/papers/2611.00001.json")
             assert fresh.headers["x-cache"] == "hit" and "pf_csrf=" in fresh.headers["set-cookie"]
         assert reader.get("/papers/2611.99999.json").headers["x-cache"] == "miss"
         assert reader.get("/papers/2611.99999.json").headers["x-cache"] == "miss"  # 404s: never
 
-        with httpx.Client(base_url=str(reader.base_url)) as voter:
+        with loopback_client(str(reader.base_url)) as voter:
             sign_up(voter, "ada")  # a POST: the cache empties
             assert voter.get("/papers/2611.00001.json").headers.get("x-cache") is None
             voter.post(
@@ -83,7 +82,7 @@ def test_readers_asking_at_once_all_get_the_page(sqlite_db, tmp_path):
         base = str(reader.base_url)
 
         def get(path: str) -> int:
-            with httpx.Client(base_url=base) as client:
+            with loopback_client(base) as client:
                 return client.get(path).status_code
 
         with ThreadPoolExecutor(20) as pool:
@@ -99,7 +98,7 @@ def test_no_signed_in_page_is_ever_served_to_others(sqlite_db, tmp_path):
     listing.write_text(listing_line(paper(1), "2026-11-03"))
     run_ingest(sqlite_db, JsonlSource(listing), show_progress=False)
     with live_site(sqlite_db) as reader:
-        with httpx.Client(base_url=str(reader.base_url)) as ada:
+        with loopback_client(str(reader.base_url)) as ada:
             sign_up(ada, "ada")
             token = ada.cookies["pf_session"]
         for spelling in (

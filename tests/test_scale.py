@@ -25,6 +25,7 @@ from paperfeed.store.migrations import LATEST_VERSION
 from paperfeed.store.schema import papers, reading_states
 from tests.feeds import listing_line, paper
 from tests.forms import csrf_token, sign_up
+from tests.helpers import loopback_client
 from tests.pg_server import PostgresServer, free_port
 
 pytestmark = pytest.mark.slow  # paperfeed processes: several workers, a replica
@@ -97,7 +98,7 @@ def serving(db_url: str, data_dir: Path, replica_url: str = "") -> Iterator[http
             assert server.poll() is None, log.read_text()[-3000:]
             assert time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.3)
-        with httpx.Client(base_url=base, timeout=60) as client:
+        with loopback_client(base, timeout=60) as client:
             yield client
     finally:
         server.terminate()
@@ -206,7 +207,7 @@ def test_a_visit_with_two_workers_and_a_lagging_replica(replicated) -> None:
             )
             assert {h["arxiv_id"] for h in found.json()["hits"]} >= {"2611.00001", "2611.00002"}
 
-            anonymous = httpx.Client(base_url=site.base_url, timeout=60)
+            anonymous = loopback_client(str(site.base_url), timeout=60)
             with anonymous:
                 assert anonymous.get("/papers/2611.00003.json").json()["upvotes"] == 0
                 _replay(replica_url, "resume")
@@ -234,7 +235,7 @@ def test_a_worker_started_while_another_process_writes_sees_the_new_papers(
         def all_workers_find_them() -> bool:
             # A new connection each time: the workers take turns accepting them.
             for _ in range(8):
-                with httpx.Client(base_url=site.base_url, timeout=60) as fresh:
+                with loopback_client(str(site.base_url), timeout=60) as fresh:
                     found = fresh.get(
                         "/search.json", params={"q": "zeppelin", "mode": "keyword"}
                     ).json()

@@ -11,7 +11,6 @@ from collections import Counter
 
 import pytest
 
-from paperfeed.index.embedder import Embedder
 from paperfeed.index.vectors import embed_pending
 from paperfeed.query import words_of
 from paperfeed.services.ingest import run_ingest
@@ -25,14 +24,14 @@ EMBEDDED = 256
 
 
 @pytest.fixture(scope="module")
-def real(shared_data, tmp_path_factory):
+def real(shared_data, tmp_path_factory, load_embedder):
     folder = tmp_path_factory.mktemp("names")
     with gzip.open(shared_data / "arxiv-cs-daily" / "arxiv_cs_daily.jsonl.gz", "rt") as lines:
         records = [json.loads(line) for line in itertools.islice(lines, SLICE)]
     (folder / "slice.jsonl").write_text("\n".join(json.dumps(r) for r in records))
     with Store(f"sqlite:///{folder / 'paperfeed.db'}") as store:
         run_ingest(store, JsonlSource(folder / "slice.jsonl"), show_progress=False)
-        embedder = Embedder(max_tokens=64)
+        embedder = load_embedder(64)
         for done in embed_pending(store, embedder):
             if done >= EMBEDDED:
                 break

@@ -40,7 +40,7 @@ from paperfeed.store.schema import (
     users,
 )
 from tests.fake_services import urls
-from tests.helpers import UNCACHED, site_in_process, wait_until
+from tests.helpers import UNCACHED, loopback_client, site_in_process, wait_until
 from tests.pg_server import free_port
 from tests.update_world import (
     CATEGORIES,
@@ -540,9 +540,7 @@ class two_servers:
             for n, port in enumerate(self.ports)
         ]
         # Generous: a query embeds while the worker embeds the day's papers on two cores.
-        self.clients = [
-            httpx.Client(base_url=f"http://127.0.0.1:{p}", timeout=60) for p in self.ports
-        ]
+        self.clients = [loopback_client(f"http://127.0.0.1:{p}", timeout=60) for p in self.ports]
 
     def __enter__(self) -> list[httpx.Client]:
         for client, process, log in zip(self.clients, self.processes, self.logs, strict=True):

@@ -6,7 +6,6 @@ is unreachable."""
 import json
 from datetime import date, timedelta
 
-import httpx
 import pytest
 
 from paperfeed.config import Settings
@@ -17,7 +16,7 @@ from paperfeed.sources.hf_daily import HfDailyFileSource
 from paperfeed.store import Store
 from tests.feeds import hf_api_entry, paper
 from tests.forms import csrf_token, post_form, sign_up
-from tests.helpers import FAST_HTTP, live_site
+from tests.helpers import FAST_HTTP, live_site, loopback_client
 
 # Monday 2026-11-02 .. Friday 2026-11-06 is ISO week 2026-W45.
 WEEK_DAYS = [date(2026, 11, 2) + timedelta(days=n) for n in range(5)]
@@ -145,7 +144,7 @@ def test_head_answers_like_get_without_a_body(site):
 
 def test_responses_are_compressed_when_asked_and_tiny_ones_are_not(site):
     base = str(site.base_url)
-    with httpx.Client(base_url=base, headers={"Accept-Encoding": "gzip"}) as gz:
+    with loopback_client(base, headers={"Accept-Encoding": "gzip"}) as gz:
         for _ in range(2):  # rendered, then from the page cache: both compressed
             page = gz.get("/index.json", params={"week": "2026-W46"})
             assert page.headers["content-encoding"] == "gzip"
@@ -153,7 +152,7 @@ def test_responses_are_compressed_when_asked_and_tiny_ones_are_not(site):
             assert len(page.json()["papers"]) == 100  # httpx decodes it
         assert page.headers["x-cache"] == "hit"
         assert "content-encoding" not in gz.get("/healthz").headers  # a few bytes
-    with httpx.Client(base_url=base, headers={"Accept-Encoding": "identity"}) as plain:
+    with loopback_client(base, headers={"Accept-Encoding": "identity"}) as plain:
         assert "content-encoding" not in plain.get("/index.json").headers
 
 

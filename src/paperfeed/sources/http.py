@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import email.utils
+import functools
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +40,13 @@ def retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, (moment - datetime.now(UTC)).total_seconds())
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One TLS context for the process, as httpx makes it by default (certifi's CA
+    certificates): loading them costs ~30 ms, which each new client would pay again."""
+    return httpx.create_ssl_context()
+
+
 class HttpClient:
     def __init__(
         self,
@@ -49,8 +58,7 @@ class HttpClient:
         self._sleep = sleep
         self.max_body_bytes = max_body_bytes
         self._last_request: float | None = None
-        # Made at the first request: its TLS context (the system's CA certificates) costs
-        # ~30 ms, and most holders (the site, for submissions) may never send one.
+        # Made at the first request: most holders (the site, for submissions) never send one.
         self._client: httpx.Client | None = None
         self._making = threading.Lock()
 
@@ -61,6 +69,7 @@ class HttpClient:
                     timeout=self.settings.timeout_s,
                     headers={"User-Agent": self.settings.user_agent},
                     follow_redirects=True,
+                    verify=tls_context(),
                 )
             return self._client
 

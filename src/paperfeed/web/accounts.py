@@ -35,6 +35,7 @@ from paperfeed.services.accounts import (
 from paperfeed.services.community import set_vote
 from paperfeed.services.tokens import TokenError
 from paperfeed.store import Store
+from paperfeed.web.edge import site_router
 from paperfeed.web.security import SESSION_COOKIE, Security
 
 
@@ -69,7 +70,7 @@ def create_accounts_router(
     limits: RateLimits,
 ) -> APIRouter:
     # HTML forms: not part of the OpenAPI description.
-    router = APIRouter(tags=["accounts"], include_in_schema=False)
+    router = site_router(tags=["accounts"], include_in_schema=False)
     csrf = [Depends(security.require_csrf)]
 
     def form_page(

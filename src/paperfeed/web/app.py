@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import uvicorn
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -29,11 +29,7 @@ from paperfeed.web.accounts import RateLimits, create_accounts_router
 from paperfeed.web.actions import wants_json
 from paperfeed.web.authors import create_authors_router
 from paperfeed.web.community import create_community_router
-from paperfeed.web.edge import (
-    describe_api,
-    errors,
-    refuse_forbidden_chars,
-)
+from paperfeed.web.edge import describe_api
 from paperfeed.web.feeds import create_feeds_router
 from paperfeed.web.for_you import create_for_you_router
 from paperfeed.web.head import HeadAsGet
@@ -78,6 +74,12 @@ def server_config(
     )
 
 
+def add_routes(app: FastAPI, router: APIRouter) -> None:
+    """The router's routes, as routes of the app itself (see edge.site_router: they carry
+    what every route of the site needs)."""
+    app.router.routes.extend(router.routes)
+
+
 def create_app(
     store: Store,
     search: SearchEngine | None = None,
@@ -117,8 +119,6 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
-        dependencies=[Depends(refuse_forbidden_chars)],
-        responses=errors(400),
     )
     app.openapi = describe_api(app)  # type: ignore[method-assign]
     # Order: the cache sits inside, so that each new browser still gets its CSRF cookie,
@@ -133,29 +133,28 @@ def create_app(
     app.add_middleware(UploadLimit, max_bytes=settings.import_max_bytes)
     # Outermost: every request gets its id, log line and count, cached or not.
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, routes=app.router.routes)
-    app.include_router(create_observability_router(metrics, readiness, settings.metrics_allow))
+    add_routes(app, create_observability_router(metrics, readiness, settings.metrics_allow))
     security = Security(store, get_or_create_secret(store.engine, "site"), settings.base_url)
     templates = make_templates(security)
-    app.include_router(
-        create_accounts_router(store, settings, security, templates, rate_limits or RateLimits())
+    add_routes(
+        app,
+        create_accounts_router(store, settings, security, templates, rate_limits or RateLimits()),
     )
     # Before the community router: its /collections/{id} would take /collections/{id}.ris.
-    app.include_router(create_library_router(store, search, security, templates, settings))
-    app.include_router(create_community_router(store, security, templates, submissions))
+    add_routes(app, create_library_router(store, search, security, templates, settings))
+    add_routes(app, create_community_router(store, security, templates, submissions))
     recommender = Recommender(store, search) if search is not None else None
-    app.include_router(create_for_you_router(store, security, templates, recommender))
-    app.include_router(create_subscriptions_router(store, settings, security, templates))
-    app.include_router(create_outbox_router(settings, security, templates))
-    app.include_router(create_router(store, search))
+    add_routes(app, create_for_you_router(store, security, templates, recommender))
+    add_routes(app, create_subscriptions_router(store, settings, security, templates))
+    add_routes(app, create_outbox_router(settings, security, templates))
+    add_routes(app, create_router(store, search))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
-    app.include_router(create_feeds_router(store, search, settings.base_url))
-    app.include_router(create_authors_router(store, security, templates, settings.base_url))
-    app.include_router(
-        create_pages_router(store, search, security, templates, settings.page_cache_s)
-    )
-    app.include_router(create_trends_router(store, search, templates, settings.today))
-    app.include_router(create_map_router(store, search, templates))
+    add_routes(app, create_feeds_router(store, search, settings.base_url))
+    add_routes(app, create_authors_router(store, security, templates, settings.base_url))
+    add_routes(app, create_pages_router(store, search, security, templates, settings.page_cache_s))
+    add_routes(app, create_trends_router(store, search, templates, settings.today))
+    add_routes(app, create_map_router(store, search, templates))
 
     def error_page(
         request: Request, status: int, detail: str, headers: dict[str, str] | None = None

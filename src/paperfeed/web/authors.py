@@ -18,7 +18,7 @@ from paperfeed.services.paper_views import papers_in_category
 from paperfeed.store import Store
 from paperfeed.web import schemas
 from paperfeed.web.actions import done, run_action, wants_json
-from paperfeed.web.edge import Category, RowId, action_responses, errors
+from paperfeed.web.edge import Category, RowId, action_responses, errors, site_router
 from paperfeed.web.feeds import AS_ATOM, ATOM_MEDIA_TYPE, atom
 from paperfeed.web.page_cache import CACHEABLE
 from paperfeed.web.security import Security
@@ -35,7 +35,7 @@ def author_url(name: str) -> str:
 def create_authors_router(
     store: Store, security: Security, templates: Jinja2Templates, base_url: str
 ) -> APIRouter:
-    router = APIRouter(tags=["authors"])
+    router = site_router(tags=["authors"])
     csrf = [Depends(security.require_csrf)]
 
     def followed(request: Request, kind: str, value: str) -> bool:

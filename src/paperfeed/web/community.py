@@ -31,6 +31,7 @@ from paperfeed.web.edge import (
     RowId,
     action_responses,
     errors,
+    site_router,
 )
 from paperfeed.web.page_cache import CACHEABLE
 from paperfeed.web.schemas import answers
@@ -43,7 +44,7 @@ SUBMISSIONS_PER_HOUR = (20, timedelta(hours=1))
 def create_community_router(
     store: Store, security: Security, templates: Jinja2Templates, submissions: Submissions
 ) -> APIRouter:
-    router = APIRouter(tags=["community"])
+    router = site_router(tags=["community"])
     csrf = [Depends(security.require_csrf)]
     cache = [CACHEABLE]
 

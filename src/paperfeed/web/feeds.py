@@ -18,7 +18,7 @@ from paperfeed.services.paper_views import PaperView, day_listing, papers_in_cat
 from paperfeed.services.search import SearchEngine
 from paperfeed.services.trending import trending_papers
 from paperfeed.store import Store
-from paperfeed.web.edge import Category, RowId, SearchMode, SearchText, errors
+from paperfeed.web.edge import Category, RowId, SearchMode, SearchText, errors, site_router
 from paperfeed.web.page_cache import CACHEABLE
 from paperfeed.web.searching import search_or_http_error
 
@@ -81,7 +81,7 @@ def atom(title: str, self_url: str, site_url: str, found: list[PaperView]) -> by
 def create_feeds_router(store: Store, search: SearchEngine | None, base_url: str) -> APIRouter:
     """Links in feeds start with `base_url` (PAPERFEED_BASE_URL), never with the Host the
     request named: a cached feed must not carry a link a client chose."""
-    router = APIRouter(
+    router = site_router(
         prefix="/feeds",
         tags=["feeds"],
         default_response_class=Response,

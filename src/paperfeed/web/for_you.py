@@ -15,7 +15,7 @@ from paperfeed.services.recommend import Recommender
 from paperfeed.store import Store
 from paperfeed.web import schemas
 from paperfeed.web.actions import done, run_action
-from paperfeed.web.edge import RowId, action_responses, errors
+from paperfeed.web.edge import RowId, action_responses, errors, site_router
 from paperfeed.web.schemas import answers
 from paperfeed.web.security import Security
 
@@ -28,7 +28,7 @@ def create_for_you_router(
     templates: Jinja2Templates,
     recommender: Recommender | None,
 ) -> APIRouter:
-    router = APIRouter(tags=["for you"])
+    router = site_router(tags=["for you"])
     csrf = [Depends(security.require_csrf)]
 
     def page(request: Request, as_json: bool) -> Response:

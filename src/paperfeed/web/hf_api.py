@@ -24,6 +24,7 @@ from paperfeed.web.edge import (
     SearchText,
     WeekParam,
     errors,
+    site_router,
 )
 from paperfeed.web.page_cache import CACHEABLE
 from paperfeed.web.searching import search_or_http_error
@@ -97,7 +98,7 @@ def entry_json(item: DailyItem) -> dict[str, Any]:
 
 
 def create_router(store: Store, search: SearchEngine | None) -> APIRouter:
-    router = APIRouter(prefix="/api", tags=["Hugging Face-compatible"], dependencies=[CACHEABLE])
+    router = site_router(prefix="/api", tags=["Hugging Face-compatible"], dependencies=[CACHEABLE])
 
     @router.get("/daily_papers")
     def list_daily_papers(

@@ -41,6 +41,7 @@ from paperfeed.web.edge import (
     SearchText,
     action_responses,
     errors,
+    site_router,
 )
 from paperfeed.web.searching import search_or_http_error
 from paperfeed.web.security import Security
@@ -98,7 +99,7 @@ def create_library_router(
     templates: Jinja2Templates,
     settings: Settings,
 ) -> APIRouter:
-    router = APIRouter(tags=["library"])
+    router = site_router(tags=["library"])
     csrf = [Depends(security.require_csrf)]
 
     def marks_of(request: Request) -> dict[str, str]:

@@ -28,7 +28,7 @@ from paperfeed.services.paper_views import day_listing
 from paperfeed.services.search import MAX_LIMIT, SearchEngine
 from paperfeed.store import Store
 from paperfeed.web import schemas
-from paperfeed.web.edge import SearchText, errors
+from paperfeed.web.edge import SearchText, errors, site_router
 from paperfeed.web.page_cache import CACHEABLE
 from paperfeed.web.searching import search_or_http_error
 
@@ -42,7 +42,7 @@ MapPageNumber = Annotated[
 def create_map_router(
     store: Store, search: SearchEngine | None, templates: Jinja2Templates
 ) -> APIRouter:
-    router = APIRouter(tags=["pages"])
+    router = site_router(tags=["pages"])
 
     def matches_of(q: str) -> list[str]:
         if not q.strip():

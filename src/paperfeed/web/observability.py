@@ -41,6 +41,7 @@ from paperfeed.logs import request_id
 from paperfeed.services.health import ping, store_gauges
 from paperfeed.services.search import SearchEngine
 from paperfeed.store import Store
+from paperfeed.web.edge import site_router
 from paperfeed.web.security import request_header
 
 log = logging.getLogger("paperfeed.web")
@@ -254,7 +255,7 @@ def _allowed(host: str | None, networks: tuple[IpNetwork, ...]) -> bool:
 def create_observability_router(
     metrics: Metrics, readiness: Readiness, metrics_allow: tuple[IpNetwork, ...]
 ) -> APIRouter:
-    router = APIRouter()
+    router = site_router()
 
     @router.get("/healthz")
     def healthz() -> Response:

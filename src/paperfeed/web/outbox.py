@@ -11,6 +11,7 @@ from fastapi.templating import Jinja2Templates
 
 from paperfeed.config import Settings
 from paperfeed.services.mailer import outbox_dir, read_outbox
+from paperfeed.web.edge import site_router
 from paperfeed.web.security import Security
 
 
@@ -27,7 +28,7 @@ def _from_loopback(request: Request) -> bool:
 def create_outbox_router(
     settings: Settings, security: Security, templates: Jinja2Templates
 ) -> APIRouter:
-    router = APIRouter(include_in_schema=False)
+    router = site_router(include_in_schema=False)
 
     @router.get("/admin/outbox", response_class=HTMLResponse)
     def outbox(request: Request) -> Response:

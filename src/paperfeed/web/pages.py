@@ -49,6 +49,7 @@ from paperfeed.web.edge import (
     SearchText,
     WeekParam,
     errors,
+    site_router,
 )
 from paperfeed.web.page_cache import CACHEABLE
 from paperfeed.web.searching import search_or_http_error
@@ -94,7 +95,7 @@ def create_pages_router(
     templates: Jinja2Templates,
     listing_ttl_s: float,
 ) -> APIRouter:
-    router = APIRouter(tags=["pages"])
+    router = site_router(tags=["pages"])
     pages = twin_pages
     similar_papers: ReadCache[list[SearchHit]] = ReadCache(SIMILAR_TTL_S, SIMILAR_KEPT)
     listings: ReadCache[DayListing] = ReadCache(listing_ttl_s, LISTINGS_KEPT)

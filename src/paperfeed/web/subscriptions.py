@@ -26,6 +26,7 @@ from paperfeed.services.accounts import allow_attempt
 from paperfeed.services.tokens import TokenError
 from paperfeed.store import Store
 from paperfeed.web.accounts import client_address
+from paperfeed.web.edge import site_router
 from paperfeed.web.security import Security
 
 # Each sends an email: limit per client address, across workers.
@@ -42,7 +43,7 @@ def create_subscriptions_router(
     store: Store, settings: Settings, security: Security, templates: Jinja2Templates
 ) -> APIRouter:
     # HTML pages and forms: not part of the OpenAPI description.
-    router = APIRouter(include_in_schema=False)
+    router = site_router(include_in_schema=False)
     csrf = [Depends(security.require_csrf)]
 
     def message(request: Request, heading: str, text: str, status: int = 200) -> Response:

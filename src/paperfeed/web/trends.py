@@ -18,7 +18,7 @@ from paperfeed.services.search import SearchEngine
 from paperfeed.services.trends import GRANULARITIES, MAX_QUERIES, VIEWS, Trends, trends
 from paperfeed.store import Store
 from paperfeed.web import schemas
-from paperfeed.web.edge import SearchDate, errors
+from paperfeed.web.edge import SearchDate, errors, site_router
 from paperfeed.web.page_cache import CACHEABLE
 from paperfeed.web.trends_chart import SIZES, trends_svg
 from paperfeed.web.twins import Page, twin_pages
@@ -49,7 +49,7 @@ def phrase_query(phrase: str) -> str:
 def create_trends_router(
     store: Store, search: SearchEngine | None, templates: Jinja2Templates, today: date | None
 ) -> APIRouter:
-    router = APIRouter(tags=["trends"])
+    router = site_router(tags=["trends"])
 
     def computed(q: list[str], by: str, since: str, until: str) -> Trends:
         if search is None:
