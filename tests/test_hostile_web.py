@@ -8,11 +8,13 @@ from __future__ import annotations
 import httpx
 import pytest
 import sqlalchemy as sa
+from fastapi.routing import APIRoute
 
 from paperfeed.records import has_forbidden_chars
 from paperfeed.services.search import MAX_RESULTS_DEPTH, MODES
 from paperfeed.store.schema import collections, comments, interest_seeds, users
-from paperfeed.web.edge import MAX_API_PAGE, MAX_ROW_ID, MAX_SEARCH_PAGE
+from paperfeed.web.app import create_app
+from paperfeed.web.edge import MAX_API_PAGE, MAX_ROW_ID, MAX_SEARCH_PAGE, refuse_forbidden_chars
 from tests.forms import csrf_token
 from tests.sites import Site
 
@@ -172,6 +174,18 @@ def test_has_forbidden_chars():
         and has_forbidden_chars("name\udcff")
     )
     assert not has_forbidden_chars("") and not has_forbidden_chars("Ünïcödé 中文 😀 \t\n")
+
+
+def test_every_route_of_the_site_refuses_forbidden_characters(sqlite_db):
+    """The refusal rides on each route (web/edge.site_router), not on the app: a router
+    made some other way would take a NUL to the database."""
+    routes = [r for r in create_app(sqlite_db).routes if isinstance(r, APIRoute)]
+    lacking = [
+        route.path
+        for route in routes
+        if not any(d.call is refuse_forbidden_chars for d in route.dependant.dependencies)
+    ]
+    assert len(routes) > 80 and not lacking
 
 
 def test_nul_in_queries_and_paths_is_400_html_or_json_per_route(site):
