@@ -122,7 +122,7 @@ def action_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 async def refuse_forbidden_chars(request: Request) -> None:
-    """A dependency of the whole app: 400 for a NUL or lone surrogate anywhere in the
+    """A dependency of every route (site_router): 400 for a NUL or lone surrogate anywhere in the
     path, the query or a form (names and values), on SQLite exactly as on PostgreSQL."""
     texts = [request.scope["path"], *request.query_params.keys(), *request.query_params.values()]
     content_type = request.headers.get("content-type", "")
