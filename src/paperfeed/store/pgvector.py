@@ -124,6 +124,9 @@ def enable(conn: sa.Connection, catch_up: bool = False) -> str | None:
             )
         )
     if copied:
+        # Statistics now, not whenever autovacuum comes by: the planner weighs the graph
+        # against the table's other indexes (day, categories) with them.
+        conn.execute(sa.text(f"ANALYZE {paper_vectors.name}"))
         log.info("pgvector: copied %d vectors into %s", copied, paper_vectors.name)
     return None
 
