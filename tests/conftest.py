@@ -7,6 +7,7 @@ says which tests share a worker."""
 
 from __future__ import annotations
 
+import gc
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -39,6 +40,16 @@ SLOW_FIXTURES = {
     "shared_data": "the shared data",
 }
 ENGINES = ["sqlite", pytest.param("postgresql", marks=needs("PostgreSQL"))]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What is loaded by now (modules, the collected tests) lives to the end: keep the
+    garbage collector from walking it again and again, and let it run less often (the
+    sites, stores and models the tests make are large heaps). 7% less CPU for the quick
+    loop, measured twice against the defaults."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
