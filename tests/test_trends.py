@@ -57,6 +57,14 @@ def real(module_db_url, shared_data, tmp_path_factory):
         yield engine, records
 
 
+@pytest.fixture(scope="module")
+def site(real):
+    """The site over the slice, shared by the tests that only read it."""
+    engine, _ = real
+    with site_in_process(engine.store, search=engine, settings=UNCACHED) as client:
+        yield client
+
+
 def _week(record: dict) -> str:
     year, week, _ = date.fromisoformat(record["listing_date"]).isocalendar()
     return f"{year}-W{week:02d}"
@@ -97,33 +105,29 @@ def test_months_hold_what_the_weeks_hold(real):
     assert sum(p.papers for p in result.periods) == len(records)
 
 
-def test_the_json_twin_has_one_series_per_query_and_a_point_per_period(real):
-    engine, _ = real
-    with site_in_process(engine.store, search=engine, settings=UNCACHED) as site:
-        answer = site.get("/trends.json?q=diffusion")
-        assert answer.status_code == 200
-        body = answer.json()
-        assert [s["query"] for s in body["series"]] == ["diffusion"]
-        assert body["by"] == "month" and len(body["periods"]) == 24
-        assert body["periods"][-1]["period"] == "2025-04"  # the clock follows the papers
-        points = body["series"][0]["points"]
-        assert [p["period"] for p in points] == [p["period"] for p in body["periods"]]
-        assert body["series"][0]["total"] == sum(p["count"] for p in points) > 300
-        two = site.get("/trends.json?q=diffusion&q=transformer&by=week").json()
-        assert len(two["series"]) == 2 and len(two["periods"]) == 26
-        assert all(len(s["points"]) == 26 for s in two["series"])
-        page = site.get("/trends?q=diffusion&q=transformer&by=week")
-        assert page.status_code == 200
-        assert '<table class="trend-table">' in page.text and "2025-W13" in page.text
-        assert "/trends.svg?q=diffusion&amp;q=transformer&amp;by=week" in page.text
+def test_the_json_twin_has_one_series_per_query_and_a_point_per_period(site):
+    answer = site.get("/trends.json?q=diffusion")
+    assert answer.status_code == 200
+    body = answer.json()
+    assert [s["query"] for s in body["series"]] == ["diffusion"]
+    assert body["by"] == "month" and len(body["periods"]) == 24
+    assert body["periods"][-1]["period"] == "2025-04"  # the clock follows the papers
+    points = body["series"][0]["points"]
+    assert [p["period"] for p in points] == [p["period"] for p in body["periods"]]
+    assert body["series"][0]["total"] == sum(p["count"] for p in points) > 300
+    two = site.get("/trends.json?q=diffusion&q=transformer&by=week").json()
+    assert len(two["series"]) == 2 and len(two["periods"]) == 26
+    assert all(len(s["points"]) == 26 for s in two["series"])
+    page = site.get("/trends?q=diffusion&q=transformer&by=week")
+    assert page.status_code == 200
+    assert '<table class="trend-table">' in page.text and "2025-W13" in page.text
+    assert "/trends.svg?q=diffusion&amp;q=transformer&amp;by=week" in page.text
 
 
-def test_the_csv_twin_holds_the_same_numbers(real):
-    engine, _ = real
-    with site_in_process(engine.store, search=engine, settings=UNCACHED) as site:
-        query = "?q=diffusion&q=-survey+cat:cs.CL&by=week&since=2025-03-17&until=2025-04-06"
-        body = site.get("/trends.json" + query).json()
-        answer = site.get("/trends.csv" + query)
+def test_the_csv_twin_holds_the_same_numbers(site):
+    query = "?q=diffusion&q=-survey+cat:cs.CL&by=week&since=2025-03-17&until=2025-04-06"
+    body = site.get("/trends.json" + query).json()
+    answer = site.get("/trends.csv" + query)
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(answer.text)))
     assert len(rows) == 2 * 3  # two queries, three weeks
@@ -134,15 +138,13 @@ def test_the_csv_twin_holds_the_same_numbers(real):
         assert [r["period"] for r in query_rows] == ["2025-W12", "2025-W13", "2025-W14"]
 
 
-def test_the_chart_is_an_svg_from_the_site(real):
-    engine, _ = real
-    with site_in_process(engine.store, search=engine, settings=UNCACHED) as site:
-        for size in ("wide", "narrow"):
-            answer = site.get(f"/trends.svg?q=diffusion&q=transformer&size={size}")
-            assert answer.status_code == 200
-            assert answer.headers["content-type"] == "image/svg+xml"
-            assert answer.content.lstrip().startswith(b"<?xml") and b"<svg" in answer.content
-            assert b"<script" not in answer.content
+def test_the_chart_is_an_svg_from_the_site(site):
+    for size in ("wide", "narrow"):
+        answer = site.get(f"/trends.svg?q=diffusion&q=transformer&size={size}")
+        assert answer.status_code == 200
+        assert answer.headers["content-type"] == "image/svg+xml"
+        assert answer.content.lstrip().startswith(b"<?xml") and b"<svg" in answer.content
+        assert b"<script" not in answer.content
 
 
 @pytest.mark.parametrize(
@@ -160,15 +162,13 @@ def test_the_chart_is_an_svg_from_the_site(real):
         ("q=diffusion&until=9999-12", "dates from 1900"),
     ],
 )
-def test_bounds_are_refused_with_a_400(real, query, message):
-    engine, _ = real
+def test_bounds_are_refused_with_a_400(site, query, message):
     paths = ["/trends.json", "/trends.svg", "/trends"]
     paths += ["/trends.csv"] if "view=" not in query else []  # the CSV holds every view
-    with site_in_process(engine.store, search=engine, settings=UNCACHED) as site:
-        for path in paths:
-            answer = site.get(f"{path}?{query}")
-            assert answer.status_code == 400, (path, answer.status_code)
-        assert message in site.get(f"/trends.json?{query}").json()["error"]
+    for path in paths:
+        answer = site.get(f"{path}?{query}")
+        assert answer.status_code == 400, (path, answer.status_code)
+    assert message in site.get(f"/trends.json?{query}").json()["error"]
 
 
 def test_the_service_refuses_what_the_edge_does(real):

@@ -18,9 +18,11 @@ HOSTILE = paper(
 )
 
 
-@pytest.fixture
-def site(fresh_db, tmp_path):
-    listing = tmp_path / "a.jsonl"
+@pytest.fixture(scope="module")
+def site(module_db_url, tmp_path_factory):
+    """A small site that the tests only read, built once per engine."""
+    folder = tmp_path_factory.mktemp("web")
+    listing = folder / "a.jsonl"
     listing.write_text(
         "\n".join(
             [
@@ -30,8 +32,7 @@ def site(fresh_db, tmp_path):
             ]
         )
     )
-    run_ingest(fresh_db, JsonlSource(listing), show_progress=False)
-    daily = tmp_path / "2026-11-04.json"
+    daily = folder / "2026-11-04.json"
     daily.write_text(
         json.dumps(
             [
@@ -40,9 +41,11 @@ def site(fresh_db, tmp_path):
             ]
         )
     )
-    run_ingest(fresh_db, HfDailyFileSource(daily), show_progress=False)
-    with site_in_process(fresh_db) as client:
-        yield client
+    with Store(module_db_url) as store:
+        run_ingest(store, JsonlSource(listing), show_progress=False)
+        run_ingest(store, HfDailyFileSource(daily), show_progress=False)
+        with site_in_process(store) as client:
+            yield client
 
 
 def test_home_shows_the_latest_day_sorted_by_upvotes(site):

@@ -177,5 +177,7 @@ class NameIndex:
         return [self.ids[f] for f in (found.full, found.key) if f in self.ids]
 
 
-# For you and its evaluation read the same names many times.
+# Names recur: ingest reads every author of every paper (585,648 names in the 104k
+# snapshot, 229,404 distinct; half are found here), For you and its evaluation read the
+# same names many times.
 parse_cached = functools.lru_cache(maxsize=100_000)(parse_name)

@@ -60,6 +60,8 @@ _FORBIDDEN_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 def forbidden_text_reason(text: str) -> str | None:
     """Why `text` cannot be stored (NUL, lone surrogates), or None when it can."""
+    if text.isascii():  # most text, and it can hold no surrogate (ingest checks every field)
+        return "contains a NUL character" if "\x00" in text else None
     found = _FORBIDDEN_TEXT.search(text)
     if found is None:
         return None

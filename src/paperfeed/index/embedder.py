@@ -15,10 +15,14 @@ import functools
 import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from paperfeed.errors import PaperfeedError
+
+if TYPE_CHECKING:
+    from onnxruntime import InferenceSession
 
 DIM = 384
 DEFAULT_MAX_TOKENS = 256
@@ -76,6 +80,35 @@ def model_id(max_tokens: int) -> str:
     return f"all-MiniLM-L6-v2-int8/{max_tokens}"
 
 
+@functools.cache
+def _session(
+    model_path: Path, tokenizer_path: Path, device: str, threads: int | None, bulk: bool
+) -> InferenceSession:
+    """The model, verified and loaded once per process for each set of options (a load
+    costs ~0.13 s of CPU; a session may be run from several threads at once)."""
+    import onnxruntime as ort
+
+    verify_model_files(model_path, tokenizer_path)
+    providers = ["CPUExecutionProvider"]
+    if device == "cuda":
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise PaperfeedError(
+                "--device cuda needs onnxruntime-gpu and a CUDA runtime; "
+                f"this onnxruntime offers {', '.join(ort.get_available_providers())}"
+            )
+        providers.insert(0, "CUDAExecutionProvider")
+    elif device != "cpu":
+        raise PaperfeedError(f"unknown device {device!r}: use cpu or cuda")
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    # onnxruntime's threads spin after each run, holding the cores: good for bulk
+    # embedding (~10% faster), bad when a query embedding is followed by the vector
+    # scan in numpy (both measured 1.5-3x slower when they alternate).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if bulk else "0")
+    return ort.InferenceSession(str(model_path), options, providers=providers)
+
+
 class Embedder:
     def __init__(
         self,
@@ -86,29 +119,11 @@ class Embedder:
         bulk: bool = False,
         files: tuple[Path, Path] | None = None,
     ) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         model_path, tokenizer_path = files or model_files()
-        verify_model_files(model_path, tokenizer_path)
-        providers = ["CPUExecutionProvider"]
-        if device == "cuda":
-            if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise PaperfeedError(
-                    "--device cuda needs onnxruntime-gpu and a CUDA runtime; "
-                    f"this onnxruntime offers {', '.join(ort.get_available_providers())}"
-                )
-            providers.insert(0, "CUDAExecutionProvider")
-        elif device != "cpu":
-            raise PaperfeedError(f"unknown device {device!r}: use cpu or cuda")
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        # onnxruntime's threads spin after each run, holding the cores: good for bulk
-        # embedding (~10% faster), bad when a query embedding is followed by the vector
-        # scan in numpy (both measured 1.5-3x slower when they alternate).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if bulk else "0")
-        self.session = ort.InferenceSession(str(model_path), options, providers=providers)
+        self.session = _session(model_path, tokenizer_path, device, threads, bulk)
+        # Each embedder its own tokenizer: embed() sets its truncation.
         self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
         self.tokenizer.no_padding()
         self.max_tokens = max_tokens

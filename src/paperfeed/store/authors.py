@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from paperfeed.authors import parse_name
+from paperfeed.authors import parse_cached
 from paperfeed.store.bulk import insert_many
 from paperfeed.store.schema import paper_authors, papers
 
@@ -19,7 +19,7 @@ def author_rows(paper_id: int, names: Iterable[str]) -> list[tuple[int, int, str
     a name with no letters in it is left out."""
     rows = []
     for position, name in enumerate(names):
-        found = parse_name(name)
+        found = parse_cached(name)
         if found is not None:
             rows.append((paper_id, position, name, found.key, found.first))
     return rows

@@ -9,12 +9,35 @@ from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
+from jinja2 import BytecodeCache
+from jinja2.bccache import Bucket
 from markupsafe import Markup
 
 from paperfeed.services.text import comment_html, web_link, with_math
 from paperfeed.web.security import Security
 
 TEMPLATES = Path(__file__).parent / "templates"
+
+
+class _CompiledTemplates(BytecodeCache):
+    """Compiled templates kept in memory for every environment of the process. Each app
+    has its own environment (its globals close over its store), so without this each one
+    would parse and compile every template again: the tests build hundreds of apps in a
+    process. Jinja checks the source's checksum before it uses a compiled template."""
+
+    def __init__(self) -> None:
+        self._compiled: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        compiled = self._compiled.get(bucket.key)
+        if compiled is not None:
+            bucket.bytecode_from_string(compiled)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self._compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+_COMPILED = _CompiledTemplates()
 
 
 def with_params(request: Request, **changes: str | int | None) -> str:
@@ -42,6 +65,7 @@ def make_templates(security: Security) -> Jinja2Templates:
     """Templates see `current_user` and `csrf_token` (put it in every POST form as
     `<input type="hidden" name="csrf_token" value="{{ csrf_token }}">`)."""
     templates = Jinja2Templates(directory=TEMPLATES, context_processors=[security.template_context])
+    templates.env.bytecode_cache = _COMPILED
     templates.env.filters["with_math"] = with_math
     templates.env.filters["comment_html"] = comment_html
     templates.env.filters["web_link"] = web_link
