@@ -169,7 +169,7 @@ def build(url: str, folder: Path, size: int) -> dict:
         timings["hnsw"] = {
             "m": pgvector.HNSW_M,
             "ef_construction": pgvector.HNSW_EF_CONSTRUCTION,
-            "maintenance_work_mem": pgvector.BUILD_MEMORY,
+            "maintenance_work_mem_mb": pgvector.build_memory_mb(size),
             "type": "halfvec(384), inner product",
         }
         with store.engine.begin() as conn:
@@ -193,15 +193,8 @@ def recall_at_10(store: Store, embedder: Embedder, ids: np.ndarray, vectors: np.
     queries = embedder.embed(search_queries([])[:RECALL_QUERIES])
     exact_vectors = vectors.astype(np.float16).astype(np.float32)
     exact = [set(ids[np.argsort(-(exact_vectors @ q))[:10]].tolist()) for q in queries]
-    with store.engine.connect() as conn:
-        plan = conn.execute(
-            sa.text(
-                "EXPLAIN SELECT paper_id FROM paper_vectors WHERE model = :model"
-                " ORDER BY embedding <#> CAST(:query AS halfvec(384)) LIMIT 10"
-            ),
-            {"model": embedder.model_id, "query": pgvector.halfvec_text(queries[0])},
-        ).scalars()
-        walks_graph = any(pgvector.HNSW_INDEX in line for line in plan)
+    plan = PgVectorIndex(store, embedder.model_id).plan(queries[0], 10)
+    walks_graph = any(pgvector.HNSW_INDEX in line for line in plan)
     by_ef = {}
     for ef_search in (100, 200, 400):
         index = PgVectorIndex(store, embedder.model_id, ef_search=ef_search)

@@ -174,6 +174,16 @@ def test_nearest_papers_match_an_exact_scan(backend, exact, embedder):
     assert np.mean(overlaps) >= (1.0 if isinstance(backend, VectorIndex) else 0.9)
 
 
+def test_the_plan_explains_the_search_itself(filled, exact, embedder):
+    """PgVectorIndex.plan: PostgreSQL's plan for the statement `search` runs (the scale
+    benchmark reports from it whether the HNSW graph is walked; for these 160 rows the
+    planner rightly sorts the table instead)."""
+    index = make_backend("pgvector", filled["postgresql"], embedder.model_id)
+    assert isinstance(index, PgVectorIndex)
+    plan = index.plan(queries(embedder, exact)[0], 10)
+    assert plan[0].startswith("Limit") and any("paper_vectors" in line for line in plan), plan
+
+
 def test_category_and_date_filters_are_honoured(backend, exact, embedder):
     counts = Counter(c for cats in exact.categories.values() for c in cats)
     common, rare = counts.most_common()[0][0], counts.most_common()[-1][0]

@@ -32,6 +32,13 @@ REFRESH_SLACK = timedelta(minutes=10)
 _DISTANCE = f"embedding <#> CAST(:query AS halfvec({DIM}))"
 
 
+def _nearest_sql(order: str, conditions: str) -> str:
+    return (
+        f"SELECT paper_id, {_DISTANCE} AS distance FROM {paper_vectors.name}"
+        f" WHERE {conditions} ORDER BY {order} LIMIT :limit"
+    )
+
+
 class PgVectorIndex:
     """Nearest papers by the HNSW index of paper_vectors; see the module docstring."""
 
@@ -80,15 +87,7 @@ class PgVectorIndex:
         conditions, params = self._conditions(where)
         # A replica where the request allows it (store/db.py): the heaviest read of a search.
         with self.store.read() as conn, conn.begin():
-            # SET LOCAL: the settings end with this transaction, not with the pooled
-            # connection, so no other query inherits them.
-            conn.execute(
-                sa.text(
-                    "SELECT set_config('hnsw.ef_search', :ef, true),"
-                    " set_config('hnsw.iterative_scan', 'relaxed_order', true)"
-                ),
-                {"ef": str(self.ef_search)},
-            )
+            self._walk_settings(conn)
             return [
                 self._nearest(conn, query, limit, conditions, params, where) for query in queries
             ]
@@ -111,15 +110,33 @@ class PgVectorIndex:
             found = self._run(conn, f"({_DISTANCE}) + 0", conditions, params)
         return found
 
+    def plan(self, vector: np.ndarray, limit: int, where: VectorFilter = EVERYTHING) -> list[str]:
+        """PostgreSQL's plan (EXPLAIN) for the graph walk of a search: whether it walks the
+        HNSW index or scans the table, which the benchmarks report."""
+        conditions, params = self._conditions(where)
+        params = {**params, "query": halfvec_text(vector), "limit": limit}
+        with self.store.read() as conn, conn.begin():
+            self._walk_settings(conn)
+            return list(
+                conn.execute(sa.text("EXPLAIN " + _nearest_sql(_DISTANCE, conditions)), params)
+                .scalars()
+                .all()
+            )
+
+    def _walk_settings(self, conn: sa.Connection) -> None:
+        # SET LOCAL: the settings end with this transaction, not with the pooled
+        # connection, so no other query inherits them.
+        conn.execute(
+            sa.text(
+                "SELECT set_config('hnsw.ef_search', :ef, true),"
+                " set_config('hnsw.iterative_scan', 'relaxed_order', true)"
+            ),
+            {"ef": str(self.ef_search)},
+        )
+
     @staticmethod
     def _run(conn: sa.Connection, order: str, conditions: str, params: dict) -> list:
-        rows = conn.execute(
-            sa.text(
-                f"SELECT paper_id, {_DISTANCE} AS distance FROM {paper_vectors.name}"
-                f" WHERE {conditions} ORDER BY {order} LIMIT :limit"
-            ),
-            params,
-        ).all()
+        rows = conn.execute(sa.text(_nearest_sql(order, conditions)), params).all()
         # Relaxed order: sort again; ties by paper id, as the memory backend's are stable.
         return sorted(((r.paper_id, -float(r.distance)) for r in rows), key=lambda h: (-h[1], h[0]))
 
