@@ -3,6 +3,7 @@
 import hashlib
 import shutil
 
+import numpy as np
 import pytest
 
 from paperfeed.errors import PaperfeedError
@@ -46,3 +47,15 @@ def test_a_missing_file_is_a_clear_error(tmp_path):
     model, _ = model_files()
     with pytest.raises(PaperfeedError, match=r"tokenizer\.json: cannot read it"):
         Embedder(files=(model, tmp_path / "tokenizer.json"))
+
+
+def test_embedders_share_the_loaded_model_but_each_keeps_its_own_cut():
+    """The model is verified and loaded once per process for each set of options; the
+    tokenizer, which holds the truncation, is each embedder's own."""
+    short, long = Embedder(max_tokens=16), Embedder(max_tokens=256)
+    assert short.session is long.session
+    assert Embedder(bulk=True).session is not short.session  # other options: another load
+    text = "graph neural networks for molecules " * 60
+    first, other, again = short.embed([text]), long.embed([text]), short.embed([text])
+    assert np.array_equal(first, again)
+    assert not np.allclose(first, other, atol=1e-3)
