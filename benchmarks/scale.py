@@ -149,7 +149,8 @@ def build(url: str, folder: Path, size: int) -> dict:
     with Store(url) as store:
         corpus = scaled_corpus(folder, size)
         started = time.perf_counter()
-        run_ingest(store, JsonlSource(corpus), show_progress=False)
+        ingested = run_ingest(store, JsonlSource(corpus), show_progress=False)
+        assert ingested.rejected == 0, ingested.rejections[:3]
         timings["ingest_s"] = seconds(started)
         timings["ingest_papers_per_s"] = round(size / timings["ingest_s"])
         keyword = KeywordIndex(folder / "data" / "index" / "keyword")

@@ -51,7 +51,7 @@ def rss_mb() -> float:
 
 def scaled_corpus(folder: Path, size: int) -> Path:
     """JSON Lines of `size` papers: the real ones, then renamed copies."""
-    path = folder / f"corpus_{size}.jsonl"
+    path = folder / f"corpus_{size}_v2.jsonl"  # v2: before, ids past 9ccc.99999 were refused
     if path.exists():
         return path
     with gzip.open(ARXIV_CS_DAILY, "rt") as lines:
@@ -59,10 +59,12 @@ def scaled_corpus(folder: Path, size: int) -> Path:
     with path.open("w") as out:
         for n in range(size):
             record = dict(real[n % len(real)])
-            copy = n // len(real)
+            copy, position = divmod(n, len(real))
             if copy:
-                # Ids 9ccc.NNNNN cannot clash with real 25xx/26xx ids.
-                record["arxiv_id"] = f"{9000 + copy}.{n % len(real):05d}"
+                # Ids 9ppp.NNNNN (two prefixes a copy: an arXiv number has five digits)
+                # cannot clash with real 25xx/26xx ids.
+                prefix = 9000 + 2 * copy + position // 100_000
+                record["arxiv_id"] = f"{prefix}.{position % 100_000:05d}"
                 record["title"] = f"{record['title']} (copy {copy})"
             out.write(json.dumps(record) + "\n")
     return path
@@ -90,7 +92,8 @@ def prepare(folder: Path, size: int) -> Path:
     """The store (papers, vectors) and the keyword index, built once and cached."""
     url = f"sqlite:///{folder / 'store.db'}"
     with Store(url) as store:
-        run_ingest(store, JsonlSource(scaled_corpus(folder, size)), show_progress=False)
+        ingested = run_ingest(store, JsonlSource(scaled_corpus(folder, size)), show_progress=False)
+        assert ingested.rejected == 0, ingested.rejections[:3]
         embedder = Embedder(bulk=True)
         fill_vectors(store, embedder)
         engine = SearchEngine(store, folder, embedder=embedder)
