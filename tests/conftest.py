@@ -15,8 +15,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from argon2 import PasswordHasher, profiles
 
 from paperfeed.index.embedder import DEFAULT_MAX_TOKENS, Embedder
+from paperfeed.services import accounts
 from paperfeed.store import Store
 from tests.helpers import SHARED_DATA, Cli, Mailbox, is_address_in_use, needs, refused_port
 from tests.loopback import LoopbackServer
@@ -50,6 +52,19 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 20, 20)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes() -> Iterator[None]:
+    """Argon2id at its cheapest parameters in this process: the suite signs up and logs in
+    hundreds of times, at about 0.25 s of CPU each with the site's own parameters. The
+    hashes are real (salted argon2id, verified); test_accounts.py checks the site's own
+    parameters, and that a hash made with others is made again with them at log-in.
+    `paperfeed` processes that the tests start keep the site's parameters."""
+    site_hasher = accounts.hasher
+    accounts.hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
+    yield
+    accounts.hasher = site_hasher
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:

@@ -3,7 +3,9 @@
 from datetime import timedelta
 
 import pytest
+from argon2 import PasswordHasher, extract_parameters
 
+from paperfeed.services import accounts
 from paperfeed.services.accounts import (
     AccountError,
     authenticate,
@@ -36,6 +38,30 @@ def test_passwords_are_argon2_hashes_and_sessions_are_stored_hashed(fresh_db):
         set_password(conn, user.id, "another horse")  # ends every session
         assert session_user(conn, token) is None
         assert authenticate(conn, "ada", "another horse") == user
+
+
+def test_a_hash_made_with_other_parameters_is_made_again_with_the_sites_at_log_in(
+    fresh_db, monkeypatch
+):
+    # The suite hashes with argon2's cheapest parameters (tests/conftest.py); the site's
+    # are RFC 9106's low-memory profile: 3 passes over 64 MiB on 4 lanes.
+    site = accounts.PASSWORD_PARAMETERS
+    assert (site.time_cost, site.memory_cost, site.parallelism) == (3, 65_536, 4)
+    assert extract_parameters(accounts.hasher.hash("correct horse")) != site
+
+    def stored_parameters(conn):
+        stored = conn.execute(users.select().where(users.c.id == user.id)).one()
+        return extract_parameters(stored.password_hash)
+
+    with fresh_db.engine.begin() as conn:
+        user = create_user(conn, "ada", "ada@example.org", "correct horse")
+        old = stored_parameters(conn)
+        monkeypatch.setattr(accounts, "hasher", PasswordHasher.from_parameters(site))
+        assert authenticate(conn, "ada", "wrong horse") is None
+        assert stored_parameters(conn) == old  # a wrong password changes nothing
+        assert authenticate(conn, "ada", "correct horse") == user
+        assert stored_parameters(conn) == site
+        assert authenticate(conn, "ada", "correct horse") == user  # the new hash verifies
 
 
 @pytest.mark.parametrize(
