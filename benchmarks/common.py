@@ -133,6 +133,19 @@ def search_queries(titles: list[str]) -> list[str]:
     return topics + titles[:50] + filtered
 
 
+def memory_mb(pid: int | str = "self") -> dict[str, int]:
+    """A process's resident memory (MB): all of it (VmRSS), and apart its own (anonymous)
+    pages and the file pages it maps (a tantivy index), which the kernel shares between
+    the processes that map them and may drop."""
+    fields = {"VmRSS": "rss", "RssAnon": "anon", "RssFile": "file"}
+    found = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in fields:
+            found[fields[name]] = round(int(value.split()[0]) / 1024)
+    return found
+
+
 def write_result(path: Path, result: dict) -> None:
     """A benchmark's result as JSON at `path` (benchmarks/report.py reads it)."""
     path.parent.mkdir(parents=True, exist_ok=True)

