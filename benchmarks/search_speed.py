@@ -33,20 +33,20 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import ARXIV_CS_DAILY, fill_vectors, machine, search_queries, write_result  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    ARXIV_CS_DAILY,
+    fill_vectors,
+    machine,
+    memory_mb,
+    search_queries,
+    write_result,
+)
 from paperfeed.index.embedder import Embedder  # noqa: E402
 from paperfeed.services.ingest import run_ingest  # noqa: E402
 from paperfeed.services.search import SearchEngine  # noqa: E402
 from paperfeed.sources.jsonl import JsonlSource  # noqa: E402
 from paperfeed.store import Store  # noqa: E402
 from paperfeed.store.schema import papers  # noqa: E402
-
-
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def scaled_corpus(folder: Path, size: int) -> Path:
@@ -122,7 +122,7 @@ def prepare(folder: Path, size: int) -> Path:
 
 def measure_all(folder: Path) -> dict:
     """Run in a fresh process, so that its memory is that of a serving process."""
-    before = rss_mb()
+    before = memory_mb()["rss"]
     with Store(f"sqlite:///{folder / 'store.db'}") as store:
         engine = SearchEngine(store, folder, embedder=Embedder())
         started = time.perf_counter()
@@ -140,7 +140,11 @@ def measure_all(folder: Path) -> dict:
             "rows": rows,
             "vector_load_s": round(load_s, 1),
             "compact_vectors": engine.vectors.compact,
-            "memory": {"rss_mb_empty_process": round(before), "rss_mb_serving": round(rss_mb())},
+            "memory": {
+                "rss_mb_empty_process": before,
+                "rss_mb_serving": memory_mb()["rss"],
+                "serving_mb": memory_mb(),
+            },
         }
 
 

@@ -1,12 +1,16 @@
 """Search on a small invented corpus: keyword index, embeddings, fusion, similar papers."""
 
+import itertools
 import json
+import re
 
 import pytest
+import tantivy
 
 from paperfeed.errors import PaperfeedError
 from paperfeed.index.embedder import Embedder
-from paperfeed.query import QueryError
+from paperfeed.index.lexical import KeywordIndex, adjacent_pairs, pair_term
+from paperfeed.query import STOPWORDS, QueryError, parse_query
 from paperfeed.services.indexer import update_indexes
 from paperfeed.services.ingest import run_ingest
 from paperfeed.services.search import SearchEngine, fuse, snippet
@@ -109,6 +113,69 @@ def ids(results):
 def test_keyword_search_ranks_title_matches_first(read_only_engine):
     assert ids(read_only_engine.search("tactile grasping", mode="keyword"))[0] == "2611.00005"
     assert ids(read_only_engine.search("reward model", mode="keyword"))[0] == "2611.00002"
+
+
+def index_of(texts: list[str]) -> KeywordIndex:
+    """A keyword index in memory holding `texts` as paper ids 0, 1, ..."""
+    index = KeywordIndex(None)
+    writer = index.index.writer()
+    for paper_id, text in enumerate(texts):
+        writer.add_document(
+            tantivy.Document(
+                paper_id=paper_id, text=text, text_exact=text, text_pairs=adjacent_pairs(text)
+            )
+        )
+    writer.commit()
+    index.index.reload()
+    return index
+
+
+def test_words_side_by_side_outrank_the_same_words_apart():
+    index = index_of(["a model in language", "a language model here"])  # as long
+    assert [h.paper_id for h in index.search(parse_query("language model"))] == [1, 0]
+    index.adjacent_boost = 0.0  # the same score: ties go by paper id
+    assert [h.paper_id for h in index.search(parse_query("language model"))] == [0, 1]
+
+
+def test_word_pairs_are_found_where_the_phrase_of_the_two_words_is():
+    """The pairs written at indexing and asked for at search time cut text as tantivy's
+    own tokenizer does for a phrase query on text_exact: punctuation, case that changes
+    length, letters of any script, a token too long to index."""
+    texts = [
+        "Large-scale (LLM) agents at 3D scale",
+        "État de l'art: ﬁne tuning",
+        "x" * 41 + " long word, " + "y" * 39 + "é after",
+        "İstanbul traffic, naïve Bayes",
+        "a title ends\nan abstract starts",
+        "snake_case words, GPT-4o mini, a–b dash",
+        "emoji 🙂 between words; 日本語 text; Ὀδυσσεύς hero",
+    ]
+    index = index_of(texts)
+    searcher = index.index.searcher()
+
+    def papers(query: tantivy.Query) -> set[int]:
+        found = searcher.search(query, limit=len(texts)).hits
+        return set(searcher.fast_field_values("paper_id", [address for _, address in found]))
+
+    checked = 0
+    for text in texts:
+        for first, second in itertools.pairwise(re.split(r"\s+", text)):
+            phrase = index.index.parse_query(f'"{first} {second}"', ["text_exact"])
+            term = pair_term(first, second)
+            if term is None:  # no bonus: no token to index, a stopword, one word twice
+                left, right = (re.findall(r"[^\W_]+", w.lower()) for w in (first, second))
+                meet = {left[-1], right[0]} if left and right else set()
+                assert (
+                    not meet
+                    or meet & STOPWORDS
+                    or len(meet) == 1
+                    or any(len(t.encode()) > 40 for t in meet)
+                ), (first, second)
+                continue
+            by_pair = papers(tantivy.Query.term_query(index.schema, "text_pairs", term))
+            assert by_pair == papers(phrase), (first, second)
+            checked += 1
+    assert checked > 20
 
 
 def test_quoted_phrase_author_and_filters(read_only_engine):
