@@ -136,14 +136,15 @@ def measure_all(folder: Path) -> dict:
             )
         texts = search_queries(titles)
         rows = [measure(engine, texts, mode) for mode in ("keyword", "semantic", "hybrid")]
+        serving = memory_mb()
         return {
             "rows": rows,
             "vector_load_s": round(load_s, 1),
             "compact_vectors": engine.vectors.compact,
             "memory": {
                 "rss_mb_empty_process": before,
-                "rss_mb_serving": memory_mb()["rss"],
-                "serving_mb": memory_mb(),
+                "rss_mb_serving": serving["rss"],
+                "serving_mb": serving,
             },
         }
 
