@@ -162,6 +162,9 @@ class KeywordIndex:
         self.folder = folder
         self._state: dict = {}  # in memory when there is no folder
         self._sync_lock = threading.Lock()  # one writer per index, also within a process
+        # Papers the running sync has still to add (0 between syncs): until then searches
+        # miss them, and the search page says so and is not kept (web/pages.py).
+        self.behind = 0
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
         state = self._read_state()
@@ -245,33 +248,38 @@ class KeywordIndex:
             heap = 128_000_000 if self.folder else 32_000_000
             writer = self.index.writer(heap_size=heap, num_threads=1)
             done = 0
-            for batch in rows.partitions(SYNC_BATCH):
-                for row in batch:
-                    writer.delete_documents_by_term("paper_id", row.id)
-                    text = f"{row.title}\n{row.abstract}"
-                    writer.add_document(
-                        tantivy.Document(
-                            paper_id=row.id,
-                            text=text,
-                            text_exact=text,
-                            text_pairs=adjacent_pairs(text),
-                            authors=list(row.authors),
-                            author_names=[name_key([a]) for a in row.authors],
-                            author_keys=[
-                                term
-                                for a in row.authors
-                                if (name := parse_name(a)) is not None
-                                for term in name.index_terms()
-                            ],
-                            categories=list(row.categories),
-                            day=paper_day(row.announced_date, row.published_at),
+            self.behind = self.pending(store)
+            try:
+                for batch in rows.partitions(SYNC_BATCH):
+                    for row in batch:
+                        writer.delete_documents_by_term("paper_id", row.id)
+                        text = f"{row.title}\n{row.abstract}"
+                        writer.add_document(
+                            tantivy.Document(
+                                paper_id=row.id,
+                                text=text,
+                                text_exact=text,
+                                text_pairs=adjacent_pairs(text),
+                                authors=list(row.authors),
+                                author_names=[name_key([a]) for a in row.authors],
+                                author_keys=[
+                                    term
+                                    for a in row.authors
+                                    if (name := parse_name(a)) is not None
+                                    for term in name.index_terms()
+                                ],
+                                categories=list(row.categories),
+                                day=paper_day(row.announced_date, row.published_at),
+                            )
                         )
-                    )
+                    writer.commit()
+                    done += len(batch)
+                    self.behind = max(0, self.behind - len(batch))
+                    yield done
                 writer.commit()
-                done += len(batch)
-                yield done
-            writer.commit()
-            writer.wait_merging_threads()
+                writer.wait_merging_threads()
+            finally:
+                self.behind = 0
         if started is not None:
             self._write_state({"schema": SCHEMA_VERSION, "synced_from": started.isoformat()})
         self.index.reload()

@@ -319,20 +319,25 @@ _COUNTS = LISTING.with_only_columns(
 )
 
 
-def fresh_counts(conn: sa.Connection, listing: DayListing) -> DayListing:
-    """A kept listing (services/read_cache.py) with its vote and comment counts read now,
-    so that a reader sees their own vote in the count at once; a community list is sorted
-    by them again, as day_listing sorts it. The kept views are copied, never changed."""
-    ids = [p.id for p in listing.papers]
+def with_fresh_counts(conn: sa.Connection, views: list[PaperView]) -> list[PaperView]:
+    """Kept views (services/read_cache.py) with their vote and comment counts read now, so
+    that a reader sees their own vote in the count at once. The kept views are copied,
+    never changed."""
+    ids = [p.id for p in views]
     counts = (
         {row["id"]: row for row in conn.execute(_COUNTS.where(papers.c.id.in_(ids))).mappings()}
         if ids
         else {}
     )
-    shown = [
-        replace(p, **{k: counts[p.id][k] for k in COUNTED}) if p.id in counts else p
-        for p in listing.papers
+    return [
+        replace(p, **{k: counts[p.id][k] for k in COUNTED}) if p.id in counts else p for p in views
     ]
+
+
+def fresh_counts(conn: sa.Connection, listing: DayListing) -> DayListing:
+    """A kept listing with its counts read now (with_fresh_counts); a community list is
+    sorted by them again, as day_listing sorts it."""
+    shown = with_fresh_counts(conn, listing.papers)
     if listing.kind == "community":
         shown.sort(key=lambda p: p.arxiv_id, reverse=True)
         shown.sort(key=lambda p: p.upvotes, reverse=True)

@@ -49,7 +49,7 @@ from paperfeed.index.embedder import Embedder, paper_text
 from paperfeed.index.lexical import KeywordIndex
 from paperfeed.index.vectors import Coverage, open_vector_backend
 from paperfeed.query import STOPWORDS, ParsedQuery, QueryError, parse_query, words_of
-from paperfeed.services.paper_views import PaperView, papers_by_id
+from paperfeed.services.paper_views import PaperView, papers_by_id, with_fresh_counts
 from paperfeed.store import Store
 from paperfeed.store.schema import paper_links, papers
 
@@ -106,6 +106,13 @@ class SearchResults:
     total: int = 0  # how many papers the ranking holds (at most MAX_RESULTS_DEPTH)
     did_you_mean: str | None = None  # the query with misspelled words corrected
     sort: str = "relevance"
+
+
+def with_fresh_hit_counts(conn: sa.Connection, results: SearchResults) -> SearchResults:
+    """Kept results (web/pages.py) with their papers' vote and comment counts read now."""
+    views = with_fresh_counts(conn, [hit.paper for hit in results.hits])
+    hits = [replace(hit, paper=view) for hit, view in zip(results.hits, views, strict=True)]
+    return replace(results, hits=hits)
 
 
 def fuse(rankings: list[tuple[list[int], float, float]]) -> list[tuple[int, float]]:
@@ -494,6 +501,11 @@ class SearchEngine:
             ids, days = ids[keep], days[keep]
         return ids, days
 
+    def keyword_backlog(self) -> int:
+        """Papers this process's keyword index is adding now (0 once it has them all): until
+        then searches miss them."""
+        return self.keyword.behind
+
     def semantic_coverage(self) -> Coverage:
         """How many of the indexed papers this process's semantic results can include."""
         total = self.keyword.num_docs()
@@ -543,11 +555,15 @@ def engine_from_settings(
     device: str = "cpu",
     bulk: bool = False,
     folder: str | None = None,
+    threads: int | None = None,
 ) -> SearchEngine:
     """The engine the CLI and each `serve` worker use. `bulk`: the embedder tuned for
     many papers rather than queries. `folder`: a subfolder of the data dir for the keyword
-    index, when it must not be the one `serve` uses (a tantivy index takes one writer)."""
-    embedder = Embedder(max_tokens=settings.embed_max_tokens, device=device, bulk=bulk)
+    index, when it must not be the one `serve` uses (a tantivy index takes one writer).
+    `threads`: the embedder's (None: one per core)."""
+    embedder = Embedder(
+        max_tokens=settings.embed_max_tokens, device=device, bulk=bulk, threads=threads
+    )
     data_dir = settings.resolved_data_dir
     return SearchEngine(
         store,

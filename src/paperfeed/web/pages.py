@@ -28,7 +28,13 @@ from paperfeed.services.paper_views import (
     get_paper,
 )
 from paperfeed.services.read_cache import ReadCache
-from paperfeed.services.search import SORTS, SearchEngine, SearchHit
+from paperfeed.services.search import (
+    SORTS,
+    SearchEngine,
+    SearchHit,
+    SearchResults,
+    with_fresh_hit_counts,
+)
 from paperfeed.services.trending import trending_papers
 from paperfeed.store import Store
 from paperfeed.web import schemas
@@ -68,6 +74,9 @@ SIMILAR_KEPT = 20_000
 # A day's list is the same for every reader but for its counts, read fresh for each page
 # (paper_views.fresh_counts): kept as long as the anonymous page cache keeps pages.
 LISTINGS_KEPT = 500
+# A search's results are the same for every reader but for their counts (as a day's list),
+# and as old as the keyword index a worker follows: kept as long, counts read fresh.
+SEARCHES_KEPT = 2_000
 Name = Annotated[str, Path(min_length=1, max_length=200)]
 trending_doc = (trending_service.__doc__ or "").strip()
 
@@ -99,6 +108,7 @@ def create_pages_router(
     pages = twin_pages
     similar_papers: ReadCache[list[SearchHit]] = ReadCache(SIMILAR_TTL_S, SIMILAR_KEPT)
     listings: ReadCache[DayListing] = ReadCache(listing_ttl_s, LISTINGS_KEPT)
+    searches: ReadCache[SearchResults] = ReadCache(listing_ttl_s, SEARCHES_KEPT)
 
     def day_of(conn: Connection, day: date | None, sort: DaySort) -> DayListing:
         listing = fresh_counts(conn, listings.get(day, lambda: day_listing(conn, day)))
@@ -220,9 +230,26 @@ def create_pages_router(
         if form:  # a browser goes on to the query's own URL, which says it all
             q = compose(q, Filters(category=cat, since=since, until=until, has_code=code))
             redirect = "/search?" + urlencode({"q": q, "mode": mode, "sort": sort})
-        results = search_or_http_error(
-            search, q, mode, SEARCH_PAGE_SIZE, (page - 1) * SEARCH_PAGE_SIZE, sort
-        )
+
+        def run_search() -> SearchResults:
+            return search_or_http_error(
+                search, q, mode, SEARCH_PAGE_SIZE, (page - 1) * SEARCH_PAGE_SIZE, sort
+            )
+
+        # A signed-in reader's results are kept (their page is rendered each time), their
+        # counts read fresh; an anonymous reader's whole page is kept by the page cache
+        # (keeping both would add their ages). Not kept: an order that moves with every vote,
+        # and results that miss papers still being added to the keyword index (the page
+        # says so, and the page cache does not keep it either).
+        behind = search.keyword_backlog() if search is not None else 0
+        if behind:
+            request.state.cacheable = False
+        if behind or sort == "votes" or security.user(request) is None:
+            results = run_search()
+        else:
+            kept = searches.get((q, mode, page, sort), run_search)
+            with store.read() as conn:
+                results = with_fresh_hit_counts(conn, kept)
         if redirect is None and results.query.arxiv_id and results.hits:
             redirect = f"/papers/{results.hits[0].paper.arxiv_id}"  # an id or URL: the paper
         coverage = search.semantic_coverage() if search is not None and mode != "keyword" else None
@@ -238,6 +265,7 @@ def create_pages_router(
                 "semantic_available": results.semantic_available,
                 "semantic_coverage": coverage.to_json() if coverage else None,
                 "did_you_mean": results.did_you_mean,
+                "keyword_index_behind": behind,
                 "hits": [h.to_json() for h in results.hits],
             },
             {
@@ -248,6 +276,7 @@ def create_pages_router(
                 "sorts": SORTS,
                 "results": results,
                 "coverage": coverage,
+                "keyword_behind": behind,
                 "per_page": SEARCH_PAGE_SIZE,
                 "last_page": MAX_SEARCH_PAGE,
                 "voted": security.voted_among(request, [h.paper.arxiv_id for h in results.hits]),

@@ -88,6 +88,7 @@ class SearchPage(BaseModel):
     semantic_available: bool
     semantic_coverage: SemanticCoverage | None  # None in keyword mode
     did_you_mean: str | None  # the query with misspelled words corrected
+    keyword_index_behind: int  # papers still being added to the keyword index (missed)
     hits: list[SearchHit]
 
 
