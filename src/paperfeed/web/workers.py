@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 import time
@@ -55,11 +56,13 @@ def run_worker(
     options: ServeOptions,
     writer: bool = True,
     sockets: list[socket.socket] | None = None,
+    threads: int | None = None,
 ) -> None:
     """One server process, until it is told to stop. `writer`: this one writes the
-    keyword index and runs the periodic jobs (see the module's doc)."""
+    keyword index and runs the periodic jobs (see the module's doc). `threads`: how many
+    the query embeddings use (None: one per core)."""
     store = Store(settings.database_url, settings.replica_urls)
-    engine = engine_from_settings(store, settings)
+    engine = engine_from_settings(store, settings, threads=threads)
     jobs: list[PeriodicJob] = [
         BackgroundIndexer(engine, settings.index_every_s, settings.today, writes=writer)
     ]
@@ -83,10 +86,10 @@ def run_worker(
 
 
 def _worker_main(
-    settings: Settings, options: ServeOptions, number: int, sock: socket.socket
+    settings: Settings, options: ServeOptions, number: int, sock: socket.socket, threads: int
 ) -> None:
     configure_logging(settings.log_format)
-    run_worker(settings, options, writer=number == 0, sockets=[sock])
+    run_worker(settings, options, writer=number == 0, sockets=[sock], threads=threads)
 
 
 def serve_workers(settings: Settings, options: ServeOptions, workers: int) -> None:
@@ -100,6 +103,12 @@ def serve_workers(settings: Settings, options: ServeOptions, workers: int) -> No
     sock.bind((options.host, options.port))
     sock.listen(2048)
     sock.set_inheritable(True)
+    # Each worker's numeric libraries get its share of the cores: OpenBLAS (the vector
+    # scan) and onnxruntime (query embeddings) start a thread per core in every process,
+    # and N workers' threads then wait on one another. Read by OpenBLAS as it loads in
+    # the new process; an operator's own OPENBLAS_NUM_THREADS is kept.
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", str(threads))
     spawn = multiprocessing.get_context("spawn")
     stopping = False
 
@@ -112,7 +121,7 @@ def serve_workers(settings: Settings, options: ServeOptions, workers: int) -> No
     def start(number: int) -> BaseProcess:
         process = spawn.Process(
             target=_worker_main,
-            args=(settings, options, number, sock),
+            args=(settings, options, number, sock, threads),
             name=f"paperfeed-worker-{number}",
         )
         process.start()
