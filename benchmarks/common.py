@@ -116,6 +116,12 @@ def fill_vectors(store: Store, embedder: Embedder) -> None:
         write_vectors(store, model, ids, noisy_copies(real[np.arange(len(ids)) % len(real)], rng))
 
 
+def arxiv_lines() -> dict[str, int]:
+    """Each arxiv-cs-daily paper's line in the file, by arXiv id."""
+    with gzip.open(ARXIV_CS_DAILY, "rt") as lines:
+        return {json.loads(line)["arxiv_id"]: n for n, line in enumerate(lines)}
+
+
 def title_vectors(embedder: Embedder, folder: Path) -> np.ndarray:
     """MiniLM vectors of the titles of the real arxiv-cs-daily papers, in the file's order,
     cached in `folder`. Real embeddings of real text, with the topics real papers form, at

