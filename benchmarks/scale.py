@@ -76,6 +76,10 @@ from paperfeed.store import Store, pgvector  # noqa: E402
 from paperfeed.store.schema import paper_embeddings, papers  # noqa: E402
 from tests.pg_server import PostgresServer, free_port  # noqa: E402
 
+STAND_INS = (
+    "real MiniLM vectors of the real papers' titles; for the copies, stand-ins between each "
+    "and its nearest real neighbours (common.between_neighbours)"
+)
 VOTES = 30  # the reader's votes, For you's signals
 QUERIES_PER_KIND = 60
 RECALL_QUERIES = 100
@@ -101,13 +105,17 @@ def corpus_positions(arxiv_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return position, copy
 
 
-def fill_vectors(store: Store, model: str, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every paper's vector in paper_embeddings (the record): a real paper's title vector,
-    and for each copy of it a stand-in between it and its nearest real neighbours
-    (common.between_neighbours), drawn afresh for every copy. Returns (paper ids,
-    vectors)."""
+def fill_vectors(
+    store: Store, model: str, seeds: np.ndarray, limit: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every paper's vector (the first `limit` papers') in paper_embeddings (the record): a
+    real paper's title vector, and for each copy of it a stand-in between it and its
+    nearest real neighbours (common.between_neighbours), drawn afresh for every copy.
+    Returns (paper ids, vectors)."""
     with store.engine.connect() as conn:
-        rows = conn.execute(sa.select(papers.c.id, papers.c.arxiv_id).order_by(papers.c.id)).all()
+        rows = conn.execute(
+            sa.select(papers.c.id, papers.c.arxiv_id).order_by(papers.c.id).limit(limit)
+        ).all()
     ids = np.array([r.id for r in rows])
     position, copy = corpus_positions([r.arxiv_id for r in rows])
     nearest = nearest_seeds(seeds, 10)
@@ -179,12 +187,7 @@ def build(url: str, folder: Path, size: int) -> dict:
             problem = pgvector.enable(conn)
             assert problem is None, problem
         timings["pgvector_copy_and_hnsw_build_s"] = seconds(started)
-        timings["hnsw"] = {
-            "m": pgvector.HNSW_M,
-            "ef_construction": pgvector.HNSW_EF_CONSTRUCTION,
-            "maintenance_work_mem_mb": pgvector.build_memory_mb(size),
-            "type": "halfvec(384), inner product",
-        }
+        timings["hnsw"] = hnsw_settings(size)
         with store.engine.begin() as conn:
             if user_by_name(conn, "bench") is None:
                 user = create_user(conn, "bench", "bench@example.org", "bench password")
@@ -196,6 +199,46 @@ def build(url: str, folder: Path, size: int) -> dict:
             session = start_session(conn, user_by_name(conn, "bench").id)
         timings["recall_at_10"] = recall_at_10(store, embedder, ids, vectors)
     return {**timings, "session": session}
+
+
+def recall_only(url: str, folder: Path, size: int) -> dict:
+    """The graph's half of the benchmark: the first `size` papers' vectors, their HNSW
+    index and pgvector's recall@10, without the keyword index, the TL;DRs and the servers.
+    A store that holds more papers of the scaled corpus (a larger run's) serves any
+    smaller size: its first `size` papers are the corpus of that size."""
+    timings = Timings()
+    with Store(url) as store:
+        with store.engine.connect() as conn:
+            stored = conn.execute(sa.select(sa.func.count()).select_from(papers)).scalar_one()
+        if stored < size:
+            started = time.perf_counter()
+            ingested = run_ingest(
+                store, JsonlSource(scaled_corpus(folder, size)), show_progress=False
+            )
+            assert ingested.rejected == 0, ingested.rejections[:3]
+            timings["ingest_s"] = seconds(started)
+        embedder = Embedder(bulk=True)
+        seeds = title_vectors(embedder, folder.parent)
+        started = time.perf_counter()
+        ids, vectors = fill_vectors(store, embedder.model_id, seeds, limit=size)
+        timings["vectors_written_s"] = seconds(started)
+        with store.engine.begin() as conn:
+            started = time.perf_counter()
+            problem = pgvector.enable(conn)
+            assert problem is None, problem
+        timings["pgvector_copy_and_hnsw_build_s"] = seconds(started)
+        timings["hnsw"] = hnsw_settings(size)
+        timings["recall_at_10"] = recall_at_10(store, embedder, ids, vectors)
+    return timings
+
+
+def hnsw_settings(size: int) -> dict:
+    return {
+        "m": pgvector.HNSW_M,
+        "ef_construction": pgvector.HNSW_EF_CONSTRUCTION,
+        "maintenance_work_mem_mb": pgvector.build_memory_mb(size),
+        "type": "halfvec(384), inner product",
+    }
 
 
 def recall_at_10(store: Store, embedder: Embedder, ids: np.ndarray, vectors: np.ndarray) -> dict:
@@ -377,10 +420,21 @@ def main() -> None:
         help="concurrent request threads, one run of every kind for each (comma-separated)",
     )
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/paperfeed-scale"))
+    parser.add_argument(
+        "--recall-only",
+        action="store_true",
+        help="only the vectors, the HNSW build and recall@10 (recall_only)",
+    )
+    parser.add_argument(
+        "--database-url", help="with --recall-only: a running server's store (a larger run's)"
+    )
     args = parser.parse_args()
     levels = [int(n) for n in args.clients.split(",")]
     folder = args.work_dir / str(args.papers)
     folder.mkdir(parents=True, exist_ok=True)
+    if args.recall_only:
+        main_recall_only(args, folder)
+        return
     server = PostgresServer()
     url = server.start()
     try:
@@ -408,8 +462,7 @@ def main() -> None:
         "benchmark": "scale",
         "papers": args.papers,
         "command": f"python benchmarks/scale.py --papers {args.papers} --clients {args.clients}",
-        "stand_in_vectors": "real MiniLM vectors of the real papers' titles; for the copies, "
-        "stand-ins between each and its nearest real neighbours (common.between_neighbours)",
+        "stand_in_vectors": STAND_INS,
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         **built,
@@ -424,6 +477,27 @@ def main() -> None:
             f"{r['p50_ms']:>9}{r['p95_ms']:>9}"
         )
     write_result(ROOT / "benchmarks" / "results" / f"scale_{args.papers}.json", result)
+
+
+def main_recall_only(args: argparse.Namespace, folder: Path) -> None:
+    server = None if args.database_url else PostgresServer()
+    url = args.database_url or server.start()
+    try:
+        timings = recall_only(url, folder, args.papers)
+    finally:
+        if server is not None:
+            server.stop()
+    result = {
+        "benchmark": "scale_recall",
+        "papers": args.papers,
+        "command": f"python benchmarks/scale.py --papers {args.papers} --recall-only",
+        "stand_in_vectors": STAND_INS,
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        **timings,
+    }
+    print(json.dumps(result, indent=1))
+    write_result(ROOT / "benchmarks" / "results" / f"scale_recall_{args.papers}.json", result)
 
 
 if __name__ == "__main__":
