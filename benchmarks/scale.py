@@ -51,7 +51,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import (  # noqa: E402
-    arxiv_lines,
     between_neighbours,
     machine,
     memory_mb,
@@ -60,7 +59,7 @@ from benchmarks.common import (  # noqa: E402
     title_vectors,
     write_result,
 )
-from benchmarks.search_speed import scaled_corpus  # noqa: E402
+from benchmarks.search_speed import scaled_corpus, scaled_origin  # noqa: E402
 from paperfeed.config import HNSW_EF_SEARCH  # noqa: E402
 from paperfeed.index.embedder import Embedder  # noqa: E402
 from paperfeed.index.lexical import KeywordIndex  # noqa: E402
@@ -89,22 +88,6 @@ def seconds(since: float) -> float:
     return round(time.perf_counter() - since, 1)
 
 
-def corpus_positions(arxiv_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """For each stored paper, which real paper it is (its line in arxiv-cs-daily) and which
-    copy of it (0: the paper itself), from the ids search_speed.scaled_corpus gives."""
-    line_of = arxiv_lines()
-    position = np.empty(len(arxiv_ids), dtype=np.int64)
-    copy = np.zeros(len(arxiv_ids), dtype=np.int64)
-    for k, arxiv_id in enumerate(arxiv_ids):
-        prefix, number = arxiv_id.split(".")
-        if int(prefix) >= 9000:  # a copy: 9000 + 2 * copy + position // 100,000
-            copy[k], hundred_thousands = divmod(int(prefix) - 9000, 2)
-            position[k] = hundred_thousands * 100_000 + int(number)
-        else:
-            position[k] = line_of[arxiv_id]
-    return position, copy
-
-
 def fill_vectors(
     store: Store, model: str, seeds: np.ndarray, limit: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -117,7 +100,7 @@ def fill_vectors(
             sa.select(papers.c.id, papers.c.arxiv_id).order_by(papers.c.id).limit(limit)
         ).all()
     ids = np.array([r.id for r in rows])
-    position, copy = corpus_positions([r.arxiv_id for r in rows])
+    position, copy = scaled_origin([r.arxiv_id for r in rows])
     nearest = nearest_seeds(seeds, 10)
     rng = np.random.default_rng(7)
     vectors = np.empty((len(ids), seeds.shape[1]), dtype=np.float32)
@@ -158,12 +141,7 @@ def build(url: str, folder: Path, size: int) -> dict:
     """The store, its keyword index and its pgvector copy; the time each step took."""
     timings = Timings()
     with Store(url) as store:
-        corpus = scaled_corpus(folder, size)
-        started = time.perf_counter()
-        ingested = run_ingest(store, JsonlSource(corpus), show_progress=False)
-        assert ingested.rejected == 0, ingested.rejections[:3]
-        timings["ingest_s"] = seconds(started)
-        timings["ingest_papers_per_s"] = round(size / timings["ingest_s"])
+        ingest(store, folder, size, timings)
         keyword = KeywordIndex(folder / "data" / "index" / "keyword")
         started = time.perf_counter()
         for _ in keyword.sync(store):
@@ -177,17 +155,7 @@ def build(url: str, folder: Path, size: int) -> dict:
             pass
         refresh_rising(store)
         timings["tldr_and_rising_topics_s"] = seconds(started)
-        embedder = Embedder(bulk=True)
-        seeds = title_vectors(embedder, folder.parent)
-        started = time.perf_counter()
-        ids, vectors = fill_vectors(store, embedder.model_id, seeds)
-        timings["vectors_written_s"] = seconds(started)
-        with store.engine.begin() as conn:
-            started = time.perf_counter()
-            problem = pgvector.enable(conn)
-            assert problem is None, problem
-        timings["pgvector_copy_and_hnsw_build_s"] = seconds(started)
-        timings["hnsw"] = hnsw_settings(size)
+        embedder, ids, vectors = vectors_and_graph(store, folder, size, timings)
         with store.engine.begin() as conn:
             if user_by_name(conn, "bench") is None:
                 user = create_user(conn, "bench", "bench@example.org", "bench password")
@@ -211,34 +179,43 @@ def recall_only(url: str, folder: Path, size: int) -> dict:
         with store.engine.connect() as conn:
             stored = conn.execute(sa.select(sa.func.count()).select_from(papers)).scalar_one()
         if stored < size:
-            started = time.perf_counter()
-            ingested = run_ingest(
-                store, JsonlSource(scaled_corpus(folder, size)), show_progress=False
-            )
-            assert ingested.rejected == 0, ingested.rejections[:3]
-            timings["ingest_s"] = seconds(started)
-        embedder = Embedder(bulk=True)
-        seeds = title_vectors(embedder, folder.parent)
-        started = time.perf_counter()
-        ids, vectors = fill_vectors(store, embedder.model_id, seeds, limit=size)
-        timings["vectors_written_s"] = seconds(started)
-        with store.engine.begin() as conn:
-            started = time.perf_counter()
-            problem = pgvector.enable(conn)
-            assert problem is None, problem
-        timings["pgvector_copy_and_hnsw_build_s"] = seconds(started)
-        timings["hnsw"] = hnsw_settings(size)
+            ingest(store, folder, size, timings)
+        embedder, ids, vectors = vectors_and_graph(store, folder, size, timings)
         timings["recall_at_10"] = recall_at_10(store, embedder, ids, vectors)
     return timings
 
 
-def hnsw_settings(size: int) -> dict:
-    return {
+def ingest(store: Store, folder: Path, size: int, timings: Timings) -> None:
+    """The scaled corpus of `size` papers into the store, timed."""
+    started = time.perf_counter()
+    ingested = run_ingest(store, JsonlSource(scaled_corpus(folder, size)), show_progress=False)
+    assert ingested.rejected == 0, ingested.rejections[:3]
+    timings["ingest_s"] = seconds(started)
+    timings["ingest_papers_per_s"] = round(size / timings["ingest_s"])
+
+
+def vectors_and_graph(
+    store: Store, folder: Path, size: int, timings: Timings
+) -> tuple[Embedder, np.ndarray, np.ndarray]:
+    """The first `size` papers' vectors written (fill_vectors), then pgvector's copy of
+    them and its HNSW index, each timed; the embedder, the paper ids and their vectors."""
+    embedder = Embedder(bulk=True)
+    seeds = title_vectors(embedder, folder.parent)
+    started = time.perf_counter()
+    ids, vectors = fill_vectors(store, embedder.model_id, seeds, limit=size)
+    timings["vectors_written_s"] = seconds(started)
+    with store.engine.begin() as conn:
+        started = time.perf_counter()
+        problem = pgvector.enable(conn)
+        assert problem is None, problem
+    timings["pgvector_copy_and_hnsw_build_s"] = seconds(started)
+    timings["hnsw"] = {
         "m": pgvector.HNSW_M,
         "ef_construction": pgvector.HNSW_EF_CONSTRUCTION,
         "maintenance_work_mem_mb": pgvector.build_memory_mb(size),
         "type": "halfvec(384), inner product",
     }
+    return embedder, ids, vectors
 
 
 def recall_at_10(store: Store, embedder: Embedder, ids: np.ndarray, vectors: np.ndarray) -> dict:

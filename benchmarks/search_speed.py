@@ -28,6 +28,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import (  # noqa: E402
     ARXIV_CS_DAILY,
+    arxiv_lines,
     fill_vectors,
     machine,
     memory_mb,
@@ -47,6 +49,8 @@ from paperfeed.services.search import SearchEngine  # noqa: E402
 from paperfeed.sources.jsonl import JsonlSource  # noqa: E402
 from paperfeed.store import Store  # noqa: E402
 from paperfeed.store.schema import papers  # noqa: E402
+
+COPY_PREFIX = 9000  # a copy's id: 9000 + 2 * copy + position // 100,000, then the rest
 
 
 def scaled_corpus(folder: Path, size: int) -> Path:
@@ -62,12 +66,28 @@ def scaled_corpus(folder: Path, size: int) -> Path:
             copy, position = divmod(n, len(real))
             if copy:
                 # Ids 9ppp.NNNNN (two prefixes a copy: an arXiv number has five digits)
-                # cannot clash with real 25xx/26xx ids.
-                prefix = 9000 + 2 * copy + position // 100_000
+                # cannot clash with real 25xx/26xx ids; scaled_origin reads them back.
+                prefix = COPY_PREFIX + 2 * copy + position // 100_000
                 record["arxiv_id"] = f"{prefix}.{position % 100_000:05d}"
                 record["title"] = f"{record['title']} (copy {copy})"
             out.write(json.dumps(record) + "\n")
     return path
+
+
+def scaled_origin(arxiv_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """For each paper of a scaled corpus, which real paper it is (its line in
+    arxiv-cs-daily) and which copy of it (0: the paper itself)."""
+    line_of = arxiv_lines()
+    position = np.empty(len(arxiv_ids), dtype=np.int64)
+    copy = np.zeros(len(arxiv_ids), dtype=np.int64)
+    for k, arxiv_id in enumerate(arxiv_ids):
+        prefix, number = arxiv_id.split(".")
+        if int(prefix) >= COPY_PREFIX:
+            copy[k], hundred_thousands = divmod(int(prefix) - COPY_PREFIX, 2)
+            position[k] = hundred_thousands * 100_000 + int(number)
+        else:
+            position[k] = line_of[arxiv_id]
+    return position, copy
 
 
 def measure(engine: SearchEngine, texts: list[str], mode: str) -> dict:
