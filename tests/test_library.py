@@ -17,7 +17,7 @@ from paperfeed.services.search import SearchEngine
 from paperfeed.sources.hf_daily import HfDailyFileSource
 from paperfeed.store import Store
 from paperfeed.store.db import _sqlalchemy_url
-from paperfeed.store.migrations import MIGRATIONS, current_version
+from paperfeed.store.migrations import LATEST_VERSION, MIGRATIONS, current_version
 from paperfeed.store.schema import metadata, schema_migrations
 from tests.feeds import hf_api_entry, paper
 from tests.forms import new_reader, sent_to_log_in
@@ -199,5 +199,5 @@ def test_migration_14_adds_the_library_tables_to_a_version_8_store(empty_db_url)
     engine.dispose()
     with Store(empty_db_url) as store, store.engine.connect() as conn:
         assert mine <= set(sa.inspect(conn).get_table_names())
-        assert current_version(conn) == 14
+        assert current_version(conn) == LATEST_VERSION
         assert 14 in set(conn.execute(sa.select(schema_migrations.c.version)).scalars())

@@ -79,8 +79,9 @@ def embedder(load_embedder):
     return load_embedder(128)
 
 
-def build_engine(store, folder, embedder):
-    """The topic corpus and a community day in `store`, indexed for every search mode."""
+def build_engine(store, folder, embedder, vectors=None):
+    """The topic corpus and a community day in `store`, indexed for every search mode
+    (`vectors`: the backend, PAPERFEED_VECTORS)."""
 
     path = folder / "topics.jsonl"
     path.write_text("\n".join(corpus_lines()))
@@ -88,7 +89,7 @@ def build_engine(store, folder, embedder):
     daily = folder / "2026-03-02.json"
     daily.write_text(json.dumps([hf_api_entry(paper(3), github="https://github.com/ex/tools")]))
     run_ingest(store, HfDailyFileSource(daily), show_progress=False)
-    search = SearchEngine(store, folder / "data", embedder=embedder)
+    search = SearchEngine(store, folder / "data", embedder=embedder, vectors=vectors)
     update_indexes(search)  # keywords, every paper embedded, vectors loaded
     return search
 

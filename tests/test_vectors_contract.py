@@ -27,7 +27,7 @@ from paperfeed.errors import PaperfeedError
 from paperfeed.index.backend import EVERYTHING, VectorFilter, stored_vectors
 from paperfeed.index.pgvector import PgVectorIndex
 from paperfeed.index.vectors import VectorIndex, embed_pending, open_vector_backend
-from paperfeed.records import paper_day
+from paperfeed.records import paper_day, utcnow
 from paperfeed.services.indexer import switch_vectors
 from paperfeed.services.ingest import run_ingest
 from paperfeed.sources.jsonl import JsonlSource
@@ -278,6 +278,32 @@ def test_refresh_takes_in_new_papers(kind_and_store, shared_data, embedder, tmp_
         ).scalar_one()
     vector = backend.vectors_of([new_id])[new_id]
     assert backend.search(vector, 1)[0][0] == new_id
+
+
+def test_a_search_can_keep_to_papers_embedded_since_a_time(
+    kind_and_store, shared_data, embedder, tmp_path
+):
+    kind, store = kind_and_store
+    first, later = (
+        read_slice(shared_data, 1_000, 1_040, 2),
+        read_slice(shared_data, 2_000, 2_010, 1),
+    )
+    ingest(store, first, tmp_path, embedder)
+    between = utcnow()
+    ingest(store, later, tmp_path, embedder)
+    backend = make_backend(kind, store, embedder.model_id)
+    backend.refresh()
+    with store.engine.connect() as conn:
+        later_ids = set(
+            conn.execute(
+                sa.select(papers.c.id).where(papers.c.arxiv_id.in_([r["arxiv_id"] for r in later]))
+            ).scalars()
+        )
+    vector = embedder.embed_query("neural networks")
+    found = backend.search(vector, 20, VectorFilter(embedded_since=between))
+    assert {pid for pid, _ in found} == later_ids
+    assert [s for _, s in found] == sorted((s for _, s in found), reverse=True)
+    assert backend.search(vector, 5, VectorFilter(embedded_since=utcnow())) == []
 
 
 def test_pgvector_catches_up_vectors_written_without_it(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Protocol
 
 import numpy as np
@@ -31,13 +31,16 @@ IN_LIST = 5_000  # ids per IN (...) list: bounded statements on both engines
 class VectorFilter:
     """Which papers a vector search may return. `categories`: any of them; `since` and
     `until`: the paper's day (records.paper_day), inclusive; `among`: only these paper ids;
-    `exclude`: not this paper (the one whose neighbours are asked for)."""
+    `exclude`: not this paper (the one whose neighbours are asked for); `embedded_since`:
+    only papers whose vector was written at or after this time (stored similar papers
+    merged with those embedded since, index/similar.py)."""
 
     categories: tuple[str, ...] = ()
     since: date | None = None
     until: date | None = None
     among: np.ndarray | None = None
     exclude: int | None = None
+    embedded_since: datetime | None = None
 
     @property
     def has_days(self) -> bool:
@@ -58,6 +61,9 @@ class VectorBackend(Protocol):
     """Nearest papers by cosine of unit vectors from one embedding model."""
 
     model: str
+    # True when every search reads every vector (the memory backend): a paper's similar
+    # papers are then stored, not searched for each page (index/similar.py).
+    scans_every_vector: bool
 
     def refresh(self) -> int:
         """Pick up vectors written since the last call (all of them the first time);

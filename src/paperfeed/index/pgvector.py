@@ -42,6 +42,10 @@ def _nearest_sql(order: str, conditions: str) -> str:
 class PgVectorIndex:
     """Nearest papers by the HNSW index of paper_vectors; see the module docstring."""
 
+    # The graph finds a paper's neighbours without a scan: a whole similar-papers request
+    # took 42 ms at 2.7M papers (docs/scaling.md), so they are not stored.
+    scans_every_vector = False
+
     def __init__(self, store: Store, model: str, ef_search: int = HNSW_EF_SEARCH) -> None:
         """`ef_search`: hnsw.ef_search (PAPERFEED_HNSW_EF_SEARCH). Larger is closer to exact
         and slower; with iterative scans it is where the walk starts, not a cap on rows."""
@@ -156,6 +160,9 @@ class PgVectorIndex:
         if where.exclude is not None:
             conditions.append("paper_id <> :exclude")
             params["exclude"] = int(where.exclude)
+        if where.embedded_since is not None:
+            conditions.append("embedded_at >= :embedded_since")
+            params["embedded_since"] = where.embedded_since
         return " AND ".join(conditions), params
 
     def vectors_of(self, paper_ids: Iterable[int]) -> dict[int, np.ndarray]:

@@ -195,6 +195,7 @@ class _Loaded:
     vectors: np.ndarray  # (rows, DIM): float32, or float16 when compact
     codes: np.ndarray | None  # sign codes (6 x rows) when compact
     days: np.ndarray  # paper_day of each row
+    embedded: np.ndarray  # when each row's vector was written (datetime64[us])
     tagged: np.ndarray  # paper id of each (paper, category) pair
     tags: np.ndarray  # category code of each pair
 
@@ -205,7 +206,8 @@ class _Loaded:
 
 def _empty() -> _Loaded:
     none = np.zeros(0, dtype=np.int64)
-    return _Loaded(none, np.zeros((0, DIM), np.float32), None, none, none, none)
+    never = np.zeros(0, dtype="datetime64[us]")
+    return _Loaded(none, np.zeros((0, DIM), np.float32), None, none, never, none, none)
 
 
 def _scores(vectors: np.ndarray, rows: np.ndarray | None, queries: np.ndarray) -> np.ndarray:
@@ -227,6 +229,8 @@ class VectorIndex:
     Beside each vector it keeps the paper's day and categories, so that filters narrow
     the rows scanned (exact filtered search: no over-fetching).
     """
+
+    scans_every_vector = True
 
     def __init__(
         self, store: Store, model: str, compact_above: int = 300_000, rescore: int = 2_000
@@ -270,6 +274,7 @@ class VectorIndex:
         new_days = np.fromiter(
             (paper_day(r.announced_date, r.published_at) for r in rows), np.int64, len(rows)
         )
+        new_embedded = np.array([r.embedded_at for r in rows], dtype="datetime64[us]")
         codes_of = self._category_codes
         pairs = [
             (r.paper_id, codes_of.setdefault(c, len(codes_of))) for r in rows for c in r.categories
@@ -293,6 +298,7 @@ class VectorIndex:
             vectors=np.concatenate([vectors[keep], new_vectors]),
             codes=codes,
             days=np.concatenate([old.days[keep], new_days]),
+            embedded=np.concatenate([old.embedded[keep], new_embedded]),
             tagged=np.concatenate([old.tagged[keep_tags], new_tagged]),
             tags=np.concatenate([old.tags[keep_tags], new_tags]),
         )
@@ -362,6 +368,9 @@ class VectorIndex:
         if where.has_days:
             low, high = where.day_range
             mask = (data.days >= low) & (data.days <= high)
+        if where.embedded_since is not None:
+            recent = data.embedded >= np.datetime64(where.embedded_since, "us")
+            mask = recent if mask is None else mask & recent
         if where.categories:
             wanted = [
                 self._category_codes[c] for c in where.categories if c in self._category_codes

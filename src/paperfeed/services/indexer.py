@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import date
 
 from paperfeed.errors import PaperfeedError
+from paperfeed.index.similar import ROUND_LIMIT, store_similar
 from paperfeed.index.vectors import count_stale, embed_pending
 from paperfeed.services.jobs import PeriodicJob
 from paperfeed.services.paper_map import place_new_papers
@@ -33,9 +34,9 @@ def update_indexes(
 ) -> tuple[int, int]:
     """Sync the keyword index, summarize (TL;DR) stale papers, recompute the rising topics
     when papers changed (`today`: their clock, see services/rising.py), embed stale papers,
-    load new vectors. Returns how many papers were (keyword-indexed, embedded). Callbacks
-    get progress; `stop` ends early
-    between batches (what was committed stays). One call at a time per process: the
+    load new vectors, store the similar papers of those that lack them (index/similar.py).
+    Returns how many papers were (keyword-indexed, embedded). Callbacks get progress;
+    `stop` ends early between batches (what was committed stays). One call at a time per process: the
     background indexer and the updater of `serve` share an engine, and a tantivy index
     takes one writer at a time."""
     with _ONE_AT_A_TIME:
@@ -65,13 +66,17 @@ def _update_indexes(
     if not engine.keyword.pending(store):
         refresh_rising(store, today)
     embedded = 0
+    stopped = stop.is_set if stop is not None else lambda: False
     if count_stale(store, engine.embedder.model_id):
         for count in embed_pending(store, engine.embedder, on_progress=on_embedded):
             embedded = count
             engine.refresh_vectors()  # searchable batch by batch
-            if stop is not None and stop.is_set():
+            if stopped():
                 break
-    engine.refresh_vectors()
+    vectors = engine.refresh_vectors()
+    # Once per process, then when vectors were added or the last round left lists to do.
+    if vectors.scans_every_vector and (embedded or engine.similar_due) and not stopped():
+        engine.similar_due = store_similar(store, vectors, stopped) >= ROUND_LIMIT
     # On the map, beside their neighbours (once a layout exists).
     place_new_papers(store, engine.embedder.model_id)
     return keyword_done, embedded

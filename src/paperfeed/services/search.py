@@ -47,6 +47,7 @@ from paperfeed.config import HNSW_EF_SEARCH, Settings
 from paperfeed.index.backend import EVERYTHING, VectorBackend, VectorFilter
 from paperfeed.index.embedder import Embedder, paper_text
 from paperfeed.index.lexical import KeywordIndex
+from paperfeed.index.similar import NEIGHBOURS_KEPT, similar_from_store
 from paperfeed.index.vectors import Coverage, open_vector_backend
 from paperfeed.query import STOPWORDS, ParsedQuery, QueryError, parse_query, words_of
 from paperfeed.services.paper_views import PaperView, papers_by_id, with_fresh_counts
@@ -216,6 +217,7 @@ class SearchEngine:
         self.cpu = threading.BoundedSemaphore(os.cpu_count() or 2)
         self._embedder = embedder
         self.vectors: VectorBackend | None = None
+        self.similar_due = True  # the indexer's: stored similar papers to check (indexer.py)
 
     @property
     def embedder(self) -> Embedder:
@@ -512,16 +514,26 @@ class SearchEngine:
         return Coverage(embedded=min(len(self.loaded_vectors()), total), total=total)
 
     def similar(self, arxiv_id: str, limit: int = 10) -> list[SearchHit]:
-        """Nearest papers by embedding; a paper without a vector yet is embedded now."""
+        """Nearest papers by embedding: the paper's stored list merged with the papers
+        embedded since (index/similar.py), else a search of every vector; a paper without
+        a vector yet is embedded now."""
+        vectors = self.loaded_vectors()
         with self.store.read() as conn:
             row = conn.execute(
                 sa.select(papers.c.id, papers.c.title, papers.c.abstract).where(
                     papers.c.arxiv_id == arxiv_id
                 )
             ).first()
-        if row is None:
-            return []
-        vector = self.loaded_vectors().vectors_of([row.id]).get(row.id)
+            if row is None:
+                return []
+            found = None
+            if vectors.scans_every_vector:
+                with self.cpu:
+                    found = similar_from_store(conn, vectors, row.id)
+        limit = max(1, min(limit, MAX_LIMIT))
+        if found is not None and limit <= NEIGHBOURS_KEPT:
+            return self._hits(found)[:limit]  # papers deleted since are left out
+        vector = vectors.vectors_of([row.id]).get(row.id)
         if vector is None:
             vector = self.embedder.embed([paper_text(row.title, row.abstract)])[0]
         return self.by_vector(vector, limit, exclude=row.id)
@@ -540,6 +552,9 @@ class SearchEngine:
             found = self.loaded_vectors().search(
                 vector, limit, EVERYTHING if exclude is None else VectorFilter(exclude=exclude)
             )
+        return self._hits(found)
+
+    def _hits(self, found: list[tuple[int, float]]) -> list[SearchHit]:
         with self.store.read() as conn:
             views = papers_by_id(conn, [pid for pid, _ in found])
         return [

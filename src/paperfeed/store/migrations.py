@@ -206,6 +206,7 @@ MIGRATIONS: list[tuple[int, str, Step | None]] = [
         "your library: reading state and private notes",
         _create_tables("reading_states", "paper_notes"),
     ),
+    (15, "stored similar papers", _create_tables("similar_papers")),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

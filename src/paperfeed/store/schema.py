@@ -595,3 +595,17 @@ map_regions = sa.Table(
     sa.Column("size", sa.Integer, nullable=False),
     sa.Column("laid_out_at", sa.DateTime, nullable=False),
 )
+
+# --- Stored similar papers (version 15) ---
+
+# Each embedded paper's nearest papers when its list was computed (index/similar.py):
+# NEIGHBOURS_KEPT pairs of (paper id int64, cosine float32), best first, packed. Derived
+# data, as the vectors are: the indexer computes it again when it is missing or old.
+similar_papers = sa.Table(
+    "similar_papers",
+    metadata,
+    sa.Column("paper_id", sa.ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("model", sa.Text, primary_key=True),
+    sa.Column("neighbours", sa.LargeBinary, nullable=False),
+    sa.Column("computed_at", sa.DateTime, nullable=False),
+)
