@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from paperfeed.store import Store
 from paperfeed.store.db import replica_reads
 from paperfeed.store.migrations import LATEST_VERSION
-from paperfeed.store.schema import papers, reading_states
+from paperfeed.store.schema import papers, similar_papers
 from tests.feeds import listing_line, paper
 from tests.forms import csrf_token, sign_up
 from tests.helpers import loopback_client
@@ -254,17 +254,17 @@ def test_a_replica_behind_the_schema_is_passed_over_until_it_catches_up(replicat
     newest migration were new: dropped on both, then made again on the primary alone)."""
     primary_url, replica_url, _ = replicated
     with _connected(primary_url) as conn:
-        conn.execute(sa.text("DROP TABLE paper_notes, reading_states"))
+        conn.execute(sa.text("DROP TABLE similar_papers"))  # what the newest migration made
         conn.execute(sa.text(f"DELETE FROM schema_migrations WHERE version = {LATEST_VERSION}"))
     _wait_for(lambda: _caught_up(primary_url, replica_url), 60, "the replica replays the drop")
     _replay(replica_url, "pause")
 
     def read_from(store: Store) -> tuple[bool, int]:
-        """Whether the read went to the replica; the reading states it found there."""
+        """Whether the read went to the replica; the stored similar papers it found there."""
         with replica_reads(), store.read() as conn:
             standby = conn.execute(sa.text("SELECT pg_is_in_recovery()")).scalar_one()
-            states = conn.execute(sa.select(sa.func.count()).select_from(reading_states))
-            return standby, states.scalar_one()
+            lists = conn.execute(sa.select(sa.func.count()).select_from(similar_papers))
+            return standby, lists.scalar_one()
 
     try:
         with Store(primary_url, [replica_url]) as store:  # migrates the primary again
