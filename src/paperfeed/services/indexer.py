@@ -76,7 +76,10 @@ def _update_indexes(
     vectors = engine.refresh_vectors()
     # Once per process, then when vectors were added or the last round left lists to do.
     if vectors.scans_every_vector and (embedded or engine.similar_due) and not stopped():
-        engine.similar_due = store_similar(store, vectors, stopped) >= ROUND_LIMIT
+        stored = store_similar(store, vectors, stopped)
+        engine.similar_due = stored >= ROUND_LIMIT
+        if stored:
+            log.info("stored the similar papers of %d papers", stored)
     # On the map, beside their neighbours (once a layout exists).
     place_new_papers(store, engine.embedder.model_id)
     return keyword_done, embedded
