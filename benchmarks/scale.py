@@ -436,12 +436,7 @@ def main() -> None:
     finally:
         server.stop()
     result = {
-        "benchmark": "scale",
-        "papers": args.papers,
-        "command": f"python benchmarks/scale.py --papers {args.papers} --clients {args.clients}",
-        "stand_in_vectors": STAND_INS,
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
+        **_about("scale", args.papers, f"--clients {args.clients}"),
         **built,
         **served,
         "disk_mb": {**sizes, "keyword_index": index_mb},
@@ -456,6 +451,18 @@ def main() -> None:
     write_result(ROOT / "benchmarks" / "results" / f"scale_{args.papers}.json", result)
 
 
+def _about(benchmark: str, papers: int, options: str) -> dict:
+    """What every result of this script starts with: which run, where and when."""
+    return {
+        "benchmark": benchmark,
+        "papers": papers,
+        "command": f"python benchmarks/scale.py --papers {papers} {options}",
+        "stand_in_vectors": STAND_INS,
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+    }
+
+
 def main_recall_only(args: argparse.Namespace, folder: Path) -> None:
     server = None if args.database_url else PostgresServer()
     url = args.database_url or server.start()
@@ -465,12 +472,7 @@ def main_recall_only(args: argparse.Namespace, folder: Path) -> None:
         if server is not None:
             server.stop()
     result = {
-        "benchmark": "scale_recall",
-        "papers": args.papers,
-        "command": f"python benchmarks/scale.py --papers {args.papers} --recall-only",
-        "stand_in_vectors": STAND_INS,
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
+        **_about("scale_recall", args.papers, "--recall-only"),
         **timings,
     }
     print(json.dumps(result, indent=1))

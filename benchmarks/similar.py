@@ -139,7 +139,7 @@ def main() -> None:
             "benchmark": "similar",
             "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": machine(),
-            "command": "benchmarks/similar.py " + " ".join(sys.argv[1:]),
+            "command": " ".join(["python", "benchmarks/similar.py", *sys.argv[1:]]),
             "papers": len(vectors),
             "vectors": "real MiniLM vectors of the papers' titles (common.title_vectors)",
             "store_all_lists_s": round(store_s, 1),

@@ -36,9 +36,9 @@ def update_indexes(
     when papers changed (`today`: their clock, see services/rising.py), embed stale papers,
     load new vectors, store the similar papers of those that lack them (index/similar.py).
     Returns how many papers were (keyword-indexed, embedded). Callbacks get progress;
-    `stop` ends early between batches (what was committed stays). One call at a time per process: the
-    background indexer and the updater of `serve` share an engine, and a tantivy index
-    takes one writer at a time."""
+    `stop` ends early between batches (what was committed stays). One call at a time per
+    process: the background indexer and the updater of `serve` share an engine, and a
+    tantivy index takes one writer at a time."""
     with _ONE_AT_A_TIME:
         return _update_indexes(engine, on_keyword, on_embedded, stop, on_tldr, today)
 

@@ -518,6 +518,7 @@ class SearchEngine:
         embedded since (index/similar.py), else a search of every vector; a paper without
         a vector yet is embedded now."""
         vectors = self.loaded_vectors()
+        limit = max(1, min(limit, MAX_LIMIT))
         with self.store.read() as conn:
             row = conn.execute(
                 sa.select(papers.c.id, papers.c.title, papers.c.abstract).where(
@@ -527,11 +528,10 @@ class SearchEngine:
             if row is None:
                 return []
             found = None
-            if vectors.scans_every_vector:
+            if vectors.scans_every_vector and limit <= NEIGHBOURS_KEPT:
                 with self.cpu:
                     found = similar_from_store(conn, vectors, row.id)
-        limit = max(1, min(limit, MAX_LIMIT))
-        if found is not None and limit <= NEIGHBOURS_KEPT:
+        if found is not None:
             return self._hits(found)[:limit]  # papers deleted since are left out
         vector = vectors.vectors_of([row.id]).get(row.id)
         if vector is None:
