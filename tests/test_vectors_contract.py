@@ -280,6 +280,41 @@ def test_refresh_takes_in_new_papers(kind_and_store, shared_data, embedder, tmp_
     assert backend.search(vector, 1)[0][0] == new_id
 
 
+def test_the_memory_index_reads_vectors_written_at_one_time_again_only_when_one_is_new(
+    db_url, shared_data, embedder, tmp_path
+):
+    """A bulk import writes many vectors at one time: a refresh reads them again only
+    when the store has one more of that time, or a newer one."""
+    with Store(db_url) as store:
+        ingest(store, read_slice(shared_data, 4_000, 4_007, 1), tmp_path, embedder)
+        at = utcnow()
+        with store.engine.begin() as conn:
+            conn.execute(paper_embeddings.update().values(embedded_at=at))
+            held_back = conn.execute(
+                sa.select(paper_embeddings).order_by(paper_embeddings.c.paper_id.desc())
+            ).first()
+            conn.execute(
+                paper_embeddings.delete().where(paper_embeddings.c.paper_id == held_back.paper_id)
+            )
+        index = VectorIndex(store, embedder.model_id)
+        assert index.refresh() == 6
+        assert index.refresh() == 0  # nothing new: none read again
+        with store.engine.begin() as conn:  # one more written at that same time
+            conn.execute(paper_embeddings.insert().values(**held_back._mapping))
+        assert index.refresh() == 7 and len(index) == 7
+        assert index.refresh() == 0
+        turned = -np.frombuffer(held_back.vector, dtype=np.float32)
+        with store.engine.begin() as conn:  # embedded again, later
+            conn.execute(
+                paper_embeddings.update()
+                .where(paper_embeddings.c.paper_id == held_back.paper_id)
+                .values(vector=turned.tobytes(), embedded_at=utcnow())
+            )
+        assert index.refresh() == 7  # the newer one, and those at the old time again
+        assert index.refresh() == 0 and len(index) == 7
+        assert np.allclose(index.vectors_of([held_back.paper_id])[held_back.paper_id], turned)
+
+
 def test_a_search_can_keep_to_papers_embedded_since_a_time(
     kind_and_store, shared_data, embedder, tmp_path
 ):

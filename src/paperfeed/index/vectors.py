@@ -242,6 +242,7 @@ class VectorIndex:
         self._data = _empty()
         self._category_codes: dict[str, int] = {}  # only grows: safe to read while it does
         self._loaded_through = None
+        self._loaded_at_newest = 0  # how many loaded vectors were written at that time
         self._sorted: tuple[np.ndarray | None, np.ndarray] = (None, np.zeros(0, np.int64))
 
     @property
@@ -256,11 +257,25 @@ class VectorIndex:
         return len(self._data.ids)
 
     def refresh(self) -> int:
-        query = pgvector.embedded_papers().where(paper_embeddings.c.model == self.model)
-        if self._loaded_through is not None:
-            query = query.where(paper_embeddings.c.embedded_at >= self._loaded_through)
+        """Load the vectors written since the last call. Those written in the same instant
+        as the newest one loaded are read again (one committed just after the last load
+        would be missed otherwise), unless a count says the store has no others: a store
+        whose vectors share one time (a bulk import) is not read whole every round."""
+        mine = paper_embeddings.c.model == self.model
+        query = pgvector.embedded_papers().where(mine)
         loaded = 0
         with self.store.engine.connect() as conn:
+            if self._loaded_through is not None:
+                since = paper_embeddings.c.embedded_at >= self._loaded_through
+                count, newest = conn.execute(
+                    sa.select(sa.func.count(), sa.func.max(paper_embeddings.c.embedded_at)).where(
+                        mine, since
+                    )
+                ).one()
+                if newest == self._loaded_through and count == self._loaded_at_newest:
+                    return 0
+                query = query.where(since)
+                self._loaded_at_newest = 0  # those at the newest time are read again
             result = conn.execution_options(yield_per=50_000).execute(query)
             for rows in result.partitions(50_000):
                 self._add(rows)
@@ -302,9 +317,12 @@ class VectorIndex:
             tagged=np.concatenate([old.tagged[keep_tags], new_tagged]),
             tags=np.concatenate([old.tags[keep_tags], new_tags]),
         )
-        self._loaded_through = max(
-            [r.embedded_at for r in rows] + ([self._loaded_through] if self._loaded_through else [])
-        )
+        newest = max(r.embedded_at for r in rows)
+        at_newest = sum(r.embedded_at == newest for r in rows)
+        if self._loaded_through is None or newest > self._loaded_through:
+            self._loaded_through, self._loaded_at_newest = newest, at_newest
+        elif newest == self._loaded_through:  # read again, or a later partition of this read
+            self._loaded_at_newest += at_newest
 
     def search(
         self, vector: np.ndarray, limit: int, where: VectorFilter = EVERYTHING

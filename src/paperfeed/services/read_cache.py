@@ -1,5 +1,6 @@
 """Reads every reader shares, kept a short while in this process: the data of a rendered
-page (never its HTML, which holds a signed-in reader's forms), for the pages the
+page (never its HTML, which holds a signed-in reader's forms; what of a listed paper's
+HTML is the same for every reader is kept by web/templating.py), for the pages the
 anonymous page cache (web/page_cache.py) cannot answer.
 
 What is kept must be the same for every reader and may be a little old: a paper's similar

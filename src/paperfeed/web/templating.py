@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
-from jinja2 import BytecodeCache
+from jinja2 import BytecodeCache, Environment
 from jinja2.bccache import Bucket
 from markupsafe import Markup
 
+from paperfeed.services.paper_views import PaperView, Submitter
 from paperfeed.services.text import comment_html, web_link, with_math
 from paperfeed.web.security import Security
 
@@ -48,6 +54,71 @@ def with_params(request: Request, **changes: str | int | None) -> str:
     return f"{request.url.path}?{urlencode(query)}" if query else request.url.path
 
 
+# Listed papers whose text and facts a process keeps rendered: a day's list, trending and
+# the searches of the last minutes, at about 1.5 KB each.
+PAPER_PARTS_KEPT = 4_096
+
+
+@dataclass(frozen=True)
+class ShownPaper:
+    """What _paper_text.html shows of a listed paper, and nothing else: the key its
+    rendering is kept under, so that a change to any of it renders it again."""
+
+    arxiv_id: str
+    title: str
+    authors: tuple[str, ...]
+    tldr: str | None
+    abstract: str
+    ai_summary: str | None
+    snippet: Markup | None
+    abs_url: str
+    primary_category: str | None
+    announced_date: date | None
+    published_at: datetime | None
+    github_repo: str | None
+    github_stars: int | None
+    organization: str | None
+    submitted_by: Submitter | None
+
+    @classmethod
+    def of(cls, p: PaperView, snippet: Markup | None) -> ShownPaper:
+        return cls(
+            p.arxiv_id,
+            p.title,
+            tuple(p.authors),
+            p.tldr,
+            p.abstract,
+            p.ai_summary,
+            snippet,
+            p.abs_url,
+            p.primary_category,
+            p.announced_date,
+            p.published_at,
+            p.github_repo,
+            p.github_stars,
+            p.organization,
+            p.submitted_by,
+        )
+
+
+class PaperParts(NamedTuple):
+    text: Markup
+    facts: Markup
+
+
+def paper_parts(env: Environment) -> Callable[[PaperView, Markup | None], PaperParts]:
+    """A listed paper's text and facts, the same for every reader, rendered once and kept
+    (PAPER_PARTS_KEPT): the larger half of a list's rendering, where a signed-in reader's
+    votes and reading marks around them are rendered for each page."""
+
+    @lru_cache(maxsize=PAPER_PARTS_KEPT)
+    def render(shown: ShownPaper) -> PaperParts:
+        parts = env.get_template("_paper_text.html").module
+        return PaperParts(parts.paper_text(shown, shown.snippet), parts.paper_facts(shown))  # type: ignore[attr-defined]
+
+    return lambda p, snippet=None: render(ShownPaper.of(p, snippet))
+
+
 _URL = re.compile(r"https?://[^\s<>\"']+")
 
 
@@ -71,4 +142,5 @@ def make_templates(security: Security) -> Jinja2Templates:
     templates.env.filters["web_link"] = web_link
     templates.env.filters["link_urls"] = link_urls
     templates.env.globals["with_params"] = with_params
+    templates.env.globals["paper_parts"] = paper_parts(templates.env)
     return templates
