@@ -15,6 +15,7 @@ import gzip
 import itertools
 import json
 import logging
+import threading
 from collections import Counter
 from datetime import date
 
@@ -30,6 +31,7 @@ from paperfeed.index.vectors import VectorIndex, embed_pending, open_vector_back
 from paperfeed.records import paper_day, utcnow
 from paperfeed.services.indexer import switch_vectors
 from paperfeed.services.ingest import run_ingest
+from paperfeed.services.search import SearchEngine
 from paperfeed.sources.jsonl import JsonlSource
 from paperfeed.store import Store, pgvector
 from paperfeed.store.migrations import migrate
@@ -313,6 +315,44 @@ def test_the_memory_index_reads_vectors_written_at_one_time_again_only_when_one_
         assert index.refresh() == 7  # the newer one, and those at the old time again
         assert index.refresh() == 0 and len(index) == 7
         assert np.allclose(index.vectors_of([held_back.paper_id])[held_back.paper_id], turned)
+
+
+def test_the_search_engine_shows_its_vectors_only_once_they_are_all_loaded(
+    kind_and_store, shared_data, embedder, tmp_path
+):
+    """The first load is published whole (until then searches and /readyz wait), and a
+    request that comes during it waits for it instead of reading every vector again."""
+    kind, store = kind_and_store
+    ingest(store, read_slice(shared_data, 3_000, 3_020, 1), tmp_path, embedder)
+    engine = SearchEngine(
+        store, None, embedder=embedder, vectors="pgvector" if kind == "pgvector" else "memory"
+    )
+    reading, go_on = threading.Event(), threading.Event()
+    table = paper_vectors.name if kind == "pgvector" else paper_embeddings.name
+
+    def hold_the_first_load(conn, cursor, statement, parameters, context, executemany):
+        if threading.current_thread().name == "first-load" and f"FROM {table}" in statement:
+            reading.set()
+            go_on.wait(30)
+
+    sa.event.listen(store.engine, "before_cursor_execute", hold_the_first_load)
+    got: list = []
+    first = threading.Thread(target=lambda: got.append(engine.loaded_vectors()), name="first-load")
+    second = threading.Thread(target=lambda: got.append(engine.loaded_vectors()))
+    try:
+        first.start()
+        assert reading.wait(30)
+        assert engine.vectors is None  # the load has begun, and is not whole yet
+        second.start()
+        second.join(0.5)
+        assert second.is_alive()  # waiting for the first load
+    finally:
+        go_on.set()
+        first.join(30)
+        second.join(30)
+        sa.event.remove(store.engine, "before_cursor_execute", hold_the_first_load)
+    assert len(got) == 2 and got[0] is got[1] is engine.vectors
+    assert len(engine.vectors) == 20
 
 
 def test_a_search_can_keep_to_papers_embedded_since_a_time(

@@ -216,7 +216,9 @@ class SearchEngine:
         # request threads fight over two cores.
         self.cpu = threading.BoundedSemaphore(os.cpu_count() or 2)
         self._embedder = embedder
+        # None until the first load is whole (refresh_vectors): /readyz waits for it.
         self.vectors: VectorBackend | None = None
+        self._vectors_lock = threading.Lock()
         self.similar_due = True  # the indexer's: stored similar papers to check (indexer.py)
 
     @property
@@ -233,18 +235,27 @@ class SearchEngine:
         self.refresh_vectors()
 
     def refresh_vectors(self) -> VectorBackend:
-        """Take in vectors added since the last call (all of them the first time)."""
-        if self.vectors is None:
-            self.vectors = open_vector_backend(
-                self.store, self.embedder.model_id, self.vector_backend, self.hnsw_ef_search
-            )
-        self.vectors.refresh()
-        return self.vectors
+        """Take in vectors added since the last call (all of them the first time). One
+        call at a time: the indexer's round and a request that finds nothing loaded yet
+        would otherwise both read every vector into the same index. The backend is
+        published only once its first load is whole, so that searches and /readyz never
+        see a part of it (a million vectors load in 50,000-row parts)."""
+        with self._vectors_lock:
+            if self.vectors is None:
+                opened = open_vector_backend(
+                    self.store, self.embedder.model_id, self.vector_backend, self.hnsw_ef_search
+                )
+                opened.refresh()
+                self.vectors = opened
+            else:
+                self.vectors.refresh()
+            return self.vectors
 
     def loaded_vectors(self) -> VectorBackend:
         """The vector backend, opened and refreshed on first use (refresh_vectors takes
-        in new vectors)."""
-        return self.vectors if self.vectors is not None else self.refresh_vectors()
+        in new vectors); a request during the first load waits for it."""
+        vectors = self.vectors
+        return vectors if vectors is not None else self.refresh_vectors()
 
     def _has_code_ids(self) -> set[int]:
         with self.store.read() as conn:
