@@ -133,3 +133,17 @@ def test_with_pgvector_no_list_is_stored_and_the_graph_answers(
         assert computed_at(store) == {}
         shown = [paper_id(store, h.paper.arxiv_id) for h in engine.similar("2611.00005", 3)]
         assert shown == searched(engine, "2611.00005", 3)
+
+
+def test_a_paper_deleted_since_its_neighbours_list_gives_its_place_to_the_next(
+    fresh_db, tmp_path, embedder
+):
+    """A page reads only as many of the stored neighbours as it shows, and reads on
+    when one of them is no longer in the store."""
+    engine = build_engine(fresh_db, tmp_path, embedder, vectors="memory")
+    arxiv_id = "2611.00001"
+    before = [h.paper.arxiv_id for h in engine.similar(arxiv_id, 4)]
+    assert len(before) == 4
+    with fresh_db.engine.begin() as conn:
+        conn.execute(papers.delete().where(papers.c.arxiv_id == before[0]))
+    assert [h.paper.arxiv_id for h in engine.similar(arxiv_id, 3)] == before[1:]

@@ -543,7 +543,10 @@ class SearchEngine:
                 with self.cpu:
                     found = similar_from_store(conn, vectors, row.id)
         if found is not None:
-            return self._hits(found)[:limit]  # papers deleted since are left out
+            hits = self._hits(found[:limit])
+            if len(hits) < limit:  # papers deleted since the list was stored: the next ones
+                hits = self._hits(found)[:limit]
+            return hits
         vector = vectors.vectors_of([row.id]).get(row.id)
         if vector is None:
             vector = self.embedder.embed([paper_text(row.title, row.abstract)])[0]
