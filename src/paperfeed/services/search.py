@@ -241,15 +241,14 @@ class SearchEngine:
         published only once its first load is whole, so that searches and /readyz never
         see a part of it (a million vectors load in 50,000-row parts)."""
         with self._vectors_lock:
-            if self.vectors is None:
-                opened = open_vector_backend(
+            vectors = self.vectors
+            if vectors is None:
+                vectors = open_vector_backend(
                     self.store, self.embedder.model_id, self.vector_backend, self.hnsw_ef_search
                 )
-                opened.refresh()
-                self.vectors = opened
-            else:
-                self.vectors.refresh()
-            return self.vectors
+            vectors.refresh()
+            self.vectors = vectors
+            return vectors
 
     def loaded_vectors(self) -> VectorBackend:
         """The vector backend, opened and refreshed on first use (refresh_vectors takes
