@@ -186,6 +186,35 @@ def test_the_plan_explains_the_search_itself(filled, exact, embedder):
     assert plan[0].startswith("Limit") and any("paper_vectors" in line for line in plan), plan
 
 
+def test_a_repeated_search_is_planned_for_its_own_filter_every_time(filled, exact, embedder):
+    """psycopg prepares a statement run 5 times on one connection, and PostgreSQL may then
+    plan it once for any parameters: for a filtered search that generic plan guesses the
+    filter passes ~25 rows and sorts every row that passes instead of walking the graph
+    (docs/scaling.md). Each search must be planned for its own filter."""
+    store = filled["postgresql"]
+    index = make_backend("pgvector", store, embedder.model_id)
+    generic_plans: list[int] = []
+
+    def count_generic_plans(_conn, cursor, statement, *_rest) -> None:
+        if "ORDER BY embedding" in statement:  # in the search's own transaction
+            cursor.execute(
+                "SELECT coalesce(sum(generic_plans), 0) FROM pg_prepared_statements"
+                " WHERE statement LIKE 'SELECT paper_id%'"  # the search's walk
+            )
+            generic_plans.append(cursor.fetchone()[0])
+
+    common = Counter(c for cats in exact.categories.values() for c in cats).most_common()[0][0]
+    where = VectorFilter(categories=(common,), since=date(2025, 1, 1))
+    sa.event.listen(store.engine, "after_cursor_execute", count_generic_plans)
+    try:
+        for vector in queries(embedder, exact)[:12]:  # one at a time: one pooled connection
+            index.search(vector, 10, where)
+    finally:
+        sa.event.remove(store.engine, "after_cursor_execute", count_generic_plans)
+    assert len(generic_plans) >= 12
+    assert generic_plans[-1] == 0, generic_plans
+
+
 def test_category_and_date_filters_are_honoured(backend, exact, embedder):
     counts = Counter(c for cats in exact.categories.values() for c in cats)
     common, rare = counts.most_common()[0][0], counts.most_common()[-1][0]

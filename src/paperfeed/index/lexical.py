@@ -208,8 +208,8 @@ class KeywordIndex:
 
     def catch_up(self, store: Store) -> None:
         """Sync when the store has papers the index lacks."""
-        if self.pending(store):
-            for _ in self.sync(store):
+        if pending := self.pending(store):
+            for _ in self.sync(store, pending):
                 pass
 
     def pending(self, store: Store) -> int:
@@ -229,8 +229,10 @@ class KeywordIndex:
             )
         return query
 
-    def sync(self, store: Store) -> Iterator[int]:
-        """Index papers changed since the last sync; yields how many after each batch."""
+    def sync(self, store: Store, pending: int | None = None) -> Iterator[int]:
+        """Index papers changed since the last sync; yields how many after each batch.
+        `pending`: the caller's count of them (`pending()`), so as not to count again (a
+        count of every paper at the first sync of a large store takes seconds)."""
         with self._sync_lock, store.engine.connect() as conn:
             started = conn.execute(sa.select(sa.func.max(papers.c.ingested_at))).scalar()
             rows = conn.execution_options(yield_per=SYNC_BATCH).execute(
@@ -248,7 +250,7 @@ class KeywordIndex:
             heap = 128_000_000 if self.folder else 32_000_000
             writer = self.index.writer(heap_size=heap, num_threads=1)
             done = 0
-            self.behind = self.pending(store)
+            self.behind = self.pending(store) if pending is None else pending
             try:
                 for batch in rows.partitions(SYNC_BATCH):
                     for row in batch:

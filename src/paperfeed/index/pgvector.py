@@ -129,11 +129,16 @@ class PgVectorIndex:
 
     def _walk_settings(self, conn: sa.Connection) -> None:
         # SET LOCAL: the settings end with this transaction, not with the pooled
-        # connection, so no other query inherits them.
+        # connection, so no other query inherits them. A custom plan for every search:
+        # psycopg prepares a statement run 5 times on a connection, and PostgreSQL then
+        # tries one plan for all parameters, which for a filtered search guesses ~25 rows
+        # pass and sorts all that do instead of walking the graph (at 500k papers, cs.CV
+        # since 2026-01: p50 141 -> 27 ms; docs/scaling.md).
         conn.execute(
             sa.text(
                 "SELECT set_config('hnsw.ef_search', :ef, true),"
-                " set_config('hnsw.iterative_scan', 'relaxed_order', true)"
+                " set_config('hnsw.iterative_scan', 'relaxed_order', true),"
+                " set_config('plan_cache_mode', 'force_custom_plan', true)"
             ),
             {"ef": str(self.ef_search)},
         )

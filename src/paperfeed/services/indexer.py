@@ -55,7 +55,7 @@ def _update_indexes(
     keyword_total = engine.keyword.pending(store)
     keyword_done = 0
     if keyword_total:
-        for keyword_done in engine.keyword.sync(store):
+        for keyword_done in engine.keyword.sync(store, keyword_total):
             if on_keyword:
                 on_keyword(keyword_done, keyword_total)
     # TL;DRs next: thousands a second, so they are on the pages long before the vectors.

@@ -229,9 +229,7 @@ class SearchEngine:
 
     def refresh(self) -> None:
         """Catch the indexes up with the store (keyword: sync; vectors: load new ones)."""
-        if self.keyword.pending(self.store):
-            for _ in self.keyword.sync(self.store):
-                pass
+        self.keyword.catch_up(self.store)
         self.refresh_vectors()
 
     def refresh_vectors(self) -> VectorBackend:
