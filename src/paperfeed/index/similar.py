@@ -26,9 +26,9 @@ from datetime import datetime
 import numpy as np
 import sqlalchemy as sa
 
-from paperfeed.index.backend import IN_LIST, VectorBackend, VectorFilter
+from paperfeed.index.backend import VectorBackend, VectorFilter
 from paperfeed.records import utcnow
-from paperfeed.store import Store
+from paperfeed.store import Store, insert_or_replace
 from paperfeed.store.schema import paper_embeddings, similar_papers
 
 NEIGHBOURS_KEPT = 20  # a page shows 5, `paperfeed similar` 10; more are searched afresh
@@ -170,12 +170,6 @@ def _store_batch(
         }
         for pid, hits in zip(ids, found, strict=True)
     ]
+    # `paperfeed index` beside `serve`'s indexer may write the same papers' lists at once.
     with store.engine.begin() as conn:
-        for start in range(0, len(ids), IN_LIST):
-            conn.execute(
-                similar_papers.delete().where(
-                    similar_papers.c.model == vectors.model,
-                    similar_papers.c.paper_id.in_(ids[start : start + IN_LIST]),
-                )
-            )
-        conn.execute(similar_papers.insert(), rows)
+        insert_or_replace(conn, similar_papers, rows)

@@ -27,7 +27,7 @@ from paperfeed.index.backend import EVERYTHING, VectorBackend, VectorFilter
 from paperfeed.index.embedder import DIM, Embedder, paper_text
 from paperfeed.index.pgvector import PgVectorIndex
 from paperfeed.records import paper_day, utcnow
-from paperfeed.store import Store, pgvector
+from paperfeed.store import Store, insert_or_replace, pgvector
 from paperfeed.store.schema import daily_entries, paper_embeddings, papers
 
 EMBED_BATCH = 256
@@ -124,15 +124,12 @@ def embed_pending(
             [paper_text(r.title, r.abstract) for r in rows], on_batch=on_progress
         )
         now = utcnow()
+        # `paperfeed index` beside `serve`'s indexer may embed the same papers at once: the
+        # later writer waits for the first's rows, then replaces them (and its pgvector copy).
         with store.engine.begin() as conn:
-            conn.execute(
-                paper_embeddings.delete().where(
-                    paper_embeddings.c.model == embedder.model_id,
-                    paper_embeddings.c.paper_id.in_([r.id for r in rows]),
-                )
-            )
-            conn.execute(
-                paper_embeddings.insert(),
+            insert_or_replace(
+                conn,
+                paper_embeddings,
                 [
                     {
                         "paper_id": r.id,

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from paperfeed.records import utcnow
 from paperfeed.services.tldr_weights import METHOD, WEIGHTS
-from paperfeed.store import Store
+from paperfeed.store import Store, insert_or_replace
 from paperfeed.store.schema import paper_tldrs, papers
 
 BATCH = 2000  # papers summarized per transaction
@@ -268,11 +268,8 @@ def summarize_pending(
              "computed_at": now}
             for r in rows
         ]  # fmt: skip
-        with store.engine.begin() as conn:
-            conn.execute(
-                paper_tldrs.delete().where(paper_tldrs.c.paper_id.in_([r.id for r in rows]))
-            )
-            conn.execute(paper_tldrs.insert(), values)
+        with store.engine.begin() as conn:  # another indexer may write the same at once
+            insert_or_replace(conn, paper_tldrs, values)
         done += len(rows)
         if on_progress:
             on_progress(len(rows))

@@ -12,6 +12,7 @@ from contextvars import ContextVar
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from paperfeed.errors import PaperfeedError, first_line
 from paperfeed.store.migrations import LATEST_VERSION, current_version, migrate
@@ -103,6 +104,24 @@ def insert_unless_present(conn: sa.Connection, statement: sa.Insert) -> bool:
     except sa.exc.IntegrityError:
         return False
     return True
+
+
+def insert_or_replace(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
+    """Insert these rows, each replacing the row with its primary key if there is one. Not
+    a delete then an insert: on PostgreSQL, when another transaction writes the same keys
+    at once, the delete does not see its uncommitted rows and the insert then collides
+    with them."""
+    if not rows:
+        return
+    insert = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
+    keys = list(table.primary_key.columns)
+    conn.execute(
+        insert.on_conflict_do_update(
+            index_elements=keys,
+            set_={c.name: insert.excluded[c.name] for c in table.columns if c not in keys},
+        ),
+        rows,
+    )
 
 
 def _replica_engine(url: str) -> sa.Engine:
