@@ -87,12 +87,12 @@ RECALL_QUERIES = 100
 
 def shared_buffers_mb(papers: int) -> int:
     """PostgreSQL's own cache sized for `paper_vectors` (its rows, HNSW graph and filter
-    indexes: 2.1 KB a paper, docs/scaling.md), as docs/scaling.md advises an operator, up
-    to a quarter of this machine's memory: a graph walk then reads its pages from there,
+    indexes: 2.1 KB a paper, docs/scaling.md) and a quarter more (the rows read beside it),
+    as docs/scaling.md advises an operator, up to a quarter of this machine's memory: a graph walk then reads its pages from there,
     not from the OS (at 500k papers a filtered query's walk took p50 50 ms at the default
     128 MB, 27 ms with 2 GB)."""
     memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
-    return max(128, min(round(papers * 2.1 / 1024), memory_mb // 4))
+    return max(128, min(round(papers * 2.1 * 1.25 / 1024), memory_mb // 4))
 
 
 def postgres_server(papers: int) -> PostgresServer:
@@ -171,17 +171,23 @@ def build(url: str, folder: Path, size: int) -> dict:
         refresh_rising(store)
         timings["tldr_and_rising_topics_s"] = seconds(started)
         embedder, ids, vectors = vectors_and_graph(store, folder, size, timings)
-        with store.engine.begin() as conn:
-            if user_by_name(conn, "bench") is None:
-                user = create_user(conn, "bench", "bench@example.org", "bench password")
-                for pid in ids[: VOTES * 50 : 50]:
-                    arxiv_id = conn.execute(
-                        sa.select(papers.c.arxiv_id).where(papers.c.id == int(pid))
-                    ).scalar_one()
-                    community.set_vote(conn, user.id, arxiv_id, True)
-            session = start_session(conn, user_by_name(conn, "bench").id)
+        session = reader_session(store)
         timings["recall_at_10"] = recall_at_10(store, embedder, ids, vectors)
     return {**timings, "session": session}
+
+
+def reader_session(store: Store) -> str:
+    """A session of the signed-in reader whose requests are timed: "bench", made once with
+    VOTES votes (every 50th of the first papers: For you's signals)."""
+    with store.engine.begin() as conn:
+        if user_by_name(conn, "bench") is None:
+            user = create_user(conn, "bench", "bench@example.org", "bench password")
+            voted = conn.execute(
+                sa.select(papers.c.arxiv_id).order_by(papers.c.id).limit(VOTES * 50)
+            ).scalars()
+            for arxiv_id in list(voted)[::50]:
+                community.set_vote(conn, user.id, arxiv_id, True)
+        return start_session(conn, user_by_name(conn, "bench").id)
 
 
 def recall_only(url: str, folder: Path, size: int) -> dict:
@@ -418,7 +424,14 @@ def main() -> None:
         help="only the vectors, the HNSW build and recall@10 (recall_only)",
     )
     parser.add_argument(
-        "--database-url", help="with --recall-only: a running server's store (a larger run's)"
+        "--serve-only",
+        action="store_true",
+        help="only the served half (serve_and_measure), on --database-url's store, built and "
+        "indexed already (its keyword index in the work dir's data/)",
+    )
+    parser.add_argument(
+        "--database-url",
+        help="with --recall-only or --serve-only: a running server's store (a larger run's)",
     )
     args = parser.parse_args()
     levels = [int(n) for n in args.clients.split(",")]
@@ -426,6 +439,9 @@ def main() -> None:
     folder.mkdir(parents=True, exist_ok=True)
     if args.recall_only:
         main_recall_only(args, folder)
+        return
+    if args.serve_only:
+        main_serve_only(args, folder, levels)
         return
     server = postgres_server(args.papers)
     url = server.start()
@@ -457,24 +473,31 @@ def main() -> None:
         "disk_mb": {**sizes, "keyword_index": index_mb},
     }
     print(json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=1))
+    print_rows(served["rows"])
+    write_result(ROOT / "benchmarks" / "results" / f"scale_{args.papers}.json", result)
+
+
+def print_rows(rows: list[dict]) -> None:
     print(f"{'kind':<38}{'clients':>8}{'requests':>9}{'errors':>7}{'p50 ms':>9}{'p95 ms':>9}")
-    for r in served["rows"]:
+    for r in rows:
         print(
             f"{r['kind']:<38}{r['clients']:>8}{r['requests']:>9}{r['errors']:>7}"
             f"{r['p50_ms']:>9}{r['p95_ms']:>9}"
         )
-    write_result(ROOT / "benchmarks" / "results" / f"scale_{args.papers}.json", result)
 
 
-def _about(benchmark: str, papers: int, options: str) -> dict:
-    """What every result of this script starts with: which run, where and when."""
+def _about(benchmark: str, papers: int, options: str, database_url: str | None = None) -> dict:
+    """What every result of this script starts with: which run, where and when.
+    `database_url`: the server given, whose settings are its own."""
     return {
         "benchmark": benchmark,
         "papers": papers,
         "command": f"python benchmarks/scale.py --papers {papers} {options}",
         "stand_in_vectors": STAND_INS,
-        "postgresql": "tests/pg_server.py (durability off), shared_buffers "
-        f"{shared_buffers_mb(papers)} MB",
+        "postgresql": "the server at --database-url, "
+        + sa.make_url(database_url).render_as_string(hide_password=True)
+        if database_url
+        else f"tests/pg_server.py (durability off), shared_buffers {shared_buffers_mb(papers)} MB",
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
     }
@@ -489,11 +512,31 @@ def main_recall_only(args: argparse.Namespace, folder: Path) -> None:
         if server is not None:
             server.stop()
     result = {
-        **_about("scale_recall", args.papers, "--recall-only"),
+        **_about("scale_recall", args.papers, "--recall-only", args.database_url),
         **timings,
     }
     print(json.dumps(result, indent=1))
     write_result(ROOT / "benchmarks" / "results" / f"scale_recall_{args.papers}.json", result)
+
+
+def main_serve_only(args: argparse.Namespace, folder: Path, levels: list[int]) -> None:
+    if not args.database_url:
+        raise SystemExit("--serve-only measures a kept store: give its --database-url")
+    with Store(args.database_url) as store:
+        session = reader_session(store)
+    served = serve_and_measure(args.database_url, folder, session, levels)
+    result = {
+        **_about(
+            "scale_serving",
+            args.papers,
+            f"--serve-only --clients {args.clients}",
+            args.database_url,
+        ),
+        **served,
+    }
+    print(json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=1))
+    print_rows(served["rows"])
+    write_result(ROOT / "benchmarks" / "results" / f"scale_serving_{args.papers}.json", result)
 
 
 if __name__ == "__main__":
